@@ -1,0 +1,154 @@
+"""Forced greedy decoding: the model chooses only the velocity of each given note.
+
+Pitch and duration tokens come from the input notes, so the output has one
+velocity per input note, always. ``decode_cached`` (the shipping path) runs all
+windows of a batch together, one decoder step per note against a key/value
+cache, or a single pass when the model never reads velocities back
+(``velocity_feedback`` off). ``decode_reference`` re-runs the whole decoder
+for every note of one window, without a cache; it is slow and exists so
+tests can check that the fast path gives identical velocities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from autodynamics_cli import tokens as T
+from autodynamics_cli.model import AutoDynamics
+
+
+@dataclass
+class WindowInput:
+    """What the model needs for one window: its roll and its notes' known tokens."""
+
+    roll: np.ndarray  # (steps, 88) uint8
+    pitch_tok: np.ndarray  # (n,) int64
+    dur_tok: np.ndarray  # (n,) int64
+    rel_onset: np.ndarray  # (n,) int64, onset step within the window
+
+    def __len__(self) -> int:
+        return len(self.pitch_tok)
+
+
+def velocity_from_logits(logits: torch.Tensor, readout: str = "argmax") -> torch.Tensor:
+    """Velocity 1..127 from logits restricted to the velocity tokens.
+
+    ``argmax`` is the greedy choice; ``mean`` rounds the expected value of the
+    velocity softmax, which scores a lower squared error. Both are deterministic.
+    """
+    vel_logits = logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY].float()
+    if readout == "argmax":
+        return vel_logits.argmax(-1) + 1
+    if readout == "mean":
+        values = torch.arange(1, T.N_VELOCITY + 1, device=logits.device, dtype=torch.float32)
+        return (vel_logits.softmax(-1) @ values).round().long().clamp(1, 127)
+    raise ValueError(f"unknown readout {readout!r}")
+
+
+def _stack(items: list[WindowInput], device: torch.device
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    n_max = max(len(w) for w in items)
+    b = len(items)
+    pitch = np.full((b, n_max), T.PAD, dtype=np.int64)
+    dur = np.full((b, n_max), T.PAD, dtype=np.int64)
+    onset = np.zeros((b, n_max), dtype=np.int64)
+    for i, w in enumerate(items):
+        pitch[i, : len(w)], dur[i, : len(w)], onset[i, : len(w)] = w.pitch_tok, w.dur_tok, w.rel_onset
+    roll = torch.from_numpy(np.stack([w.roll for w in items])).to(device)
+    return (roll, torch.from_numpy(pitch).to(device), torch.from_numpy(dur).to(device),
+            torch.from_numpy(onset).to(device))
+
+
+@torch.inference_mode()
+def decode_cached(model: AutoDynamics, items: list[WindowInput], device: torch.device,
+                  batch_size: int = 32) -> list[np.ndarray]:
+    """Velocities for each window, batching windows of similar length together."""
+    limit = T.max_notes(model.cfg.max_decoder_len)
+    if any(len(w) > limit for w in items):
+        raise ValueError(f"a window has more than {limit} notes; split it (windows.plan_windows)")
+    out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(items)
+    order = sorted(range(len(items)), key=lambda i: len(items[i]))
+    for s in range(0, len(order), batch_size):
+        idx = [i for i in order[s : s + batch_size] if len(items[i]) > 0]
+        if not idx:
+            continue
+        batch = [items[i] for i in idx]
+        if model.cfg.velocity_feedback:
+            vel = _decode_batch_stepwise(model, batch, device)
+        else:
+            vel = _decode_batch_one_pass(model, batch, device)
+        for row, i in enumerate(idx):
+            out[i] = vel[row, : len(items[i])].cpu().numpy().astype(np.int64)
+    return out
+
+
+def _roles(b: int, n: int, first: int, device: torch.device) -> torch.Tensor:
+    return torch.tensor([first, T.ROLE_PITCH, T.ROLE_DURATION], device=device).expand(b, 3)
+
+
+def _decode_batch_stepwise(model: AutoDynamics, batch: list[WindowInput], device: torch.device
+                           ) -> torch.Tensor:
+    roll, pitch, dur, onset = _stack(batch, device)
+    b, n = pitch.shape
+    mem_kv = model.encode(roll)
+    cache = model.new_cache(b, 3 * n + 1)
+    vel = torch.zeros(b, n, dtype=torch.long, device=device)
+    prev_tok = torch.full((b,), T.BOS, dtype=torch.long, device=device)
+    prev_on = torch.zeros(b, dtype=torch.long, device=device)
+    for i in range(n):
+        toks = torch.stack([prev_tok, pitch[:, i], dur[:, i]], dim=1)
+        ons = torch.stack([prev_on, onset[:, i], onset[:, i]], dim=1)
+        roles = _roles(b, n, T.ROLE_BOS if i == 0 else T.ROLE_VELOCITY, device)
+        logits = model.decode_step(toks, ons, roles, mem_kv, cache)
+        vel[:, i] = velocity_from_logits(logits[:, -1], model.cfg.readout)
+        prev_tok = vel[:, i] - 1 + T.VEL_OFFSET if model.cfg.velocity_feedback else \
+            torch.full_like(prev_tok, T.VEL_MASK)
+        prev_on = onset[:, i]
+    return vel
+
+
+def _full_inputs(pitch: torch.Tensor, dur: torch.Tensor, onset: torch.Tensor, vel_tok: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Decoder input ``BOS p1 d1 v1 ... pN dN`` with onsets and roles, for a batch."""
+    b, n = pitch.shape
+    triples = torch.stack([pitch, dur, vel_tok], dim=2).reshape(b, 3 * n)
+    bos = torch.full((b, 1), T.BOS, dtype=torch.long, device=pitch.device)
+    tokens = torch.cat([bos, triples[:, :-1]], dim=1)
+    onsets = torch.cat([torch.zeros_like(bos), onset.repeat_interleave(3, dim=1)[:, :-1]], dim=1)
+    roles = torch.tensor([T.ROLE_PITCH, T.ROLE_DURATION, T.ROLE_VELOCITY],
+                         device=pitch.device).repeat(n)[:-1]
+    roles = torch.cat([torch.tensor([T.ROLE_BOS], device=pitch.device), roles]).expand(b, -1)
+    return tokens, onsets, roles
+
+
+def _decode_batch_one_pass(model: AutoDynamics, batch: list[WindowInput], device: torch.device
+                           ) -> torch.Tensor:
+    roll, pitch, dur, onset = _stack(batch, device)
+    tokens, onsets, roles = _full_inputs(pitch, dur, onset, torch.full_like(pitch, T.VEL_MASK))
+    logits = model.decode(tokens, onsets, roles, model.encode(roll))
+    return velocity_from_logits(logits[:, 2::3], model.cfg.readout)
+
+
+@torch.inference_mode()
+def decode_reference(model: AutoDynamics, item: WindowInput, device: torch.device) -> np.ndarray:
+    """Velocities of one window, re-running the full decoder for every note (no cache)."""
+    n = len(item)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    roll, pitch, dur, onset = _stack([item], device)
+    mem_kv = model.encode(roll)
+    fill = T.VEL_MASK
+    vel_tok = torch.full_like(pitch, fill)
+    vel = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        tokens, onsets, roles = _full_inputs(pitch[:, : i + 1], dur[:, : i + 1],
+                                             onset[:, : i + 1], vel_tok[:, : i + 1])
+        logits = model.decode(tokens, onsets, roles, mem_kv)
+        v = velocity_from_logits(logits[:, -1], model.cfg.readout)
+        vel[i] = int(v[0])
+        if model.cfg.velocity_feedback:
+            vel_tok[0, i] = v[0] - 1 + T.VEL_OFFSET
+    return vel

@@ -1,0 +1,58 @@
+"""From parsed MIDI files to predicted velocities: windows, rolls, decoding, merge.
+
+This is the inference pipeline that the CLI, ``eval`` and the benchmark share.
+Windows of several files go through the decoder together.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from autodynamics_cli import tokens as T
+from autodynamics_cli.decoding import WindowInput, decode_cached
+from autodynamics_cli.midi_io import Notes
+from autodynamics_cli.model import AutoDynamics
+from autodynamics_cli.pianoroll import encode_roll, note_steps
+from autodynamics_cli.windows import Window, plan_windows
+
+HOP_STEPS = 128  # 6.4 s: every note is decoded in up to two overlapping windows
+
+
+def window_inputs(notes: Notes, windows: list[Window], roll_steps: int) -> list[WindowInput]:
+    """The roll and known tokens of each window of one file."""
+    on, end = note_steps(notes.onset, notes.offset)
+    items = []
+    for w in windows:
+        lo, hi = w.start, w.start + roll_steps
+        near = np.flatnonzero((on < hi) & (end > lo))  # notes visible in the roll
+        roll = encode_roll(on[near], end[near], notes.pitch[near], w.start, roll_steps)
+        idx = w.notes
+        items.append(WindowInput(
+            roll=roll,
+            pitch_tok=T.pitch_token(notes.pitch[idx]),
+            dur_tok=T.duration_token(end[idx] - on[idx]),
+            rel_onset=on[idx] - w.start,
+        ))
+    return items
+
+
+def predict_velocities(model: AutoDynamics, notes_list: list[Notes], device: torch.device,
+                       batch_size: int = 32, hop: int = HOP_STEPS) -> list[np.ndarray]:
+    """One velocity (1..127) per note of each file, aligned with ``Notes``."""
+    cfg = model.cfg
+    all_items: list[WindowInput] = []
+    plans: list[tuple[int, list[Window]]] = []
+    for notes in notes_list:
+        on, _ = note_steps(notes.onset, notes.offset)
+        windows = plan_windows(on, notes.pitch, cfg.roll_steps, hop, T.max_notes(cfg.max_decoder_len))
+        plans.append((len(all_items), windows))
+        all_items.extend(window_inputs(notes, windows, cfg.roll_steps))
+    decoded = decode_cached(model, all_items, device, batch_size)
+    results = []
+    for notes, (first, windows) in zip(notes_list, plans, strict=True):
+        vel = np.zeros(len(notes), dtype=np.int64)
+        for k, w in enumerate(windows):
+            vel[w.notes[w.keep]] = decoded[first + k][w.keep]
+        results.append(vel)
+    return results

@@ -1,0 +1,279 @@
+"""The Auto-Dynamics encoder-decoder transformer, in plain torch.
+
+Encoder: each 88-key step of the piano roll, split into a "held" and an
+"onset" channel, is linearly projected to ``d_model`` and given sinusoidal
+positions. Decoder: token embeddings plus sinusoidal positions, plus learned
+embeddings of each token's note onset step and role (see ``tokens.py``).
+Pre-norm layers, gated-GELU feed-forward (as T5 v1.1, which the paper's
+T5X configuration uses), attention through ``scaled_dot_product_attention``.
+
+``forward`` returns logits and, given targets, the loss. ``decode_step`` runs
+new decoder positions against a key/value cache, for fast forced decoding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autodynamics_cli import tokens as T
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model; stored in each weights file."""
+
+    n_enc_layers: int = 3
+    n_dec_layers: int = 3
+    n_heads: int = 4
+    d_model: int = 256
+    d_kv: int = 64
+    d_ff: int = 768
+    dropout: float = 0.2
+    vocab_size: int = T.VOCAB_SIZE
+    roll_steps: int = 256
+    n_keys: int = 88
+    max_decoder_len: int = 1024
+    velocity_feedback: bool = True  # False: velocity inputs are always VEL_MASK
+    readout: str = "argmax"  # "argmax" or "mean" (expected value of the velocity softmax)
+    layout_version: int = T.LAYOUT_VERSION
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
+        return cls(**d)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # The paper's Table 1 (T5 base-like): about 200M parameters.
+    "paper-base": ModelConfig(n_enc_layers=12, n_dec_layers=12, n_heads=12, d_model=768,
+                              d_kv=64, d_ff=2048, max_decoder_len=2048),
+    # The paper's smaller model that scored as well (T5X small).
+    "paper-small": ModelConfig(n_enc_layers=8, n_dec_layers=8, n_heads=6, d_model=512,
+                               d_kv=64, d_ff=2048, max_decoder_len=2048),
+    # CPU-friendly default size (6.2M parameters).
+    "default": ModelConfig(),
+    # Smaller still (3.3M): what two CPU cores can train in an hour or two.
+    "small": ModelConfig(d_model=192, n_heads=3, d_ff=512),
+    # For tests only.
+    "tiny": ModelConfig(n_enc_layers=1, n_dec_layers=1, n_heads=2, d_model=32, d_kv=16,
+                        d_ff=64, max_decoder_len=64),
+}
+
+
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    pos = torch.arange(length, dtype=torch.float32)[:, None]
+    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(length, dim)
+    pe[:, 0::2] = torch.sin(pos * div)
+    pe[:, 1::2] = torch.cos(pos * div[: dim // 2])
+    return pe
+
+
+class KVCache:
+    """Preallocated self-attention keys and values of one decoder layer."""
+
+    def __init__(self, batch: int, n_heads: int, max_len: int, d_kv: int,
+                 device: torch.device, dtype: torch.dtype) -> None:
+        self.k = torch.empty(batch, n_heads, max_len, d_kv, device=device, dtype=dtype)
+        self.v = torch.empty_like(self.k)
+        self.length = 0
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = k.shape[2]
+        self.k[:, :, self.length : self.length + n] = k
+        self.v[:, :, self.length : self.length + n] = v
+        self.length += n
+        return self.k[:, :, : self.length], self.v[:, :, : self.length]
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        inner = cfg.n_heads * cfg.d_kv
+        self.n_heads, self.d_kv = cfg.n_heads, cfg.d_kv
+        self.q = nn.Linear(cfg.d_model, inner, bias=False)
+        self.kv = nn.Linear(cfg.d_model, 2 * inner, bias=False)
+        self.o = nn.Linear(inner, cfg.d_model, bias=False)
+        self.dropout = cfg.dropout
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        return x.view(b, n, self.n_heads, self.d_kv).transpose(1, 2)
+
+    def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k, v = self.kv(x).chunk(2, dim=-1)
+        return self._heads(k), self._heads(v)
+
+    def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               mask: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
+        q = self._heads(self.q(x))
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
+        b, _, n, _ = y.shape
+        return self.o(y.transpose(1, 2).reshape(b, n, self.n_heads * self.d_kv))
+
+
+class FeedForward(nn.Module):
+    """Gated-GELU feed-forward (T5 v1.1)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.wi = nn.Linear(cfg.d_model, 2 * cfg.d_ff, bias=False)
+        self.wo = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, lin = self.wi(x).chunk(2, dim=-1)
+        return self.wo(self.drop(F.gelu(gate, approximate="tanh") * lin))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
+        self.attn, self.ff = Attention(cfg), FeedForward(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        k, v = self.attn.keys_values(h)
+        x = x + self.drop(self.attn.attend(h, k, v))
+        return x + self.drop(self.ff(self.norm2(x)))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(cfg.d_model)
+        self.norm2 = nn.LayerNorm(cfg.d_model)
+        self.norm3 = nn.LayerNorm(cfg.d_model)
+        self.self_attn, self.cross_attn = Attention(cfg), Attention(cfg)
+        self.ff = FeedForward(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, mem_kv: tuple[torch.Tensor, torch.Tensor],
+                cache: KVCache | None = None) -> torch.Tensor:
+        h = self.norm1(x)
+        k, v = self.self_attn.keys_values(h)
+        if cache is None:
+            a = self.self_attn.attend(h, k, v, causal=True)
+        else:
+            past = cache.length
+            k, v = cache.append(k, v)
+            n = x.shape[1]
+            mask = torch.arange(past + n, device=x.device)[None, :] <= (
+                past + torch.arange(n, device=x.device)[:, None])
+            a = self.self_attn.attend(h, k, v, mask=mask)
+        x = x + self.drop(a)
+        x = x + self.drop(self.cross_attn.attend(self.norm2(x), *mem_kv))
+        return x + self.drop(self.ff(self.norm3(x)))
+
+
+class AutoDynamics(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_model
+        self.roll_in = nn.Linear(2 * cfg.n_keys, d)
+        self.tok_emb = nn.Embedding(cfg.vocab_size, d)
+        self.onset_emb = nn.Embedding(cfg.roll_steps, d)
+        self.role_emb = nn.Embedding(T.N_ROLES, d)
+        self.register_buffer("enc_pos", sinusoidal_positions(cfg.roll_steps, d), persistent=False)
+        self.register_buffer("dec_pos", sinusoidal_positions(cfg.max_decoder_len, d),
+                             persistent=False)
+        self.encoder = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.n_enc_layers))
+        self.decoder = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_dec_layers))
+        self.enc_norm, self.dec_norm = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.head = nn.Linear(d, cfg.vocab_size, bias=False)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def encode(self, roll: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Encode a ``(B, steps, 88)`` roll; return each decoder layer's cross-attention K/V."""
+        x = torch.cat([(roll >= 1), (roll == 2)], dim=-1).to(self.roll_in.weight.dtype)
+        x = self.drop(self.roll_in(x) + self.enc_pos[: roll.shape[1]])
+        for layer in self.encoder:
+            x = layer(x)
+        mem = self.enc_norm(x)
+        return [layer.cross_attn.keys_values(mem) for layer in self.decoder]
+
+    def _decoder_input(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
+                       start: int) -> torch.Tensor:
+        pos = self.dec_pos[start : start + tokens.shape[1]]
+        x = self.tok_emb(tokens) + self.onset_emb(onsets) + self.role_emb(roles) + pos
+        return self.drop(x)
+
+    def decode(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
+               mem_kv: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Logits for a whole decoder input sequence (causal, no cache)."""
+        x = self._decoder_input(tokens, onsets, roles, 0)
+        for layer, kv in zip(self.decoder, mem_kv, strict=True):
+            x = layer(x, kv)
+        return self.head(self.dec_norm(x))
+
+    def new_cache(self, batch: int, max_len: int) -> list[KVCache]:
+        w = self.head.weight
+        return [KVCache(batch, self.cfg.n_heads, max_len, self.cfg.d_kv, w.device, w.dtype)
+                for _ in self.decoder]
+
+    def decode_step(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
+                    mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
+                    cache: list[KVCache]) -> torch.Tensor:
+        """Logits for new decoder positions appended after those already in ``cache``."""
+        x = self._decoder_input(tokens, onsets, roles, cache[0].length)
+        for layer, kv, c in zip(self.decoder, mem_kv, cache, strict=True):
+            x = layer(x, kv, c)
+        return self.head(self.dec_norm(x))
+
+    def forward(self, roll: torch.Tensor, tokens: torch.Tensor, onsets: torch.Tensor,
+                roles: torch.Tensor, targets: torch.Tensor | None = None,
+                weights: torch.Tensor | None = None, loss_kind: str = "mse"
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        logits = self.decode(tokens, onsets, roles, self.encode(roll))
+        if targets is None:
+            return logits, None
+        return logits, sequence_loss(logits, targets, weights, loss_kind)
+
+
+def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None,
+                  kind: str = "mse") -> torch.Tensor:
+    """Per-position loss, weighted and summed over each sequence, averaged over the batch.
+
+    ``mse`` is the paper's loss: squared error between the softmax and the
+    one-hot target. ``ce`` is cross-entropy. Positions with weight 0 (padding,
+    unmatched notes) carry no loss.
+    """
+    if weights is None:
+        weights = (targets != T.PAD).to(logits.dtype)
+    logits = logits.float()
+    if kind == "mse":
+        p = logits.softmax(-1)
+        per = (p * p).sum(-1) - 2 * p.gather(-1, targets[..., None]).squeeze(-1) + 1.0
+    elif kind == "ce":
+        per = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    else:
+        raise ValueError(f"unknown loss {kind!r} (use 'mse' or 'ce')")
+    return (per * weights).sum() / targets.shape[0]

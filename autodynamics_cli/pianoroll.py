@@ -1,0 +1,47 @@
+"""Piano-roll encoding of a window of notes: the encoder's input.
+
+A window is ``ROLL_STEPS`` steps of ``STEP_SECONDS`` by 88 keys. A cell is
+2 where a note starts in that step, 1 where a note is held, 0 elsewhere. A
+note shorter than one step still marks its onset; a note that began before the
+window shows as held.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+STEP_SECONDS = 0.05
+ROLL_STEPS = 256  # 12.8 s
+N_KEYS = 88
+LOWEST_KEY = 21
+
+
+def seconds_to_steps(seconds: np.ndarray) -> np.ndarray:
+    """Step index of each time; a tiny epsilon keeps exact grid times on their step."""
+    return np.floor(np.asarray(seconds, dtype=np.float64) / STEP_SECONDS + 1e-6).astype(np.int64)
+
+
+def note_steps(onset: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Onset step and end step (exclusive, at least onset + 1) of each note."""
+    on = seconds_to_steps(onset)
+    end = np.maximum(np.round(np.asarray(offset, dtype=np.float64) / STEP_SECONDS).astype(np.int64),
+                     on + 1)
+    return on, end
+
+
+def encode_roll(on_step: np.ndarray, end_step: np.ndarray, pitch: np.ndarray,
+                start: int, n_steps: int = ROLL_STEPS) -> np.ndarray:
+    """The ``(n_steps, 88)`` uint8 roll of notes relative to a window starting at ``start``.
+
+    ``pitch`` is a MIDI pitch (21..108). Notes outside the window are ignored.
+    """
+    roll = np.zeros((n_steps, N_KEYS), dtype=np.uint8)
+    key = np.asarray(pitch) - LOWEST_KEY
+    s = np.asarray(on_step) - start
+    e = np.minimum(np.asarray(end_step) - start, n_steps)
+    visible = (e > 0) & (s < n_steps)
+    for si, ei, ki in zip(np.maximum(s[visible], 0), e[visible], key[visible], strict=True):
+        roll[si:ei, ki] = np.maximum(roll[si:ei, ki], 1)
+    starts = visible & (s >= 0)
+    roll[s[starts], key[starts]] = 2
+    return roll

@@ -1,0 +1,247 @@
+"""The training loop: sample windows, step the optimizer, checkpoint, validate.
+
+A run lives in one folder: ``last.ckpt`` (model, optimizer, step, sampler
+state, best score; written every few minutes and at the end, atomically),
+``best.safetensors`` (the weights that scored best on the validation split),
+and ``metrics.jsonl`` (one JSON object per log line). ``resume=True`` continues
+from ``last.ckpt`` exactly where it stopped. Under ``torchrun`` each process
+trains a DistributedDataParallel replica on its own windows; rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from autodynamics_cli import tokens as T
+from autodynamics_cli.data import Augment, WindowSampler, collate, list_dataset, load_performance
+from autodynamics_cli.errors import AutodynError, MidiReadError
+from autodynamics_cli.evaluate import evaluate, load_notes, summarize
+from autodynamics_cli.model import PRESETS, AutoDynamics, ModelConfig
+from autodynamics_cli.weights import save_model
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    preset: str = "default"
+    loss: str = "mse"  # the paper's; or "ce"
+    optimizer: str = "adafactor"  # the paper's; or "adamw"
+    lr: float = 1e-3
+    batch_size: int = 16
+    max_train_notes: int | None = None  # notes per training window (None: all the decoder holds)
+    max_steps: int = 100_000
+    max_minutes: float | None = None  # stop this invocation after so long (resume later)
+    dropout: float = 0.2
+    aux_weight: float = 0.2  # loss weight of pitch, duration and EOS targets (velocity: 1)
+    velocity_mask_prob: float = 1.0  # 1.0: the decoder never reads velocities (one-pass)
+    readout: str = "argmax"
+    stretch: float = 0.1
+    transpose: int = 3
+    seed: int = 0
+    checkpoint_minutes: float = 5.0
+    eval_minutes: float = 10.0
+    eval_seconds: float | None = 60.0  # validate on each performance's opening (None: whole)
+    log_every: int = 10
+    threads: int | None = None
+    device: str = "auto"
+    overrides: dict = field(default_factory=dict)  # ModelConfig fields to change
+
+
+def model_config(cfg: TrainConfig) -> ModelConfig:
+    if cfg.preset not in PRESETS:
+        raise AutodynError(f"unknown preset {cfg.preset!r} (choose from {', '.join(PRESETS)})")
+    d = {**PRESETS[cfg.preset].to_dict(), "dropout": cfg.dropout, "readout": cfg.readout,
+         "velocity_feedback": cfg.velocity_mask_prob < 1.0, **cfg.overrides}
+    return ModelConfig.from_dict(d)
+
+
+def _atomic_torch_save(obj: object, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _load_pieces(entries, split: str):
+    pieces, skipped = [], []
+    for e in entries:
+        if e.split != split:
+            continue
+        try:
+            p = load_performance(e.path)
+        except MidiReadError as err:
+            skipped.append(str(err))
+            continue
+        if len(p):
+            pieces.append(p)
+    return pieces, skipped
+
+
+def train(cfg: TrainConfig, resume: bool = False,
+          report: Callable[[dict], None] | None = None) -> dict:
+    """Train until ``max_steps`` or ``max_minutes``; return the last metrics."""
+    report = report or (lambda _m: None)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if cfg.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(cfg.device)
+    rank, world = 0, 1
+    if distributed:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    ckpt_path = out / "last.ckpt"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    ckpt = None
+    if resume:
+        if not ckpt_path.is_file():
+            raise AutodynError(f"{ckpt_path}: no checkpoint to resume from")
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        cfg = TrainConfig(**{**ckpt["train_config"], "max_steps": cfg.max_steps,
+                             "max_minutes": cfg.max_minutes, "threads": cfg.threads,
+                             "device": cfg.device})
+    mcfg = model_config(cfg) if ckpt is None else ModelConfig.from_dict(ckpt["model_config"])
+
+    entries = list_dataset(cfg.data)
+    pieces, skipped = _load_pieces(entries, "train")
+    val_entries = [e for e in entries if e.split == "validation"]
+    val_notes = load_notes(val_entries, cfg.eval_seconds) if rank == 0 and val_entries else []
+
+    torch.manual_seed(cfg.seed)
+    model = AutoDynamics(mcfg).to(device)
+    if cfg.optimizer == "adafactor":
+        opt = torch.optim.Adafactor(model.parameters(), lr=cfg.lr)
+    elif cfg.optimizer == "adamw":
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    else:
+        raise AutodynError(f"unknown optimizer {cfg.optimizer!r} (use adafactor or adamw)")
+    max_notes = T.max_notes(mcfg.max_decoder_len)
+    sampler = WindowSampler(pieces, cfg.seed + 1000 * rank, mcfg.roll_steps,
+                            min(max_notes, cfg.max_train_notes or max_notes),
+                            Augment(cfg.stretch, cfg.transpose), cfg.aux_weight,
+                            cfg.velocity_mask_prob)
+    step, best, elapsed_before = 0, float("inf"), 0.0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step, best, elapsed_before = ckpt["step"], ckpt["best"], ckpt["elapsed"]
+        sampler.set_state(ckpt["sampler"][rank])
+        torch.set_rng_state(ckpt["torch_rng"])
+    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+
+    log = (out / "metrics.jsonl").open("a") if rank == 0 else None
+
+    def write(m: dict) -> None:
+        if log:
+            log.write(json.dumps(m) + "\n")
+            log.flush()
+        report(m)
+
+    if rank == 0:
+        write({"event": "start", "step": step, "train_pieces": len(pieces), "skipped": skipped,
+               "validation_performances": len(val_entries), "world_size": world,
+               "parameters": model.num_parameters(), "device": str(device),
+               "config": asdict(cfg), "model_config": mcfg.to_dict()})
+
+    def checkpoint() -> None:
+        states = [sampler.state()]
+        if distributed:
+            states = [None] * world
+            dist.all_gather_object(states, sampler.state())
+        if rank == 0:
+            _atomic_torch_save({
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                "best": best, "elapsed": elapsed_before + time.perf_counter() - t_start,
+                "sampler": states, "torch_rng": torch.get_rng_state(),
+                "train_config": asdict(cfg), "model_config": mcfg.to_dict()}, ckpt_path)
+
+    def validate() -> dict:
+        nonlocal best
+        model.eval()
+        scores = evaluate(model, val_entries, device, notes=val_notes)
+        model.train()
+        summary = summarize(scores)
+        m = {"event": "validation", "step": step, **summary}
+        if summary["mse"] < best:
+            best = summary["mse"]
+            m["best"] = True
+            meta = {"step": str(step), "validation": json.dumps(summary),
+                    "training_data": str(cfg.data), "train_config": json.dumps(asdict(cfg))}
+            save_model(out / "best.safetensors", model, meta)
+        write(m)
+        return m
+
+    t_start = time.perf_counter()
+    last_ckpt = last_eval = time.perf_counter()
+    amp = device.type == "cuda"
+    model.train()
+    window_count, loss_sum, t_log = 0, 0.0, time.perf_counter()
+    last: dict = {}
+    stop_at = None if cfg.max_minutes is None else t_start + cfg.max_minutes * 60
+    while step < cfg.max_steps:
+        batch = collate([sampler.sample() for _ in range(cfg.batch_size)])
+        t = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            _, loss = net(t["roll"], t["tokens"], t["onsets"], t["roles"], t["targets"],
+                          t["weights"], cfg.loss)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        window_count += cfg.batch_size * world
+        loss_sum += loss.item()
+        now = time.perf_counter()
+        if rank == 0 and step % cfg.log_every == 0:
+            last = {"event": "train", "step": step, "loss": loss_sum / cfg.log_every,
+                    "windows_per_s": window_count / (now - t_log),
+                    "elapsed_s": elapsed_before + now - t_start}
+            write(last)
+            window_count, loss_sum, t_log = 0, 0.0, now
+        done = step >= cfg.max_steps or (stop_at is not None and now >= stop_at)
+        save = done or now - last_ckpt >= cfg.checkpoint_minutes * 60
+        if distributed:  # rank 0's clock decides, so every rank stops and saves at the same step
+            flags = torch.tensor([float(done), float(save)], device=device)
+            dist.broadcast(flags, src=0)
+            done, save = bool(flags[0]), bool(flags[1])
+        if rank == 0 and val_entries and (done or now - last_eval >= cfg.eval_minutes * 60):
+            last = validate()
+            last_eval = time.perf_counter()
+        if save:
+            checkpoint()
+            last_ckpt = time.perf_counter()
+        if done:
+            break
+    if log:
+        log.close()
+    if distributed:
+        dist.destroy_process_group()
+    return {**last, "step": step}
+
+
+def export_best(run_dir: str | Path, dest: str | Path, metadata: dict[str, str]) -> None:
+    """Copy a run's best weights as fp16 for shipping, adding model-card metadata."""
+    from autodynamics_cli.weights import load_model, read_metadata
+
+    src = Path(run_dir) / "best.safetensors"
+    meta = {**read_metadata(src), **metadata}
+    for k in ("config", "layout_version", "autodyn_version"):
+        meta.pop(k, None)
+    save_model(dest, load_model(str(src)), meta, half=True)
+

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from autodynamics_cli.model import PRESETS, AutoDynamics, ModelConfig  # noqa: E402
+from autodynamics_cli.weights import save_model  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def tiny_model(feedback: bool = True, seed: int = 0, **kw) -> AutoDynamics:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(**{**PRESETS["tiny"].to_dict(), "velocity_feedback": feedback,
+                         "dropout": 0.0, **kw})
+    return AutoDynamics(cfg).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_model(path, tiny_model(max_decoder_len=256))
+    return path
+
+
+def needs_shared() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data not found at {SHARED}")

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from midi_factory import rich_file, simple_file
+from test_writeback import assert_only_velocities_changed
+from typer.testing import CliRunner
+
+from autodynamics_cli.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def song(tmp_path: Path) -> Path:
+    p = tmp_path / "song.mid"
+    p.write_bytes(rich_file())
+    return p
+
+
+def test_single_file_default_output_name(song: Path, tiny_weights: Path):
+    r = run("humanize", song, "--model", tiny_weights)
+    assert r.exit_code == 0, r.output
+    out = song.with_name("song_humanized.mid")
+    assert out.is_file()
+    assert_only_velocities_changed(song.read_bytes(), out.read_bytes(), 10)
+    assert song.read_bytes() == rich_file()  # input untouched
+    assert not [p for p in song.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_single_file_to_named_output(song: Path, tiny_weights: Path, tmp_path: Path):
+    out = tmp_path / "sub" / "x.mid"
+    out.parent.mkdir()
+    r = run("humanize", song, "-o", out, "--model", tiny_weights)
+    assert r.exit_code == 0, r.output
+    assert out.is_file()
+
+
+def test_many_files_to_directory_and_exit_codes(tmp_path: Path, tiny_weights: Path):
+    ins = []
+    for i in range(3):
+        p = tmp_path / f"in{i}.mid"
+        p.write_bytes(simple_file(5 + i))
+        ins.append(p)
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"not midi at all")
+    outdir = tmp_path / "out"
+    r = run("humanize", *ins, bad, "-o", outdir, "--model", tiny_weights)
+    assert r.exit_code == 1
+    assert sorted(p.name for p in outdir.iterdir()) == ["in0.mid", "in1.mid", "in2.mid"]
+    assert "bad.mid: not a MIDI file" in r.output
+    assert "Traceback" not in r.output
+    r = run("humanize", *ins, "-o", outdir, "--model", tiny_weights)
+    assert r.exit_code == 1 and "--overwrite" in r.output  # refuses to replace outputs
+    r = run("humanize", *ins, "-o", outdir, "--model", tiny_weights, "--overwrite")
+    assert r.exit_code == 0, r.output
+
+
+def test_refuses_to_write_over_input(song: Path, tiny_weights: Path):
+    before = song.read_bytes()
+    r = run("humanize", song, "-o", song, "--model", tiny_weights, "--overwrite")
+    assert r.exit_code == 1 and "over an input" in r.output
+    assert song.read_bytes() == before
+
+
+def test_usage_error_exit_code_two():
+    assert run("humanize").exit_code == 2
+    assert run("humanize", "x.mid", "--device", "tpu").exit_code == 2
+
+
+def test_bad_model_is_one_line_error(song: Path, tmp_path: Path):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00" * 20)
+    proc = subprocess.run([sys.executable, "-m", "autodynamics_cli", "humanize", str(song),
+                           "--model", str(junk)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("error: ") and "junk.safetensors" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not song.with_name("song_humanized.mid").exists()
+
+
+def test_version_and_help_do_not_import_torch():
+    code = ("import sys; from autodynamics_cli.cli import app; "
+            "from typer.testing import CliRunner; r = CliRunner().invoke(app, ['--help']); "
+            "assert r.exit_code == 0; assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    out = subprocess.run([sys.executable, "-m", "autodynamics_cli", "--version"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith("autodyn ")

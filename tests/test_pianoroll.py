@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import numpy as np
+
+from autodynamics_cli.pianoroll import ROLL_STEPS, encode_roll, note_steps, seconds_to_steps
+
+
+def test_seconds_to_steps_on_grid():
+    assert seconds_to_steps(np.array([0.0, 0.05, 0.1, 0.149, 12.8])).tolist() == [0, 1, 2, 2, 256]
+
+
+def test_onset_held_and_short_notes():
+    on, end = note_steps(np.array([0.0, 0.10, 0.30]), np.array([0.20, 0.11, 0.30]))
+    assert on.tolist() == [0, 2, 6] and end.tolist() == [4, 3, 7]
+    roll = encode_roll(on, end, np.array([21, 60, 108]), start=0)
+    assert roll.shape == (ROLL_STEPS, 88) and roll.dtype == np.uint8
+    assert roll[:5, 0].tolist() == [2, 1, 1, 1, 0]
+    assert roll[1:4, 39].tolist() == [0, 2, 0]  # shorter than a step: onset only
+    assert roll[6, 87] == 2  # zero-length note still marks its onset
+    assert roll.sum() == 2 + 1 + 1 + 1 + 2 + 2
+
+
+def test_note_started_before_window_shows_held_and_window_clips():
+    roll = encode_roll(np.array([10, 300]), np.array([30, 400]), np.array([60, 61]), start=20)
+    assert roll[:10, 39].tolist() == [1] * 10 and roll[10, 39] == 0
+    assert roll[:, 40].sum() == 0  # starts after the window
+
+
+def test_restrike_overrides_held():
+    roll = encode_roll(np.array([0, 2]), np.array([5, 4]), np.array([60, 60]), start=0)
+    assert roll[:5, 39].tolist() == [2, 1, 2, 1, 1]

@@ -1,0 +1,27 @@
+"""Humanize real score exports from ../shared (skipped where it is absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import SHARED, needs_shared
+from test_writeback import assert_only_velocities_changed
+from typer.testing import CliRunner
+
+from autodynamics_cli.cli import app
+from autodynamics_cli.midi_io import read_midi
+
+
+@needs_shared()
+def test_scores_only_note_on_velocities_change(tmp_path: Path, tiny_weights: Path):
+    scores = sorted((SHARED / "asap-scores").rglob("midi_score.mid"))
+    picked = scores[:: max(1, len(scores) // 4)][:4]
+    for i, src in enumerate(picked):
+        dst = tmp_path / f"score{i}.mid"
+        r = CliRunner().invoke(app, ["humanize", str(src), "-o", str(dst),
+                                     "--model", str(tiny_weights)])
+        assert r.exit_code == 0, r.output
+        n = len(read_midi(src).notes)
+        assert n > 0
+        assert_only_velocities_changed(src.read_bytes(), dst.read_bytes(), n)
+        assert len(read_midi(dst).notes) == n
