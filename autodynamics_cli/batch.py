@@ -58,7 +58,7 @@ def plan_outputs(inputs: list[Path], out: Path | None, overwrite: bool) -> list[
     Several inputs: ``out`` is a directory (created), names ``{stem}.mid``.
     No ``out``: ``{stem}_humanized.mid`` beside the input.
     """
-    to_dir = out is not None and (len(inputs) > 1 or out.is_dir() or str(out).endswith(os.sep))
+    to_dir = out is not None and (len(inputs) > 1 or out.is_dir())
     if to_dir:
         if out.exists() and not out.is_dir():
             raise OutputError(f"{out}: exists and is not a directory (several inputs need one)")

@@ -138,6 +138,7 @@ def train(
     loss: Annotated[Loss, typer.Option(help="mse: the paper's; ce: cross-entropy.")] = Loss.mse,
     optimizer: Annotated[Optimizer, typer.Option()] = Optimizer.adafactor,
     lr: Annotated[float, typer.Option(help="Constant learning rate.")] = 1e-3,
+    warmup_steps: Annotated[int, typer.Option(min=0, help="Linear warm-up steps.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     max_train_notes: Annotated[int | None, typer.Option(
         min=1, help="Cap notes per training window (shorter sequences train faster).")] = None,
@@ -166,9 +167,9 @@ def train(
 
     cfg = TrainConfig(
         data=str(data), out=str(out), preset=preset, loss=loss.value, optimizer=optimizer.value,
-        lr=lr, batch_size=batch_size, max_train_notes=max_train_notes, max_steps=max_steps,
-        max_minutes=max_minutes,
-        velocity_mask_prob=velocity_mask_prob, aux_weight=aux_weight, readout=readout.value,
+        lr=lr, warmup_steps=warmup_steps, batch_size=batch_size, max_train_notes=max_train_notes,
+        max_steps=max_steps, max_minutes=max_minutes, velocity_mask_prob=velocity_mask_prob,
+        aux_weight=aux_weight, readout=readout.value,
         eval_seconds=eval_seconds or None, eval_minutes=eval_minutes,
         checkpoint_minutes=checkpoint_minutes, threads=threads, device=device.value, seed=seed)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -188,6 +189,19 @@ def train(
 
         last = run_training(cfg, resume=resume, report=report)
     err.print(f"stopped at step {last['step']}; run folder: {out}", markup=False)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A training run folder.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Weights file to write.")],
+    readout: Annotated[Readout | None, typer.Option(help="Override the stored readout.")] = None,
+) -> None:
+    """Write a run's best weights as a small fp16 file to ship or share."""
+    from autodynamics_cli.train import export_best
+
+    export_best(run, output, readout.value if readout else None)
+    err.print(f"wrote {output}", markup=False)
 
 
 @app.command("eval")

@@ -85,7 +85,7 @@ def decode_cached(model: AutoDynamics, items: list[WindowInput], device: torch.d
     return out
 
 
-def _roles(b: int, n: int, first: int, device: torch.device) -> torch.Tensor:
+def _roles(b: int, first: int, device: torch.device) -> torch.Tensor:
     return torch.tensor([first, T.ROLE_PITCH, T.ROLE_DURATION], device=device).expand(b, 3)
 
 
@@ -101,7 +101,7 @@ def _decode_batch_stepwise(model: AutoDynamics, batch: list[WindowInput], device
     for i in range(n):
         toks = torch.stack([prev_tok, pitch[:, i], dur[:, i]], dim=1)
         ons = torch.stack([prev_on, onset[:, i], onset[:, i]], dim=1)
-        roles = _roles(b, n, T.ROLE_BOS if i == 0 else T.ROLE_VELOCITY, device)
+        roles = _roles(b, T.ROLE_BOS if i == 0 else T.ROLE_VELOCITY, device)
         logits = model.decode_step(toks, ons, roles, mem_kv, cache)
         vel[:, i] = velocity_from_logits(logits[:, -1], model.cfg.readout)
         prev_tok = vel[:, i] - 1 + T.VEL_OFFSET if model.cfg.velocity_feedback else \
@@ -140,8 +140,7 @@ def decode_reference(model: AutoDynamics, item: WindowInput, device: torch.devic
         return np.zeros(0, dtype=np.int64)
     roll, pitch, dur, onset = _stack([item], device)
     mem_kv = model.encode(roll)
-    fill = T.VEL_MASK
-    vel_tok = torch.full_like(pitch, fill)
+    vel_tok = torch.full_like(pitch, T.VEL_MASK)
     vel = np.zeros(n, dtype=np.int64)
     for i in range(n):
         tokens, onsets, roles = _full_inputs(pitch[:, : i + 1], dur[:, : i + 1],

@@ -36,6 +36,7 @@ class TrainConfig:
     loss: str = "mse"  # the paper's; or "ce"
     optimizer: str = "adafactor"  # the paper's; or "adamw"
     lr: float = 1e-3
+    warmup_steps: int = 0  # linear learning-rate warm-up (0: the paper's constant rate)
     batch_size: int = 16
     max_train_notes: int | None = None  # notes per training window (None: all the decoder holds)
     max_steps: int = 100_000
@@ -200,6 +201,9 @@ def train(cfg: TrainConfig, resume: bool = False,
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             _, loss = net(t["roll"], t["tokens"], t["onsets"], t["roles"], t["targets"],
                           t["weights"], cfg.loss)
+        if cfg.warmup_steps:
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -235,13 +239,22 @@ def train(cfg: TrainConfig, resume: bool = False,
     return {**last, "step": step}
 
 
-def export_best(run_dir: str | Path, dest: str | Path, metadata: dict[str, str]) -> None:
-    """Copy a run's best weights as fp16 for shipping, adding model-card metadata."""
+LICENSE_NOTE = ("CC BY-NC-SA 4.0 (weights trained on ASAP/MAESTRO performances; "
+                "non-commercial, share-alike)")
+
+
+def export_best(run_dir: str | Path, dest: str | Path, readout: str | None = None,
+                metadata: dict[str, str] | None = None) -> None:
+    """Write a run's best weights as fp16 for shipping, with model-card metadata."""
     from autodynamics_cli.weights import load_model, read_metadata
 
     src = Path(run_dir) / "best.safetensors"
-    meta = {**read_metadata(src), **metadata}
+    if not src.is_file():
+        raise AutodynError(f"{src}: no best weights in this run folder yet")
+    meta = {"license": LICENSE_NOTE, **read_metadata(src), **(metadata or {})}
     for k in ("config", "layout_version", "autodyn_version"):
         meta.pop(k, None)
-    save_model(dest, load_model(str(src)), meta, half=True)
-
+    model = load_model(str(src))
+    if readout:
+        model.cfg.readout = readout
+    save_model(dest, model, meta, half=True)

@@ -94,3 +94,16 @@ def test_version_and_help_do_not_import_torch():
     out = subprocess.run([sys.executable, "-m", "autodynamics_cli", "--version"],
                          capture_output=True, text=True, check=True).stdout
     assert out.startswith("autodyn ")
+
+
+def test_bundled_example_with_default_model(tmp_path: Path):
+    example = Path(__file__).resolve().parents[1] / "examples" / "minuet_in_g.mid"
+    out = tmp_path / "minuet.mid"
+    r = run("humanize", example, "-o", out, "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert_only_velocities_changed(example.read_bytes(), out.read_bytes(), 47)
+    import mido
+
+    vels = {m.velocity for t in mido.MidiFile(out).tracks for m in t
+            if m.type == "note_on" and m.velocity > 0}
+    assert vels != {80}  # the flat export got new velocities

@@ -86,6 +86,13 @@ def test_train_and_eval_cli(dataset: Path, tmp_path: Path):
                             "--eval-minutes", "0", "--device", "cpu"])
     assert r.exit_code == 0, r.output
     assert (out / "best.safetensors").is_file()
+    shipped = tmp_path / "shipped.safetensors"
+    r = runner.invoke(app, ["export", str(out), "-o", str(shipped), "--readout", "mean"])
+    assert r.exit_code == 0, r.output
+    from autodynamics_cli.weights import load_model, read_metadata
+
+    assert "CC BY-NC-SA 4.0" in read_metadata(shipped)["license"]
+    assert load_model(str(shipped)).cfg.readout == "mean"
     report = tmp_path / "eval.json"
     r = runner.invoke(app, ["eval", "--data", str(dataset), "--model", str(out / "best.safetensors"),
                             "--json", str(report), "--device", "cpu"])
