@@ -40,6 +40,7 @@ class ModelConfig:
     max_decoder_len: int = 1024
     velocity_feedback: bool = True  # False: velocity inputs are always VEL_MASK
     readout: str = "argmax"  # "argmax" or "mean" (expected value of the velocity softmax)
+    note_pitch_embedding: bool = True  # every token of a note also carries its key
     layout_version: int = T.LAYOUT_VERSION
 
     def to_dict(self) -> dict:
@@ -88,6 +89,7 @@ class KVCache:
         self.k = torch.empty(batch, n_heads, max_len, d_kv, device=device, dtype=dtype)
         self.v = torch.empty_like(self.k)
         self.length = 0
+        self.tail = torch.full((batch, 2), T.PAD, dtype=torch.long, device=device)
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = k.shape[2]
@@ -189,6 +191,7 @@ class AutoDynamics(nn.Module):
         self.tok_emb = nn.Embedding(cfg.vocab_size, d)
         self.onset_emb = nn.Embedding(cfg.roll_steps, d)
         self.role_emb = nn.Embedding(T.N_ROLES, d)
+        self.key_emb = nn.Embedding(T.N_PITCH, d) if cfg.note_pitch_embedding else None
         self.register_buffer("enc_pos", sinusoidal_positions(cfg.roll_steps, d), persistent=False)
         self.register_buffer("dec_pos", sinusoidal_positions(cfg.max_decoder_len, d),
                              persistent=False)
@@ -221,9 +224,11 @@ class AutoDynamics(nn.Module):
         return [layer.cross_attn.keys_values(mem) for layer in self.decoder]
 
     def _decoder_input(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
-                       start: int) -> torch.Tensor:
+                       start: int, tail: torch.Tensor | None = None) -> torch.Tensor:
         pos = self.dec_pos[start : start + tokens.shape[1]]
         x = self.tok_emb(tokens) + self.onset_emb(onsets) + self.role_emb(roles) + pos
+        if self.key_emb is not None:
+            x = x + self.key_emb(note_keys(tokens, roles, tail))
         return self.drop(x)
 
     def decode(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
@@ -243,7 +248,8 @@ class AutoDynamics(nn.Module):
                     mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
                     cache: list[KVCache]) -> torch.Tensor:
         """Logits for new decoder positions appended after those already in ``cache``."""
-        x = self._decoder_input(tokens, onsets, roles, cache[0].length)
+        x = self._decoder_input(tokens, onsets, roles, cache[0].length, cache[0].tail)
+        cache[0].tail = torch.cat([cache[0].tail, tokens], dim=1)[:, -2:]
         for layer, kv, c in zip(self.decoder, mem_kv, cache, strict=True):
             x = layer(x, kv, c)
         return self.head(self.dec_norm(x))
@@ -256,6 +262,23 @@ class AutoDynamics(nn.Module):
         if targets is None:
             return logits, None
         return logits, sequence_loss(logits, targets, weights, loss_kind)
+
+
+def note_keys(tokens: torch.Tensor, roles: torch.Tensor, tail: torch.Tensor | None) -> torch.Tensor:
+    """The key (0..87) of the note each decoder token belongs to.
+
+    A note's pitch token sits 0, 1 or 2 positions before its pitch, duration and
+    velocity tokens; ``tail`` holds the two tokens before ``tokens`` (for cached
+    steps). BOS and padding get key 0.
+    """
+    if tail is None:
+        tail = torch.full_like(tokens[:, :2], T.PAD)
+    ext = torch.cat([tail, tokens], dim=1)
+    back = (roles - T.ROLE_PITCH).clamp(min=0)
+    idx = torch.arange(tokens.shape[1], device=tokens.device) + 2 - back
+    keys = ext.gather(1, idx) - T.PITCH_OFFSET
+    valid = (roles != T.ROLE_BOS) & (keys >= 0) & (keys < T.N_PITCH)
+    return torch.where(valid, keys, torch.zeros_like(keys))
 
 
 def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None,

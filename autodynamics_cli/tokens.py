@@ -17,7 +17,8 @@ A window of N notes, sorted by onset then pitch, is the target sequence::
 The decoder input is that sequence shifted right by one, starting with BOS.
 Every decoder position also carries the onset step (0..255) of the note its
 input token belongs to (BOS: 0) and a role (BOS, pitch, duration, velocity),
-added as embeddings, so the decoder knows where each note is in the roll.
+added as embeddings, so the decoder knows where each note is in the roll; the
+model adds the note's key too (``model.note_keys``).
 
 A model may be trained with some or all velocity inputs replaced by VEL_MASK
 (``ModelConfig.velocity_feedback``); with feedback off the decoder never sees a

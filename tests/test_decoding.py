@@ -77,3 +77,21 @@ def test_predict_one_velocity_per_note_long_piece():
                   byte_offset=np.arange(n))
     (vel,) = predict_velocities(model, [notes], CPU)
     assert vel.shape == (n,) and vel.min() >= 1 and vel.max() <= 127
+
+
+def test_note_keys_follow_each_note():
+    from autodynamics_cli.model import note_keys
+
+    seq = T.target_sequence(np.array([60, 72]), np.array([2, 3]), np.array([70, 80]))
+    toks, _, roles = T.decoder_inputs(seq, np.array([0, 4]))
+    keys = note_keys(torch.tensor(toks)[None], torch.tensor(roles)[None], None)[0]
+    # BOS, p1 d1 v1 (note 1), p2 d2 v2 (note 2)
+    assert keys.tolist() == [0, 39, 39, 39, 51, 51, 51]
+    # the same keys when the sequence arrives in cached steps of three
+    tail = torch.full((1, 2), T.PAD)
+    got = []
+    for s in range(0, 6, 3):
+        step_t, step_r = torch.tensor(toks[s : s + 3])[None], torch.tensor(roles[s : s + 3])[None]
+        got += note_keys(step_t, step_r, tail)[0].tolist()
+        tail = torch.cat([tail, step_t], dim=1)[:, -2:]
+    assert got == [0, 39, 39, 39, 51, 51]
