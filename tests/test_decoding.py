@@ -95,3 +95,23 @@ def test_note_keys_follow_each_note():
         got += note_keys(step_t, step_r, tail)[0].tolist()
         tail = torch.cat([tail, step_t], dim=1)[:, -2:]
     assert got == [0, 39, 39, 39, 51, 51]
+
+
+def test_inference_inputs_match_training_layout():
+    """decoding._full_inputs (batched, torch) and tokens.decoder_inputs (training,
+    numpy) must build the same decoder input for the same notes."""
+    from autodynamics_cli.decoding import _full_inputs
+
+    rng = np.random.default_rng(6)
+    item = random_window(rng, 7)
+    vel = rng.integers(1, 128, 7)
+    seq = T.target_sequence(T.token_pitch(item.pitch_tok), T.token_duration(item.dur_tok), vel)
+    for mask in (np.ones(7, dtype=bool), np.zeros(7, dtype=bool)):
+        want = T.decoder_inputs(seq, item.rel_onset, mask)
+        vel_tok = np.where(mask, T.VEL_MASK, T.velocity_token(vel))
+        got = _full_inputs(*(torch.tensor(a)[None] for a in
+                             (item.pitch_tok, item.dur_tok, item.rel_onset, vel_tok)))
+        for w, g in zip(want, got, strict=True):
+            # training also feeds v_N (its target is EOS); inference stops at d_N
+            assert len(w) == 3 * 7 + 1 and g.shape[1] == 3 * 7
+            assert g[0].tolist() == w[:-1].tolist()
