@@ -149,8 +149,18 @@ def train(
         min=0.0, max=1.0, help="Chance to hide each previous velocity from the decoder; "
                                "1 makes it a one-pass tagger.")] = 1.0,
     aux_weight: Annotated[float, typer.Option(help="Loss weight of pitch/duration tokens.")] = 0.2,
-    readout: Annotated[Readout, typer.Option(help="Velocity readout stored with the model.")
-                       ] = Readout.argmax,
+    readout: Annotated[Readout | None, typer.Option(
+        help="Velocity readout stored with the model (default: the preset's).")] = None,
+    scores: Annotated[Path | None, typer.Option(
+        help="Folder of scores (SCORES/<piece folder>/midi_score.mid) aligned to the performances.")
+                      ] = None,
+    alignments: Annotated[Path | None, typer.Option(
+        help="Folder of alignment CSVs (<performance path with / as __>.csv); "
+             "adds score-input windows.")] = None,
+    score_share: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Fraction of windows drawn from aligned scores.")] = 0.5,
+    drop_dynamics: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Chance to hide a score window's notated velocities.")] = 0.3,
     eval_seconds: Annotated[float, typer.Option(
         help="Validate on each performance's first N seconds (0: whole).")] = 60.0,
     eval_minutes: Annotated[float, typer.Option(help="Validate every N minutes.")] = 10.0,
@@ -169,7 +179,9 @@ def train(
         data=str(data), out=str(out), preset=preset, loss=loss.value, optimizer=optimizer.value,
         lr=lr, warmup_steps=warmup_steps, batch_size=batch_size, max_train_notes=max_train_notes,
         max_steps=max_steps, max_minutes=max_minutes, velocity_mask_prob=velocity_mask_prob,
-        aux_weight=aux_weight, readout=readout.value,
+        aux_weight=aux_weight, readout=readout.value if readout else None,
+        scores=str(scores) if scores else None, alignments=str(alignments) if alignments else None,
+        score_share=score_share, drop_dynamics=drop_dynamics,
         eval_seconds=eval_seconds or None, eval_minutes=eval_minutes,
         checkpoint_minutes=checkpoint_minutes, threads=threads, device=device.value, seed=seed)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -183,8 +195,14 @@ def train(
                 bar.update(task, completed=m["step"],
                            info=f"loss {m['loss']:.3f}  {m['windows_per_s']:.1f} windows/s")
             elif m["event"] == "validation":
-                bar.console.print(f"step {m['step']}: validation MSE {m['mse']:.1f} "
-                                  f"(constant 64: {m['baseline_mse']:.1f}), r {m['r']:.3f}"
+                parts = []
+                if "mse" in m and "baseline_mse" in m:
+                    parts.append(f"performances MSE {m['mse']:.1f} (constant 64: "
+                                 f"{m['baseline_mse']:.1f}), r {m['r']:.3f}")
+                if "score_mse" in m:
+                    parts.append(f"scores MSE {m['score_mse']:.1f} (constant 64: "
+                                 f"{m['score_baseline_mse']:.1f}), r {m['score_r']:.3f}")
+                bar.console.print(f"step {m['step']}: validation " + "; ".join(parts)
                                   + (" best" if m.get("best") else ""), markup=False)
 
         last = run_training(cfg, resume=resume, report=report)
@@ -213,9 +231,14 @@ def eval_cmd(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write all results here.")] = None,
     max_seconds: Annotated[float | None, typer.Option(
         help="Score only each performance's first N seconds.")] = None,
+    scores: Annotated[Path | None, typer.Option(
+        help="Score input: humanize each score of this folder once and compare with every "
+             "performer (needs --alignments).")] = None,
+    alignments: Annotated[Path | None, typer.Option(help="Alignment CSV folder (as for train).")
+                          ] = None,
     device: Annotated[Device, typer.Option()] = Device.auto,
 ) -> None:
-    """Humanize each performance with flat velocities and compare with the real ones."""
+    """Humanize flat performances (or, with --scores, the scores) and compare with real pianists."""
     import json
     from dataclasses import asdict
 
@@ -229,6 +252,11 @@ def eval_cmd(
 
     dev = resolve_device(device.value)
     net = load_model(model, dev)
+    if scores or alignments:
+        if not (scores and alignments):
+            raise AutodynError("score evaluation needs both --scores and --alignments")
+        _eval_scores(net, data, scores, alignments, split, dev, max_seconds, model, json_out)
+        return
     entries = [e for e in list_dataset(data) if e.split == split]
     if not entries:
         raise AutodynError(f"{data}: no performances in split {split!r}")
@@ -247,6 +275,40 @@ def eval_cmd(
     if json_out:
         json_out.write_text(json.dumps({"summary": s, "model": model or "default",
                                         "performances": [asdict(x) for x in scores]}, indent=1))
+
+
+def _eval_scores(net, data: Path, scores: Path, alignments: Path, split: str, dev, max_seconds,
+                 model: str | None, json_out: Path | None) -> None:
+    import json
+    from dataclasses import asdict
+
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from autodynamics_cli.data import list_aligned
+    from autodynamics_cli.evaluate import SCORE_METRICS, evaluate_scores, summarize
+
+    entries = [e for e in list_aligned(data, scores, alignments) if e.split == split]
+    if not entries:
+        raise AutodynError(f"{alignments}: no aligned performances in split {split!r}")
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(f"scoring {split} scores", total=len(entries))
+        rows = evaluate_scores(net, entries, dev, max_seconds, on_done=lambda _s: bar.advance(task))
+    s = summarize(rows, SCORE_METRICS)
+    table = Table(title=f"{split}, score input: {s['performances']} performances, {s['pieces']} "
+                        f"pieces, {s['notes']:,} matched notes (mean over pieces)")
+    for col in ("", "MSE", "MAE", "Pearson r"):
+        table.add_column(col, justify="right")
+    table.add_row("model", f"{s['mse']:.1f}", f"{s['mae']:.2f}", f"{s['r']:.3f}")
+    table.add_row("notated velocities", f"{s['notated_mse']:.1f}", "", f"{s['notated_r']:.3f}")
+    table.add_row("constant 64", f"{s['baseline_mse']:.1f}", f"{s['baseline_mae']:.2f}", "")
+    table.add_row("another performer", f"{s['other_mse']:.1f}", "", f"{s['other_r']:.3f}")
+    table.add_row("mean of the other performers", f"{s['others_mean_mse']:.1f}", "",
+                  f"{s['others_mean_r']:.3f}")
+    Console(highlight=False).print(table)
+    if json_out:
+        json_out.write_text(json.dumps({"summary": s, "model": model or "default", "input": "score",
+                                        "performances": [asdict(x) for x in rows]}, indent=1))
 
 
 def main() -> None:

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
+from autodynamics_cli import note_features as NF
 from autodynamics_cli import tokens as T
 from autodynamics_cli.errors import AutodynError
-from autodynamics_cli.midi_io import read_midi
+from autodynamics_cli.midi_io import Notes, read_midi
 from autodynamics_cli.pianoroll import LOWEST_KEY, N_KEYS, encode_roll, note_steps
 
 MIDI_SUFFIXES = {".mid", ".midi"}
@@ -47,6 +49,8 @@ class Piece:
     target: np.ndarray  # velocity to learn, 1..127
     has_target: np.ndarray  # bool
     name: str = ""
+    in_velocity: np.ndarray | None = None  # notated velocities the model may read (None: none)
+    source: str = "performance"  # or "score"
 
     def __len__(self) -> int:
         return len(self.pitch)
@@ -78,9 +82,12 @@ def list_dataset(root: str | Path) -> list[Entry]:
     return [Entry(p, hash_split(p.relative_to(root).as_posix()), p.stem) for p in files]
 
 
-def load_performance(path: str | Path) -> Piece:
-    """A performance teaches its own velocities from its own timing."""
-    notes = read_midi(path).notes
+def load_performance(path: str | Path, cache: bool = False) -> Piece:
+    """A performance teaches its own velocities from its own timing.
+
+    Its velocities are the targets, so the model never reads them as input.
+    """
+    notes = read_notes_cached(path, cache)
     return Piece(notes.onset, notes.offset, notes.pitch, notes.velocity,
                  np.ones(len(notes), dtype=bool), name=str(path))
 
@@ -101,6 +108,24 @@ class WindowSample:
     roles: np.ndarray
     targets: np.ndarray
     weights: np.ndarray
+    features: np.ndarray  # (len(tokens), N_FEATURES)
+
+
+def source_probabilities(pieces: list[Piece], share: dict[str, float] | None) -> np.ndarray:
+    """Draw probability of each piece: its source's share, then in proportion to note counts."""
+    counts = np.asarray([len(p) for p in pieces], dtype=np.float64)
+    sources = np.asarray([p.source for p in pieces])
+    present = sorted(set(sources.tolist()))
+    share = {s: (share or {}).get(s, 1.0) for s in present} if share else \
+        {s: counts[sources == s].sum() for s in present}
+    total = sum(share.values())
+    if total <= 0:
+        raise AutodynError("every data source has share 0")
+    prob = np.zeros(len(pieces))
+    for s in present:
+        sel = sources == s
+        prob[sel] = share[s] / total * counts[sel] / counts[sel].sum()
+    return prob
 
 
 class WindowSampler:
@@ -111,12 +136,13 @@ class WindowSampler:
     """
 
     def __init__(self, pieces: list[Piece], seed: int, roll_steps: int, max_notes: int,
-                 augment: Augment | None, aux_weight: float, velocity_mask_prob: float) -> None:
+                 augment: Augment | None, aux_weight: float, velocity_mask_prob: float,
+                 source_share: dict[str, float] | None = None, drop_dynamics: float = 0.3) -> None:
         if not pieces:
             raise AutodynError("no training pieces with notes")
         self.pieces = pieces
-        counts = np.asarray([len(p) for p in pieces], dtype=np.float64)
-        self.prob = counts / counts.sum()
+        self.prob = source_probabilities(pieces, source_share)
+        self.drop_dynamics = drop_dynamics
         self.rng = np.random.default_rng(seed)
         self.roll_steps, self.max_notes = roll_steps, max_notes
         self.augment, self.aux_weight = augment, aux_weight
@@ -141,19 +167,29 @@ class WindowSampler:
         # a window starts at a random note's onset, give or take a little, as inference windows do
         start = int(on[self.rng.integers(len(on))]) - int(self.rng.integers(0, self.roll_steps // 2))
         mask = self.rng.random(self.max_notes) < self.velocity_mask_prob
+        in_vel = piece.in_velocity
+        if in_vel is not None and self.rng.random() < self.drop_dynamics:
+            in_vel = None  # so that flat inputs, which carry no dynamics, still work
         return make_window(on, end, pitch, piece.target, piece.has_target, start, self.roll_steps,
-                           self.max_notes, self.aux_weight, mask)
+                           self.max_notes, self.aux_weight, mask, in_vel)
 
 
 def make_window(on: np.ndarray, end: np.ndarray, pitch: np.ndarray, target: np.ndarray,
                 has_target: np.ndarray, start: int, roll_steps: int, max_notes: int,
-                aux_weight: float, velocity_mask: np.ndarray | None = None) -> WindowSample:
+                aux_weight: float, velocity_mask: np.ndarray | None = None,
+                in_velocity: np.ndarray | None = None) -> WindowSample:
     """The model inputs and weighted targets of the window that starts at ``start``.
 
-    ``velocity_mask[i]`` True hides note i's velocity from the decoder input.
+    ``velocity_mask[i]`` True hides note i's velocity from the decoder input;
+    ``in_velocity`` are notated velocities the model may read (None: none).
+    Note features are computed on the notes near the window, which gives
+    exactly what inference computes on the whole file (``note_features.py``).
     """
-    inside = np.flatnonzero((on >= start) & (on < start + roll_steps))
-    inside = inside[T.note_order(on[inside], pitch[inside])][:max_notes]
+    near = np.flatnonzero((on >= start - NF.CONTEXT_STEPS) & (on < start + roll_steps + NF.CONTEXT_STEPS))
+    feats = NF.note_features(on[near], pitch[near], None if in_velocity is None else in_velocity[near])
+    inside = np.flatnonzero((on[near] >= start) & (on[near] < start + roll_steps))
+    inside = inside[T.note_order(on[near][inside], pitch[near][inside])][:max_notes]
+    feats, inside = feats[inside], near[inside]
     visible = (on < start + roll_steps) & (end > start)
     roll = encode_roll(on[visible], end[visible], pitch[visible], start, roll_steps)
     n = len(inside)
@@ -162,7 +198,7 @@ def make_window(on: np.ndarray, end: np.ndarray, pitch: np.ndarray, target: np.n
     tokens, onsets, roles = T.decoder_inputs(seq, on[inside] - start, mask)
     weights = np.full(len(seq), aux_weight, dtype=np.float32)
     weights[T.velocity_positions(n)] = has_target[inside].astype(np.float32)
-    return WindowSample(roll, tokens, onsets, roles, seq, weights)
+    return WindowSample(roll, tokens, onsets, roles, seq, weights, T.per_token(feats))
 
 
 def collate(samples: list[WindowSample]) -> dict[str, np.ndarray]:
@@ -176,9 +212,129 @@ def collate(samples: list[WindowSample]) -> dict[str, np.ndarray]:
         "roles": np.zeros((b, length), dtype=np.int64),
         "targets": np.full((b, length), T.PAD, dtype=np.int64),
         "weights": np.zeros((b, length), dtype=np.float32),
+        "features": np.zeros((b, length, NF.N_FEATURES), dtype=np.int64),
     }
     for i, s in enumerate(samples):
         n = len(s.tokens)
-        for key in ("tokens", "onsets", "roles", "targets", "weights"):
+        for key in ("tokens", "onsets", "roles", "targets", "weights", "features"):
             out[key][i, :n] = getattr(s, key)
     return out
+
+
+@dataclass
+class AlignedEntry:
+    """A performance's score and the alignment of the two (a score-input training piece)."""
+
+    score: Path
+    alignment: Path
+    split: str
+    group: str
+    performance: Path
+
+
+def alignment_file_name(performance_rel: str) -> str:
+    """``Bach/Fugue/bwv_846/Shi05M.mid`` -> ``Bach__Fugue__bwv_846__Shi05M.csv``."""
+    return str(Path(performance_rel).with_suffix("")).replace("/", "__") + ".csv"
+
+
+def list_aligned(performances: str | Path, scores: str | Path, alignments: str | Path
+                 ) -> list[AlignedEntry]:
+    """Score/alignment pairs for the performances of a metadata-csv folder (the ASAP layout).
+
+    The score of ``A/B/perf.mid`` is ``SCORES/A/B/midi_score.mid``; its alignment
+    is ``ALIGNMENTS/A__B__perf.csv``. Performances without either are skipped.
+    """
+    perf_root, score_root, align_root = Path(performances), Path(scores), Path(alignments)
+    if not align_root.is_dir():
+        raise AutodynError(f"{align_root}: alignments folder not found")
+    out = []
+    for e in list_dataset(perf_root):
+        rel = e.path.relative_to(perf_root)
+        score = score_root / rel.parent / "midi_score.mid"
+        csv_path = align_root / alignment_file_name(rel.as_posix())
+        if score.is_file() and csv_path.is_file():
+            out.append(AlignedEntry(score, csv_path, e.split, e.group, e.path))
+    return out
+
+
+def score_order(notes: Notes) -> np.ndarray:
+    """Indices of ``notes`` in the order of an alignment's ``score_note_index``.
+
+    That index counts note_on events track by track, in event order, which is
+    the order of the velocity bytes in the file.
+    """
+    return np.lexsort((notes.byte_offset, notes.track))
+
+
+def read_alignment(path: str | Path) -> np.ndarray:
+    """``(n, 4)`` int64: score_note_index, pitch, score onset in ms, performer velocity."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    need = ("score_note_index", "pitch", "score_onset_s", "perf_velocity")
+    if rows and any(k not in rows[0] for k in need):
+        raise AutodynError(f"{path}: needs columns {', '.join(need)}")
+    return np.asarray([[int(r["score_note_index"]), int(r["pitch"]),
+                        round(float(r["score_onset_s"]) * 1000), int(r["perf_velocity"])]
+                       for r in rows], dtype=np.int64).reshape(-1, 4)
+
+
+def aligned_targets(notes: Notes, alignment: np.ndarray, name: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Per score note: the performer's velocity and whether it was matched."""
+    order = score_order(notes)
+    idx, pitch, vel = alignment[:, 0], alignment[:, 1], alignment[:, 3]
+    ok = (idx >= 0) & (idx < len(notes))
+    ok[ok] &= notes.pitch[order[idx[ok]]] == pitch[ok]
+    if len(idx) and ok.mean() < 0.99:
+        raise AutodynError(f"{name}: alignment does not fit the score "
+                           f"({(~ok).sum()} of {len(idx)} rows name another pitch or no note)")
+    target = np.zeros(len(notes), dtype=np.int64)
+    has = np.zeros(len(notes), dtype=bool)
+    target[order[idx[ok]]] = vel[ok]
+    has[order[idx[ok]]] = True
+    return target, has
+
+
+def load_aligned(entry: AlignedEntry, score_notes: Notes | None = None) -> Piece:
+    """A score whose targets are a performer's velocities (unmatched notes: no target).
+
+    The score's own velocities are notated dynamics the model may read, unless
+    they are all equal (then it carries none).
+    """
+    notes = score_notes if score_notes is not None else read_midi(entry.score).notes
+    target, has = aligned_targets(notes, read_alignment(entry.alignment), str(entry.alignment))
+    in_vel = notes.velocity if NF.has_dynamics(notes.velocity) else None
+    return Piece(notes.onset, notes.offset, notes.pitch, target, has, name=str(entry.alignment),
+                 in_velocity=in_vel, source="score")
+
+
+def notes_cache_dir() -> Path:
+    """Where parsed notes are cached: ``$AUTODYN_CACHE_DIR`` or ``~/.cache/autodyn/notes``."""
+    env = os.environ.get("AUTODYN_CACHE_DIR")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "autodyn"
+    return base / "notes"
+
+
+def read_notes_cached(path: str | Path, cache: bool = True) -> Notes:
+    """``read_midi(path).notes``, from a cache keyed by path, size and mtime when allowed.
+
+    Parsing hundreds of performances with mido takes minutes; a training run that
+    resumes several times should pay that once.
+    """
+    path = Path(path)
+    if not cache:
+        return read_midi(path).notes
+    st = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|v1".encode()).hexdigest()
+    file = notes_cache_dir() / f"{key}.npz"
+    if file.is_file():
+        try:
+            with np.load(file) as z:
+                return Notes(**{f.name: z[f.name] for f in fields(Notes)})
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache entry is re-read below
+    notes = read_midi(path).notes
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(f"{file.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **{f.name: getattr(notes, f.name) for f in fields(Notes)})
+    os.replace(tmp, file)
+    return notes

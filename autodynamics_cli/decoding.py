@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from autodynamics_cli import note_features as NF
 from autodynamics_cli import tokens as T
 from autodynamics_cli.model import AutoDynamics
 
@@ -28,6 +29,7 @@ class WindowInput:
     pitch_tok: np.ndarray  # (n,) int64
     dur_tok: np.ndarray  # (n,) int64
     rel_onset: np.ndarray  # (n,) int64, onset step within the window
+    features: np.ndarray | None = None  # (n, N_FEATURES) int64, see note_features.py
 
     def __len__(self) -> int:
         return len(self.pitch_tok)
@@ -48,18 +50,28 @@ def velocity_from_logits(logits: torch.Tensor, readout: str = "argmax") -> torch
     raise ValueError(f"unknown readout {readout!r}")
 
 
-def _stack(items: list[WindowInput], device: torch.device
-           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+@dataclass
+class Batch:
+    roll: torch.Tensor  # (B, steps, 88)
+    pitch: torch.Tensor  # (B, n) pitch tokens, PAD after each window's notes
+    dur: torch.Tensor
+    onset: torch.Tensor
+    features: torch.Tensor  # (B, n, N_FEATURES)
+
+
+def _stack(items: list[WindowInput], device: torch.device) -> Batch:
     n_max = max(len(w) for w in items)
     b = len(items)
     pitch = np.full((b, n_max), T.PAD, dtype=np.int64)
     dur = np.full((b, n_max), T.PAD, dtype=np.int64)
     onset = np.zeros((b, n_max), dtype=np.int64)
+    feats = np.zeros((b, n_max, NF.N_FEATURES), dtype=np.int64)
     for i, w in enumerate(items):
         pitch[i, : len(w)], dur[i, : len(w)], onset[i, : len(w)] = w.pitch_tok, w.dur_tok, w.rel_onset
+        if w.features is not None:
+            feats[i, : len(w)] = w.features
     roll = torch.from_numpy(np.stack([w.roll for w in items])).to(device)
-    return (roll, torch.from_numpy(pitch).to(device), torch.from_numpy(dur).to(device),
-            torch.from_numpy(onset).to(device))
+    return Batch(roll, *(torch.from_numpy(a).to(device) for a in (pitch, dur, onset, feats)))
 
 
 @torch.inference_mode()
@@ -91,62 +103,74 @@ def _roles(b: int, first: int, device: torch.device) -> torch.Tensor:
 
 def _decode_batch_stepwise(model: AutoDynamics, batch: list[WindowInput], device: torch.device
                            ) -> torch.Tensor:
-    roll, pitch, dur, onset = _stack(batch, device)
-    b, n = pitch.shape
-    mem_kv = model.encode(roll)
+    x = _stack(batch, device)
+    b, n = x.pitch.shape
+    mem_kv = model.encode(x.roll)
     cache = model.new_cache(b, 3 * n + 1)
     vel = torch.zeros(b, n, dtype=torch.long, device=device)
     prev_tok = torch.full((b,), T.BOS, dtype=torch.long, device=device)
     prev_on = torch.zeros(b, dtype=torch.long, device=device)
+    prev_feat = torch.zeros_like(x.features[:, 0])
     for i in range(n):
-        toks = torch.stack([prev_tok, pitch[:, i], dur[:, i]], dim=1)
-        ons = torch.stack([prev_on, onset[:, i], onset[:, i]], dim=1)
+        toks = torch.stack([prev_tok, x.pitch[:, i], x.dur[:, i]], dim=1)
+        ons = torch.stack([prev_on, x.onset[:, i], x.onset[:, i]], dim=1)
+        feats = torch.stack([prev_feat, x.features[:, i], x.features[:, i]], dim=1)
         roles = _roles(b, T.ROLE_BOS if i == 0 else T.ROLE_VELOCITY, device)
-        logits = model.decode_step(toks, ons, roles, mem_kv, cache)
+        logits = model.decode_step(toks, ons, roles, mem_kv, cache, feats)
         vel[:, i] = velocity_from_logits(logits[:, -1], model.cfg.readout)
         prev_tok = vel[:, i] - 1 + T.VEL_OFFSET if model.cfg.velocity_feedback else \
             torch.full_like(prev_tok, T.VEL_MASK)
-        prev_on = onset[:, i]
+        prev_on, prev_feat = x.onset[:, i], x.features[:, i]
     return vel
 
 
-def _full_inputs(pitch: torch.Tensor, dur: torch.Tensor, onset: torch.Tensor, vel_tok: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Decoder input ``BOS p1 d1 v1 ... pN dN`` with onsets and roles, for a batch."""
+def _full_inputs(x: Batch, vel_tok: torch.Tensor, n: int | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Decoder input ``BOS p1 d1 v1 ... pN dN vN`` of the first ``n`` notes, as in training.
+
+    Returns tokens, onsets, roles and features; positions of padding notes
+    (rows with fewer notes) are PAD, so a tagger's attention mask skips them.
+    """
+    pitch, dur, onset, feats = (a[:, :n] for a in (x.pitch, x.dur, x.onset, x.features))
     b, n = pitch.shape
-    triples = torch.stack([pitch, dur, vel_tok], dim=2).reshape(b, 3 * n)
+    triples = torch.stack([pitch, dur, vel_tok[:, :n]], dim=2).reshape(b, 3 * n)
+    pad = (pitch == T.PAD).repeat_interleave(3, dim=1)
     bos = torch.full((b, 1), T.BOS, dtype=torch.long, device=pitch.device)
-    tokens = torch.cat([bos, triples[:, :-1]], dim=1)
-    onsets = torch.cat([torch.zeros_like(bos), onset.repeat_interleave(3, dim=1)[:, :-1]], dim=1)
-    roles = torch.tensor([T.ROLE_PITCH, T.ROLE_DURATION, T.ROLE_VELOCITY],
-                         device=pitch.device).repeat(n)[:-1]
+    tokens = torch.cat([bos, triples.masked_fill(pad, T.PAD)], dim=1)
+    onsets = torch.cat([torch.zeros_like(bos), onset.repeat_interleave(3, dim=1)], dim=1)
+    roles = torch.tensor([T.ROLE_PITCH, T.ROLE_DURATION, T.ROLE_VELOCITY], device=pitch.device).repeat(n)
     roles = torch.cat([torch.tensor([T.ROLE_BOS], device=pitch.device), roles]).expand(b, -1)
-    return tokens, onsets, roles
+    features = torch.cat([torch.zeros_like(feats[:, :1]), feats.repeat_interleave(3, dim=1)], dim=1)
+    return tokens, onsets, roles, features
 
 
 def _decode_batch_one_pass(model: AutoDynamics, batch: list[WindowInput], device: torch.device
                            ) -> torch.Tensor:
-    roll, pitch, dur, onset = _stack(batch, device)
-    tokens, onsets, roles = _full_inputs(pitch, dur, onset, torch.full_like(pitch, T.VEL_MASK))
-    logits = model.decode(tokens, onsets, roles, model.encode(roll))
+    x = _stack(batch, device)
+    tokens, onsets, roles, features = _full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))
+    logits = model.decode(tokens, onsets, roles, model.encode(x.roll), features)
     return velocity_from_logits(logits[:, 2::3], model.cfg.readout)
 
 
 @torch.inference_mode()
 def decode_reference(model: AutoDynamics, item: WindowInput, device: torch.device) -> np.ndarray:
-    """Velocities of one window, re-running the full decoder for every note (no cache)."""
+    """Velocities of one window, re-running the full decoder for every note (no cache).
+
+    A causal decoder reads the notes up to note i; a tagger (non-causal) reads
+    the whole window each time.
+    """
     n = len(item)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    roll, pitch, dur, onset = _stack([item], device)
-    mem_kv = model.encode(roll)
-    vel_tok = torch.full_like(pitch, T.VEL_MASK)
+    x = _stack([item], device)
+    mem_kv = model.encode(x.roll)
+    vel_tok = torch.full_like(x.pitch, T.VEL_MASK)
     vel = np.zeros(n, dtype=np.int64)
     for i in range(n):
-        tokens, onsets, roles = _full_inputs(pitch[:, : i + 1], dur[:, : i + 1],
-                                             onset[:, : i + 1], vel_tok[:, : i + 1])
-        logits = model.decode(tokens, onsets, roles, mem_kv)
-        v = velocity_from_logits(logits[:, -1], model.cfg.readout)
+        upto = i + 1 if model.cfg.causal_decoder else n
+        tokens, onsets, roles, features = _full_inputs(x, vel_tok, upto)
+        logits = model.decode(tokens, onsets, roles, mem_kv, features)
+        v = velocity_from_logits(logits[:, 2 + 3 * i], model.cfg.readout)
         vel[i] = int(v[0])
         if model.cfg.velocity_feedback:
             vel_tok[0, i] = v[0] - 1 + T.VEL_OFFSET

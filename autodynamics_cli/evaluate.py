@@ -1,10 +1,17 @@
-"""Measure a model against real performances: the ``autodyn eval`` protocol.
+"""Measure a model against real pianists: the ``autodyn eval`` protocols.
 
-For each performance, every note's velocity is set aside (the model never
-reads input velocities, so this equals humanizing the file with all
-velocities at 64) and the normal inference path predicts them. Per
-performance: MSE, MAE and Pearson r against the real velocities, and the same
-for the constant-64 baseline; averaged per piece, then over pieces.
+Performance input (``evaluate``): each performance with every velocity set to
+64 (a constant input carries no dynamics, so the model reads none) goes
+through the normal inference path. Per performance: MSE, MAE and Pearson r
+against the real velocities, and the same for the constant-64 baseline.
+
+Score input (``evaluate_scores``): each score is humanized once, as a user
+would (its notated velocities are input), and compared with every performer
+of that piece on the notes the alignment matched; beside it the score's own
+velocities, constant 64, another performer (each against each other, on their
+common notes) and the mean of the other performers.
+
+Both average per performance, then per piece, then over pieces.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from autodynamics_cli.data import Entry
+from autodynamics_cli.data import AlignedEntry, Entry, aligned_targets, read_alignment
 from autodynamics_cli.humanize import predict_velocities
 from autodynamics_cli.midi_io import Notes, read_midi
 from autodynamics_cli.model import AutoDynamics
@@ -87,14 +94,94 @@ def evaluate(model: AutoDynamics, entries: list[Entry], device: torch.device,
     return results
 
 
-def summarize(scores: list[PerformanceScore]) -> dict[str, float]:
-    """Average per piece, then over pieces."""
-    by_piece: dict[str, list[PerformanceScore]] = defaultdict(list)
+def summarize(scores: list, metrics: tuple[str, ...] = METRICS) -> dict[str, float]:
+    """Average per piece, then over pieces (metrics that are NaN for a row are skipped)."""
+    by_piece: dict[str, list] = defaultdict(list)
     for s in scores:
         by_piece[s.group].append(s)
-    piece_means = [{m: float(np.mean([getattr(s, m) for s in ss])) for m in METRICS}
-                   for ss in by_piece.values()]
-    out = {m: float(np.mean([p[m] for p in piece_means])) if piece_means else float("nan")
-           for m in METRICS}
+
+    def mean(values: list[float]) -> float:
+        v = [x for x in values if not np.isnan(x)]
+        return float(np.mean(v)) if v else float("nan")
+
+    piece_means = [{m: mean([getattr(s, m) for s in ss]) for m in metrics} for ss in by_piece.values()]
+    out = {m: mean([p[m] for p in piece_means]) for m in metrics}
     out.update(performances=len(scores), pieces=len(by_piece), notes=sum(s.notes for s in scores))
     return out
+
+
+SCORE_METRICS = ("mse", "mae", "r", "notated_mse", "notated_r", "baseline_mse", "baseline_mae",
+                 "other_mse", "other_r", "others_mean_mse", "others_mean_r")
+
+
+@dataclass
+class ScoreInputScore:
+    """One performance judged on score input, with the reference rows beside the model."""
+
+    path: str
+    group: str
+    notes: int
+    mse: float
+    mae: float
+    r: float
+    notated_mse: float
+    notated_r: float
+    baseline_mse: float
+    baseline_mae: float
+    other_mse: float  # another performer of the piece, averaged over the others (NaN: none)
+    other_r: float
+    others_mean_mse: float  # the mean velocity of the other performers (NaN: none)
+    others_mean_r: float
+
+
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(((a.astype(np.float64) - b) ** 2).mean()) if len(a) else float("nan")
+
+
+def evaluate_scores(model: AutoDynamics, entries: list[AlignedEntry], device: torch.device,
+                    max_seconds: float | None = None,
+                    on_done: Callable[[ScoreInputScore], None] | None = None
+                    ) -> list[ScoreInputScore]:
+    """Humanize each score once and compare it with each of its performers."""
+    by_score: dict[str, list[AlignedEntry]] = defaultdict(list)
+    for e in entries:
+        by_score[str(e.score)].append(e)
+    results = []
+    for score, group in by_score.items():
+        notes = read_midi(score).notes
+        keep = np.ones(len(notes), dtype=bool)
+        if max_seconds is not None and len(notes):
+            keep = notes.onset < notes.onset.min() + max_seconds
+        targets = [aligned_targets(notes, read_alignment(e.alignment), str(e.alignment)) for e in group]
+        clipped = clip_notes(notes, max_seconds)
+        (pred,) = predict_velocities(model, [clipped], device)
+        full_pred = np.zeros(len(notes), dtype=np.int64)
+        full_pred[keep] = pred
+        for k, (e, (target, has)) in enumerate(zip(group, targets, strict=True)):
+            sel = has & keep
+            if not sel.any():
+                continue
+            true = target[sel]
+            model_s = score_velocities(full_pred[sel], true)
+            notated = notes.velocity[sel]
+            others = [(t, h) for j, (t, h) in enumerate(targets) if j != k]
+            other_mse = [_mse(t[sel & h], target[sel & h]) for t, h in others if (sel & h).any()]
+            other_r = [pearson(t[sel & h], target[sel & h]) for t, h in others if (sel & h).any()]
+            om_mse = om_r = float("nan")
+            if others:
+                count = sum(h.astype(np.float64) for _, h in others)
+                total = sum(np.where(h, t, 0).astype(np.float64) for t, h in others)
+                common = sel & (count > 0)
+                if common.any():
+                    mean_other = total[common] / count[common]
+                    om_mse, om_r = _mse(mean_other, target[common]), pearson(mean_other, target[common])
+            s = ScoreInputScore(
+                str(e.performance), e.group, int(sel.sum()), model_s["mse"], model_s["mae"],
+                model_s["r"], _mse(notated, true), pearson(notated, true), model_s["baseline_mse"],
+                model_s["baseline_mae"],
+                float(np.mean(other_mse)) if other_mse else float("nan"),
+                float(np.mean(other_r)) if other_r else float("nan"), om_mse, om_r)
+            results.append(s)
+            if on_done:
+                on_done(s)
+    return results

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from autodynamics_cli import note_features as NF
 from autodynamics_cli import tokens as T
 from autodynamics_cli.decoding import WindowInput, decode_cached
 from autodynamics_cli.midi_io import Notes
@@ -19,8 +20,19 @@ from autodynamics_cli.windows import Window, plan_windows
 HOP_STEPS = 128  # 6.4 s: every note is decoded in up to two overlapping windows
 
 
-def window_inputs(notes: Notes, windows: list[Window], roll_steps: int) -> list[WindowInput]:
-    """The roll and known tokens of each window of one file."""
+def model_features(model: AutoDynamics, notes: Notes) -> np.ndarray:
+    """Note features of a whole file, with its notated velocities when the model reads them.
+
+    A file whose velocities are all equal carries no dynamics: it gets "none".
+    """
+    on, _ = note_steps(notes.onset, notes.offset)
+    read = model.cfg.input_velocity and NF.has_dynamics(notes.velocity)
+    return NF.note_features(on, notes.pitch, notes.velocity if read else None)
+
+
+def window_inputs(notes: Notes, windows: list[Window], roll_steps: int,
+                  features: np.ndarray | None = None) -> list[WindowInput]:
+    """The roll, known tokens and note features of each window of one file."""
     on, end = note_steps(notes.onset, notes.offset)
     items = []
     for w in windows:
@@ -33,6 +45,7 @@ def window_inputs(notes: Notes, windows: list[Window], roll_steps: int) -> list[
             pitch_tok=T.pitch_token(notes.pitch[idx]),
             dur_tok=T.duration_token(end[idx] - on[idx]),
             rel_onset=on[idx] - w.start,
+            features=None if features is None else features[idx],
         ))
     return items
 
@@ -47,7 +60,7 @@ def predict_velocities(model: AutoDynamics, notes_list: list[Notes], device: tor
         on, _ = note_steps(notes.onset, notes.offset)
         windows = plan_windows(on, notes.pitch, cfg.roll_steps, hop, T.max_notes(cfg.max_decoder_len))
         plans.append((len(all_items), windows))
-        all_items.extend(window_inputs(notes, windows, cfg.roll_steps))
+        all_items.extend(window_inputs(notes, windows, cfg.roll_steps, model_features(model, notes)))
     decoded = decode_cached(model, all_items, device, batch_size)
     results = []
     for notes, (first, windows) in zip(notes_list, plans, strict=True):

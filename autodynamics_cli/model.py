@@ -16,10 +16,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autodynamics_cli import note_features as NF
 from autodynamics_cli import tokens as T
 
 
@@ -41,7 +43,14 @@ class ModelConfig:
     velocity_feedback: bool = True  # False: velocity inputs are always VEL_MASK
     readout: str = "argmax"  # "argmax" or "mean" (expected value of the velocity softmax)
     note_pitch_embedding: bool = True  # every token of a note also carries its key
+    note_features: bool = False  # decoder tokens carry note_features.py's context features
+    input_velocity: bool = False  # ... and the note's notated (input) velocity bucket
+    causal_decoder: bool = True  # False: decoder self-attention sees the whole window (tagger)
     layout_version: int = T.LAYOUT_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.causal_decoder and self.velocity_feedback:
+            raise ValueError("a non-causal decoder cannot read back its own velocities")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,10 +71,12 @@ PRESETS: dict[str, ModelConfig] = {
     # The paper's smaller model that scored as well (T5X small).
     "paper-small": ModelConfig(n_enc_layers=8, n_dec_layers=8, n_heads=6, d_model=512,
                                d_kv=64, d_ff=2048, max_decoder_len=2048),
-    # CPU-friendly default size (6.2M parameters).
-    "default": ModelConfig(),
+    # CPU-friendly default size (6.2M parameters), reading note features and notated dynamics.
+    "default": ModelConfig(note_features=True, input_velocity=True, causal_decoder=False,
+                           velocity_feedback=False, readout="mean"),
     # Smaller still (3.3M): what two CPU cores can train in an hour or two.
-    "small": ModelConfig(d_model=192, n_heads=3, d_ff=512),
+    "small": ModelConfig(d_model=192, n_heads=3, d_ff=512, note_features=True, input_velocity=True,
+                         causal_decoder=False, velocity_feedback=False, readout="mean"),
     # For tests only.
     "tiny": ModelConfig(n_enc_layers=1, n_dec_layers=1, n_heads=2, d_model=32, d_kv=16,
                         d_ff=64, max_decoder_len=64),
@@ -165,11 +176,12 @@ class DecoderLayer(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, mem_kv: tuple[torch.Tensor, torch.Tensor],
-                cache: KVCache | None = None) -> torch.Tensor:
+                cache: KVCache | None = None, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``key_mask`` (non-causal decoders): ``(B, 1, 1, L)``, True where a key may be read."""
         h = self.norm1(x)
         k, v = self.self_attn.keys_values(h)
         if cache is None:
-            a = self.self_attn.attend(h, k, v, causal=True)
+            a = self.self_attn.attend(h, k, v, mask=key_mask, causal=key_mask is None)
         else:
             past = cache.length
             k, v = cache.append(k, v)
@@ -192,6 +204,15 @@ class AutoDynamics(nn.Module):
         self.onset_emb = nn.Embedding(cfg.roll_steps, d)
         self.role_emb = nn.Embedding(T.N_ROLES, d)
         self.key_emb = nn.Embedding(T.N_PITCH, d) if cfg.note_pitch_embedding else None
+        used = [i for i in range(NF.N_FEATURES)
+                if (cfg.note_features and i != NF.VELOCITY_COLUMN)
+                or (cfg.input_velocity and i == NF.VELOCITY_COLUMN)]
+        sizes = [NF.FEATURE_SIZES[i] if i in used else 0 for i in range(NF.N_FEATURES)]
+        self.register_buffer("feat_offset", torch.tensor(np.cumsum([0] + sizes[:-1])),
+                             persistent=False)
+        self.register_buffer("feat_used", torch.tensor([i in used for i in range(NF.N_FEATURES)]),
+                             persistent=False)
+        self.feat_emb = nn.Embedding(sum(sizes), d) if used else None
         self.register_buffer("enc_pos", sinusoidal_positions(cfg.roll_steps, d), persistent=False)
         self.register_buffer("dec_pos", sinusoidal_positions(cfg.max_decoder_len, d),
                              persistent=False)
@@ -224,19 +245,32 @@ class AutoDynamics(nn.Module):
         return [layer.cross_attn.keys_values(mem) for layer in self.decoder]
 
     def _decoder_input(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
-                       start: int, tail: torch.Tensor | None = None) -> torch.Tensor:
+                       start: int, tail: torch.Tensor | None = None,
+                       features: torch.Tensor | None = None) -> torch.Tensor:
         pos = self.dec_pos[start : start + tokens.shape[1]]
         x = self.tok_emb(tokens) + self.onset_emb(onsets) + self.role_emb(roles) + pos
         if self.key_emb is not None:
             x = x + self.key_emb(note_keys(tokens, roles, tail))
+        if self.feat_emb is not None:
+            if features is None:
+                raise ValueError("this model reads note features; pass features=")
+            used = self.feat_used.to(features.dtype)
+            x = x + (self.feat_emb((features + self.feat_offset) * used) * used[:, None]).sum(-2)
         return self.drop(x)
 
     def decode(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
-               mem_kv: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        """Logits for a whole decoder input sequence (causal, no cache)."""
-        x = self._decoder_input(tokens, onsets, roles, 0)
+               mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
+               features: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits for a whole decoder input sequence (no cache).
+
+        ``features`` is ``(B, L, N_FEATURES)``: each token's note features
+        (``note_features.py``), zeros for BOS and padding.
+        """
+        x = self._decoder_input(tokens, onsets, roles, 0, features=features)
+        # a tagger reads the whole window, but never the padding after it
+        key_mask = None if self.cfg.causal_decoder else (tokens != T.PAD)[:, None, None, :]
         for layer, kv in zip(self.decoder, mem_kv, strict=True):
-            x = layer(x, kv)
+            x = layer(x, kv, key_mask=key_mask)
         return self.head(self.dec_norm(x))
 
     def new_cache(self, batch: int, max_len: int) -> list[KVCache]:
@@ -246,9 +280,11 @@ class AutoDynamics(nn.Module):
 
     def decode_step(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
                     mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
-                    cache: list[KVCache]) -> torch.Tensor:
+                    cache: list[KVCache], features: torch.Tensor | None = None) -> torch.Tensor:
         """Logits for new decoder positions appended after those already in ``cache``."""
-        x = self._decoder_input(tokens, onsets, roles, cache[0].length, cache[0].tail)
+        if not self.cfg.causal_decoder:
+            raise ValueError("a non-causal decoder has no step-by-step decoding; use decode()")
+        x = self._decoder_input(tokens, onsets, roles, cache[0].length, cache[0].tail, features)
         cache[0].tail = torch.cat([cache[0].tail, tokens], dim=1)[:, -2:]
         for layer, kv, c in zip(self.decoder, mem_kv, cache, strict=True):
             x = layer(x, kv, c)
@@ -256,9 +292,10 @@ class AutoDynamics(nn.Module):
 
     def forward(self, roll: torch.Tensor, tokens: torch.Tensor, onsets: torch.Tensor,
                 roles: torch.Tensor, targets: torch.Tensor | None = None,
-                weights: torch.Tensor | None = None, loss_kind: str = "mse"
+                weights: torch.Tensor | None = None, loss_kind: str = "mse",
+                features: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        logits = self.decode(tokens, onsets, roles, self.encode(roll))
+        logits = self.decode(tokens, onsets, roles, self.encode(roll), features)
         if targets is None:
             return logits, None
         return logits, sequence_loss(logits, targets, weights, loss_kind)

@@ -115,3 +115,10 @@ def decoder_inputs(target: np.ndarray, rel_onset: np.ndarray,
 def velocity_positions(n_notes: int) -> np.ndarray:
     """Decoder positions whose logits predict each note's velocity (inputs d_i)."""
     return 2 + 3 * np.arange(n_notes)
+
+
+def per_token(per_note: np.ndarray) -> np.ndarray:
+    """Repeat per-note rows over each note's three decoder positions, after a zero row for BOS."""
+    per_note = np.asarray(per_note)
+    zero = np.zeros((1, *per_note.shape[1:]), dtype=per_note.dtype)
+    return np.concatenate([zero, np.repeat(per_note, TOKENS_PER_NOTE, axis=0)])

@@ -21,9 +21,21 @@ import torch
 import torch.distributed as dist
 
 from autodynamics_cli import tokens as T
-from autodynamics_cli.data import Augment, WindowSampler, collate, list_dataset, load_performance
+from autodynamics_cli.data import (
+    AlignedEntry,
+    Augment,
+    Entry,
+    Piece,
+    WindowSampler,
+    collate,
+    list_aligned,
+    list_dataset,
+    load_aligned,
+    load_performance,
+    read_notes_cached,
+)
 from autodynamics_cli.errors import AutodynError, MidiReadError
-from autodynamics_cli.evaluate import evaluate, load_notes, summarize
+from autodynamics_cli.evaluate import SCORE_METRICS, evaluate, evaluate_scores, load_notes, summarize
 from autodynamics_cli.model import PRESETS, AutoDynamics, ModelConfig
 from autodynamics_cli.weights import save_model
 
@@ -44,10 +56,15 @@ class TrainConfig:
     dropout: float = 0.2
     aux_weight: float = 0.2  # loss weight of pitch, duration and EOS targets (velocity: 1)
     velocity_mask_prob: float = 1.0  # 1.0: the decoder never reads velocities (one-pass)
-    readout: str = "argmax"
+    readout: str | None = None  # None: the preset's
     stretch: float = 0.1
     transpose: int = 3
     seed: int = 0
+    scores: str | None = None  # score folder: train on scores aligned to performances too
+    alignments: str | None = None  # alignment CSV folder (layout: data.list_aligned)
+    score_share: float = 0.5  # fraction of training windows drawn from aligned scores
+    drop_dynamics: float = 0.3  # chance a score window's notated velocities are hidden
+    note_cache: bool = True  # cache parsed notes (data.read_notes_cached)
     checkpoint_minutes: float = 5.0
     eval_minutes: float = 10.0
     eval_seconds: float | None = 60.0  # validate on each performance's opening (None: whole)
@@ -60,9 +77,14 @@ class TrainConfig:
 def model_config(cfg: TrainConfig) -> ModelConfig:
     if cfg.preset not in PRESETS:
         raise AutodynError(f"unknown preset {cfg.preset!r} (choose from {', '.join(PRESETS)})")
-    d = {**PRESETS[cfg.preset].to_dict(), "dropout": cfg.dropout, "readout": cfg.readout,
+    d = {**PRESETS[cfg.preset].to_dict(), "dropout": cfg.dropout,
          "velocity_feedback": cfg.velocity_mask_prob < 1.0, **cfg.overrides}
-    return ModelConfig.from_dict(d)
+    if cfg.readout:
+        d["readout"] = cfg.readout
+    try:
+        return ModelConfig.from_dict(d)
+    except ValueError as e:
+        raise AutodynError(f"model configuration: {e}") from None
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:
@@ -71,17 +93,33 @@ def _atomic_torch_save(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _load_pieces(entries, split: str):
+def _load_pieces(entries: list[Entry], split: str, cache: bool) -> tuple[list[Piece], list[str]]:
     pieces, skipped = [], []
     for e in entries:
         if e.split != split:
             continue
         try:
-            p = load_performance(e.path)
+            p = load_performance(e.path, cache)
         except MidiReadError as err:
             skipped.append(str(err))
             continue
         if len(p):
+            pieces.append(p)
+    return pieces, skipped
+
+
+def _load_aligned(entries: list[AlignedEntry], split: str, cache: bool
+                  ) -> tuple[list[Piece], list[str]]:
+    pieces, skipped = [], []
+    for e in entries:
+        if e.split != split:
+            continue
+        try:
+            p = load_aligned(e, read_notes_cached(e.score, cache))
+        except AutodynError as err:
+            skipped.append(str(err))
+            continue
+        if p.has_target.any():
             pieces.append(p)
     return pieces, skipped
 
@@ -120,9 +158,19 @@ def train(cfg: TrainConfig, resume: bool = False,
     mcfg = model_config(cfg) if ckpt is None else ModelConfig.from_dict(ckpt["model_config"])
 
     entries = list_dataset(cfg.data)
-    pieces, skipped = _load_pieces(entries, "train")
+    pieces, skipped = _load_pieces(entries, "train", cfg.note_cache)
     val_entries = [e for e in entries if e.split == "validation"]
     val_notes = load_notes(val_entries, cfg.eval_seconds) if rank == 0 and val_entries else []
+    val_aligned: list[AlignedEntry] = []
+    if cfg.alignments:
+        if not cfg.scores:
+            raise AutodynError("--alignments needs --scores (the folder of the aligned scores)")
+        aligned = list_aligned(cfg.data, cfg.scores, cfg.alignments)
+        score_pieces, skipped_scores = _load_aligned(aligned, "train", cfg.note_cache)
+        pieces += score_pieces
+        skipped += skipped_scores
+        val_aligned = [e for e in aligned if e.split == "validation"]
+    share = {"performance": 1.0 - cfg.score_share, "score": cfg.score_share} if cfg.alignments else None
 
     torch.manual_seed(cfg.seed)
     model = AutoDynamics(mcfg).to(device)
@@ -135,8 +183,9 @@ def train(cfg: TrainConfig, resume: bool = False,
     max_notes = T.max_notes(mcfg.max_decoder_len)
     sampler = WindowSampler(pieces, cfg.seed + 1000 * rank, mcfg.roll_steps,
                             min(max_notes, cfg.max_train_notes or max_notes),
-                            Augment(cfg.stretch, cfg.transpose), cfg.aux_weight,
-                            cfg.velocity_mask_prob)
+                            Augment(cfg.stretch, cfg.transpose),
+                            cfg.aux_weight if mcfg.causal_decoder else 0.0,  # a tagger sees them
+                            cfg.velocity_mask_prob, share, cfg.drop_dynamics)
     step, best, elapsed_before = 0, float("inf"), 0.0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -155,7 +204,8 @@ def train(cfg: TrainConfig, resume: bool = False,
         report(m)
 
     if rank == 0:
-        write({"event": "start", "step": step, "train_pieces": len(pieces), "skipped": skipped,
+        write({"event": "start", "step": step, "train_pieces": len(pieces),
+               "train_score_pieces": sum(p.source == "score" for p in pieces), "skipped": skipped,
                "validation_performances": len(val_entries), "world_size": world,
                "parameters": model.num_parameters(), "device": str(device),
                "config": asdict(cfg), "model_config": mcfg.to_dict()})
@@ -175,10 +225,14 @@ def train(cfg: TrainConfig, resume: bool = False,
     def validate() -> dict:
         nonlocal best
         model.eval()
-        scores = evaluate(model, val_entries, device, notes=val_notes)
-        model.train()
-        summary = summarize(scores)
+        summary = summarize(evaluate(model, val_entries, device, notes=val_notes)) if val_entries else {}
         m = {"event": "validation", "step": step, **summary}
+        if val_aligned:  # users feed scores: select checkpoints on score input when we can
+            score_summary = summarize(evaluate_scores(model, val_aligned, device, cfg.eval_seconds),
+                                      SCORE_METRICS)
+            m.update({f"score_{k}": v for k, v in score_summary.items()})
+            summary = score_summary
+        model.train()
         if summary["mse"] < best:
             best = summary["mse"]
             m["best"] = True
@@ -200,7 +254,7 @@ def train(cfg: TrainConfig, resume: bool = False,
         t = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             _, loss = net(t["roll"], t["tokens"], t["onsets"], t["roles"], t["targets"],
-                          t["weights"], cfg.loss)
+                          t["weights"], cfg.loss, t["features"])
         if cfg.warmup_steps:
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
@@ -224,7 +278,7 @@ def train(cfg: TrainConfig, resume: bool = False,
             flags = torch.tensor([float(done), float(save)], device=device)
             dist.broadcast(flags, src=0)
             done, save = bool(flags[0]), bool(flags[1])
-        if rank == 0 and val_entries and (done or now - last_eval >= cfg.eval_minutes * 60):
+        if rank == 0 and (val_entries or val_aligned) and (done or now - last_eval >= cfg.eval_minutes * 60):
             last = validate()
             last_eval = time.perf_counter()
         if save:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,12 @@ from autodynamics_cli.weights import save_model  # noqa: E402
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+# training caches parsed notes; tests must not write into the user's cache
+os.environ["AUTODYN_CACHE_DIR"] = tempfile.mkdtemp(prefix="autodyn-test-cache-")
 
 
 def tiny_model(feedback: bool = True, seed: int = 0, **kw) -> AutoDynamics:
+    """A random tiny model; ``kw`` overrides config fields (e.g. ``causal_decoder=False``)."""
     torch.manual_seed(seed)
     cfg = ModelConfig(**{**PRESETS["tiny"].to_dict(), "velocity_feedback": feedback,
                          "dropout": 0.0, **kw})

@@ -5,6 +5,7 @@ import pytest
 import torch
 from conftest import tiny_model
 
+from autodynamics_cli import note_features as NF
 from autodynamics_cli import tokens as T
 from autodynamics_cli.decoding import WindowInput, decode_cached, decode_reference
 from autodynamics_cli.humanize import predict_velocities
@@ -21,12 +22,17 @@ def random_window(rng: np.random.Generator, n: int) -> WindowInput:
     on, pitch = on[order], pitch[order]
     dur = rng.integers(1, 40, n)
     return WindowInput(roll=encode_roll(on, on + dur, pitch, 0), pitch_tok=T.pitch_token(pitch),
-                       dur_tok=T.duration_token(dur), rel_onset=on)
+                       dur_tok=T.duration_token(dur), rel_onset=on,
+                       features=NF.note_features(on, pitch, rng.integers(1, 128, n)))
 
 
-@pytest.mark.parametrize("feedback", [True, False])
-def test_cached_equals_reference(feedback):
-    model = tiny_model(feedback=feedback, seed=3)
+TAGGER = dict(feedback=False, causal_decoder=False, note_features=True, input_velocity=True)
+VARIANTS = {"feedback": dict(feedback=True), "masked": dict(feedback=False), "tagger": TAGGER}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_cached_equals_reference(variant):
+    model = tiny_model(seed=3, **VARIANTS[variant])
     # sharpen the logits so near-ties cannot hide a mismatch in the caching
     with torch.no_grad():
         model.head.weight.mul_(50)
@@ -40,8 +46,9 @@ def test_cached_equals_reference(feedback):
         assert got.min() >= 1 and got.max() <= 127
 
 
-def test_decoding_is_deterministic_and_batch_independent():
-    model = tiny_model(feedback=True, seed=5)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_decoding_is_deterministic_and_batch_independent(variant):
+    model = tiny_model(seed=5, **VARIANTS[variant])
     with torch.no_grad():
         model.head.weight.mul_(50)
     rng = np.random.default_rng(2)
@@ -67,8 +74,9 @@ def test_feedback_actually_feeds_back():
     assert with_fb.tolist() != without.tolist()
 
 
-def test_predict_one_velocity_per_note_long_piece():
-    model = tiny_model(feedback=False, seed=1)
+@pytest.mark.parametrize("variant", ["masked", "tagger"])
+def test_predict_one_velocity_per_note_long_piece(variant):
+    model = tiny_model(seed=1, **VARIANTS[variant])
     rng = np.random.default_rng(3)
     n = 3000
     onset = np.sort(rng.uniform(0, 600, n))  # ten minutes
@@ -100,7 +108,7 @@ def test_note_keys_follow_each_note():
 def test_inference_inputs_match_training_layout():
     """decoding._full_inputs (batched, torch) and tokens.decoder_inputs (training,
     numpy) must build the same decoder input for the same notes."""
-    from autodynamics_cli.decoding import _full_inputs
+    from autodynamics_cli.decoding import _full_inputs, _stack
 
     rng = np.random.default_rng(6)
     item = random_window(rng, 7)
@@ -109,9 +117,9 @@ def test_inference_inputs_match_training_layout():
     for mask in (np.ones(7, dtype=bool), np.zeros(7, dtype=bool)):
         want = T.decoder_inputs(seq, item.rel_onset, mask)
         vel_tok = np.where(mask, T.VEL_MASK, T.velocity_token(vel))
-        got = _full_inputs(*(torch.tensor(a)[None] for a in
-                             (item.pitch_tok, item.dur_tok, item.rel_onset, vel_tok)))
-        for w, g in zip(want, got, strict=True):
-            # training also feeds v_N (its target is EOS); inference stops at d_N
-            assert len(w) == 3 * 7 + 1 and g.shape[1] == 3 * 7
-            assert g[0].tolist() == w[:-1].tolist()
+        feats = NF.note_features(item.rel_onset, T.token_pitch(item.pitch_tok))
+        item.features = feats
+        got = _full_inputs(_stack([item], torch.device("cpu")), torch.tensor(vel_tok)[None])
+        for w, g in zip((*want, T.per_token(feats)), got, strict=True):
+            assert len(w) == 3 * 7 + 1 and g.shape[1] == 3 * 7 + 1
+            assert g[0].tolist() == w.tolist()
