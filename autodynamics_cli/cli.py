@@ -149,6 +149,7 @@ def train(
         min=0.0, max=1.0, help="Chance to hide each previous velocity from the decoder; "
                                "1 makes it a one-pass tagger.")] = 1.0,
     aux_weight: Annotated[float, typer.Option(help="Loss weight of pitch/duration tokens.")] = 0.2,
+    dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Dropout (the paper's 0.2).")] = 0.2,
     readout: Annotated[Readout | None, typer.Option(
         help="Velocity readout stored with the model (default: the preset's).")] = None,
     scores: Annotated[Path | None, typer.Option(
@@ -179,7 +180,7 @@ def train(
         data=str(data), out=str(out), preset=preset, loss=loss.value, optimizer=optimizer.value,
         lr=lr, warmup_steps=warmup_steps, batch_size=batch_size, max_train_notes=max_train_notes,
         max_steps=max_steps, max_minutes=max_minutes, velocity_mask_prob=velocity_mask_prob,
-        aux_weight=aux_weight, readout=readout.value if readout else None,
+        aux_weight=aux_weight, dropout=dropout, readout=readout.value if readout else None,
         scores=str(scores) if scores else None, alignments=str(alignments) if alignments else None,
         score_share=score_share, drop_dynamics=drop_dynamics,
         eval_seconds=eval_seconds or None, eval_minutes=eval_minutes,
@@ -236,6 +237,8 @@ def eval_cmd(
              "performer (needs --alignments).")] = None,
     alignments: Annotated[Path | None, typer.Option(help="Alignment CSV folder (as for train).")
                           ] = None,
+    read_dynamics: Annotated[bool, typer.Option(
+        help="Let the model read the scores' notated velocities (off: measure without).")] = True,
     device: Annotated[Device, typer.Option()] = Device.auto,
 ) -> None:
     """Humanize flat performances (or, with --scores, the scores) and compare with real pianists."""
@@ -255,7 +258,8 @@ def eval_cmd(
     if scores or alignments:
         if not (scores and alignments):
             raise AutodynError("score evaluation needs both --scores and --alignments")
-        _eval_scores(net, data, scores, alignments, split, dev, max_seconds, model, json_out)
+        _eval_scores(net, data, scores, alignments, split, dev, max_seconds, model, json_out,
+                     read_dynamics)
         return
     entries = [e for e in list_dataset(data) if e.split == split]
     if not entries:
@@ -278,7 +282,7 @@ def eval_cmd(
 
 
 def _eval_scores(net, data: Path, scores: Path, alignments: Path, split: str, dev, max_seconds,
-                 model: str | None, json_out: Path | None) -> None:
+                 model: str | None, json_out: Path | None, read_dynamics: bool) -> None:
     import json
     from dataclasses import asdict
 
@@ -293,8 +297,10 @@ def _eval_scores(net, data: Path, scores: Path, alignments: Path, split: str, de
         raise AutodynError(f"{alignments}: no aligned performances in split {split!r}")
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"scoring {split} scores", total=len(entries))
-        rows = evaluate_scores(net, entries, dev, max_seconds, on_done=lambda _s: bar.advance(task))
+        rows = evaluate_scores(net, entries, dev, max_seconds, on_done=lambda _s: bar.advance(task),
+                               read_dynamics=read_dynamics)
     s = summarize(rows, SCORE_METRICS)
+    stepped = summarize([r for r in rows if r.notated_dynamics], SCORE_METRICS)
     table = Table(title=f"{split}, score input: {s['performances']} performances, {s['pieces']} "
                         f"pieces, {s['notes']:,} matched notes (mean over pieces)")
     for col in ("", "MSE", "MAE", "Pearson r"):
@@ -305,9 +311,13 @@ def _eval_scores(net, data: Path, scores: Path, alignments: Path, split: str, de
     table.add_row("another performer", f"{s['other_mse']:.1f}", "", f"{s['other_r']:.3f}")
     table.add_row("mean of the other performers", f"{s['others_mean_mse']:.1f}", "",
                   f"{s['others_mean_r']:.3f}")
+    table.add_row(f"model, {stepped['pieces']} scores with notated dynamics",
+                  f"{stepped['mse']:.1f}", f"{stepped['mae']:.2f}", f"{stepped['r']:.3f}")
     Console(highlight=False).print(table)
     if json_out:
-        json_out.write_text(json.dumps({"summary": s, "model": model or "default", "input": "score",
+        json_out.write_text(json.dumps({"summary": s, "summary_notated_dynamics": stepped,
+                                        "read_dynamics": read_dynamics,
+                                        "model": model or "default", "input": "score",
                                         "performances": [asdict(x) for x in rows]}, indent=1))
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from autodynamics_cli import note_features as NF
 from autodynamics_cli import tokens as T
 from autodynamics_cli.errors import AutodynError
+from autodynamics_cli.midi_bytes import note_on_velocity_offsets
 from autodynamics_cli.midi_io import Notes, read_midi
 from autodynamics_cli.pianoroll import LOWEST_KEY, N_KEYS, encode_roll, note_steps
 
@@ -257,13 +258,16 @@ def list_aligned(performances: str | Path, scores: str | Path, alignments: str |
     return out
 
 
-def score_order(notes: Notes) -> np.ndarray:
-    """Indices of ``notes`` in the order of an alignment's ``score_note_index``.
+def score_order(notes: Notes, data: bytes) -> np.ndarray:
+    """For the k-th note_on (velocity > 0) of a score, its index in ``notes`` (-1: not modelled).
 
-    That index counts note_on events track by track, in event order, which is
-    the order of the velocity bytes in the file.
+    An alignment's ``score_note_index`` counts note_on events track by track, in
+    event order, including drum-channel and out-of-range notes that ``notes``
+    leaves out; the velocity byte offsets tie the two together.
     """
-    return np.lexsort((notes.byte_offset, notes.track))
+    where = {int(b): i for i, b in enumerate(notes.byte_offset)}
+    offsets = [o for track in note_on_velocity_offsets(data) for o in track if data[o] > 0]
+    return np.asarray([where.get(o, -1) for o in offsets], dtype=np.int64)
 
 
 def read_alignment(path: str | Path) -> np.ndarray:
@@ -278,13 +282,18 @@ def read_alignment(path: str | Path) -> np.ndarray:
                        for r in rows], dtype=np.int64).reshape(-1, 4)
 
 
-def aligned_targets(notes: Notes, alignment: np.ndarray, name: str = "") -> tuple[np.ndarray, np.ndarray]:
+def aligned_targets(notes: Notes, data: bytes, alignment: np.ndarray, name: str = ""
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Per score note: the performer's velocity and whether it was matched."""
-    order = score_order(notes)
+    order = score_order(notes, data)
     idx, pitch, vel = alignment[:, 0], alignment[:, 1], alignment[:, 3]
-    ok = (idx >= 0) & (idx < len(notes))
+    ok = (idx >= 0) & (idx < len(order))
+    ok[ok] &= order[idx[ok]] >= 0
+    unmodelled = (idx >= 0) & (idx < len(order))
+    unmodelled[unmodelled] &= order[idx[unmodelled]] < 0  # a drum or out-of-range note: no target
     ok[ok] &= notes.pitch[order[idx[ok]]] == pitch[ok]
-    if len(idx) and ok.mean() < 0.99:
+    ok_or_skipped = ok | unmodelled
+    if len(idx) and ok_or_skipped.mean() < 0.99:
         raise AutodynError(f"{name}: alignment does not fit the score "
                            f"({(~ok).sum()} of {len(idx)} rows name another pitch or no note)")
     target = np.zeros(len(notes), dtype=np.int64)
@@ -301,7 +310,8 @@ def load_aligned(entry: AlignedEntry, score_notes: Notes | None = None) -> Piece
     they are all equal (then it carries none).
     """
     notes = score_notes if score_notes is not None else read_midi(entry.score).notes
-    target, has = aligned_targets(notes, read_alignment(entry.alignment), str(entry.alignment))
+    target, has = aligned_targets(notes, entry.score.read_bytes(), read_alignment(entry.alignment),
+                                  str(entry.alignment))
     in_vel = notes.velocity if NF.has_dynamics(notes.velocity) else None
     return Piece(notes.onset, notes.offset, notes.pitch, target, has, name=str(entry.alignment),
                  in_velocity=in_vel, source="score")

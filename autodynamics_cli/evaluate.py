@@ -27,6 +27,7 @@ from autodynamics_cli.data import AlignedEntry, Entry, aligned_targets, read_ali
 from autodynamics_cli.humanize import predict_velocities
 from autodynamics_cli.midi_io import Notes, read_midi
 from autodynamics_cli.model import AutoDynamics
+from autodynamics_cli.note_features import has_dynamics
 
 BASELINE_VELOCITY = 64
 METRICS = ("mse", "mae", "r", "baseline_mse", "baseline_mae")
@@ -132,6 +133,7 @@ class ScoreInputScore:
     other_r: float
     others_mean_mse: float  # the mean velocity of the other performers (NaN: none)
     others_mean_r: float
+    notated_dynamics: bool = False  # the score's velocities are not all equal
 
 
 def _mse(a: np.ndarray, b: np.ndarray) -> float:
@@ -140,21 +142,27 @@ def _mse(a: np.ndarray, b: np.ndarray) -> float:
 
 def evaluate_scores(model: AutoDynamics, entries: list[AlignedEntry], device: torch.device,
                     max_seconds: float | None = None,
-                    on_done: Callable[[ScoreInputScore], None] | None = None
-                    ) -> list[ScoreInputScore]:
-    """Humanize each score once and compare it with each of its performers."""
+                    on_done: Callable[[ScoreInputScore], None] | None = None,
+                    read_dynamics: bool = True) -> list[ScoreInputScore]:
+    """Humanize each score once and compare it with each of its performers.
+
+    ``read_dynamics`` off hides the notated velocities from the model (to
+    measure what reading them is worth).
+    """
     by_score: dict[str, list[AlignedEntry]] = defaultdict(list)
     for e in entries:
         by_score[str(e.score)].append(e)
     results = []
     for score, group in by_score.items():
-        notes = read_midi(score).notes
+        midi = read_midi(score)
+        notes = midi.notes
         keep = np.ones(len(notes), dtype=bool)
         if max_seconds is not None and len(notes):
             keep = notes.onset < notes.onset.min() + max_seconds
-        targets = [aligned_targets(notes, read_alignment(e.alignment), str(e.alignment)) for e in group]
+        targets = [aligned_targets(notes, midi.data, read_alignment(e.alignment), str(e.alignment))
+                   for e in group]
         clipped = clip_notes(notes, max_seconds)
-        (pred,) = predict_velocities(model, [clipped], device)
+        (pred,) = predict_velocities(model, [clipped], device, read_dynamics=read_dynamics)
         full_pred = np.zeros(len(notes), dtype=np.int64)
         full_pred[keep] = pred
         for k, (e, (target, has)) in enumerate(zip(group, targets, strict=True)):
@@ -180,7 +188,8 @@ def evaluate_scores(model: AutoDynamics, entries: list[AlignedEntry], device: to
                 model_s["r"], _mse(notated, true), pearson(notated, true), model_s["baseline_mse"],
                 model_s["baseline_mae"],
                 float(np.mean(other_mse)) if other_mse else float("nan"),
-                float(np.mean(other_r)) if other_r else float("nan"), om_mse, om_r)
+                float(np.mean(other_r)) if other_r else float("nan"), om_mse, om_r,
+                has_dynamics(notes.velocity))
             results.append(s)
             if on_done:
                 on_done(s)

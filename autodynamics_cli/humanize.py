@@ -20,13 +20,14 @@ from autodynamics_cli.windows import Window, plan_windows
 HOP_STEPS = 128  # 6.4 s: every note is decoded in up to two overlapping windows
 
 
-def model_features(model: AutoDynamics, notes: Notes) -> np.ndarray:
+def model_features(model: AutoDynamics, notes: Notes, read_dynamics: bool = True) -> np.ndarray:
     """Note features of a whole file, with its notated velocities when the model reads them.
 
-    A file whose velocities are all equal carries no dynamics: it gets "none".
+    A file whose velocities are all equal carries no dynamics: it gets "none",
+    as does every file when ``read_dynamics`` is off.
     """
     on, _ = note_steps(notes.onset, notes.offset)
-    read = model.cfg.input_velocity and NF.has_dynamics(notes.velocity)
+    read = read_dynamics and model.cfg.input_velocity and NF.has_dynamics(notes.velocity)
     return NF.note_features(on, notes.pitch, notes.velocity if read else None)
 
 
@@ -51,8 +52,12 @@ def window_inputs(notes: Notes, windows: list[Window], roll_steps: int,
 
 
 def predict_velocities(model: AutoDynamics, notes_list: list[Notes], device: torch.device,
-                       batch_size: int = 32, hop: int = HOP_STEPS) -> list[np.ndarray]:
-    """One velocity (1..127) per note of each file, aligned with ``Notes``."""
+                       batch_size: int = 32, hop: int = HOP_STEPS,
+                       read_dynamics: bool = True) -> list[np.ndarray]:
+    """One velocity (1..127) per note of each file, aligned with ``Notes``.
+
+    ``read_dynamics`` off hides the files' notated velocities from a model that reads them.
+    """
     cfg = model.cfg
     all_items: list[WindowInput] = []
     plans: list[tuple[int, list[Window]]] = []
@@ -60,7 +65,8 @@ def predict_velocities(model: AutoDynamics, notes_list: list[Notes], device: tor
         on, _ = note_steps(notes.onset, notes.offset)
         windows = plan_windows(on, notes.pitch, cfg.roll_steps, hop, T.max_notes(cfg.max_decoder_len))
         plans.append((len(all_items), windows))
-        all_items.extend(window_inputs(notes, windows, cfg.roll_steps, model_features(model, notes)))
+        feats = model_features(model, notes, read_dynamics)
+        all_items.extend(window_inputs(notes, windows, cfg.roll_steps, feats))
     decoded = decode_cached(model, all_items, device, batch_size)
     results = []
     for notes, (first, windows) in zip(notes_list, plans, strict=True):

@@ -96,7 +96,7 @@ def test_alignment_targets_follow_score_note_order(aligned):
     assert len(entries) == 6 and {e.split for e in entries} == {"train", "validation"}
     e = entries[0]
     notes = read_midi(e.score).notes
-    target, has = aligned_targets(notes, read_alignment(e.alignment))
+    target, has = aligned_targets(notes, e.score.read_bytes(), read_alignment(e.alignment))
     assert has.sum() == 2 * N - 1  # row 3 was left out: that note keeps its place, no target
     rh = notes.pitch >= 60
     assert target[rh & has].min() >= 70 and target[~rh].max() < 50  # melody loud, bass soft
@@ -112,7 +112,7 @@ def test_alignment_that_does_not_fit_is_refused(aligned, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("score_note_index,pitch,score_onset_s,perf_velocity\n0,21,0.0,50\n1,22,0.0,50\n")
     with pytest.raises(AutodynError, match="does not fit"):
-        aligned_targets(read_midi(e.score).notes, read_alignment(bad), str(bad))
+        aligned_targets(read_midi(e.score).notes, e.score.read_bytes(), read_alignment(bad), str(bad))
 
 
 def test_score_windows_carry_targets_and_notated_velocity(aligned):
