@@ -50,13 +50,13 @@ class Scan:
 
 def read_header(data: bytes) -> Header:
     """Parse the header chunk; raise ``ScanError`` if there is none or it is cut short."""
-    if len(data) < 8 or data[:4] != b"MThd":
+    if data[:4] != b"MThd":
         raise ScanError("no MThd header")
+    if len(data) < 14:
+        raise ScanError("truncated: the file ends inside its header")
     (size,) = struct.unpack(">L", data[4:8])
     if size < 6:
         raise ScanError(f"bad header: its chunk is {size} bytes long; it must be at least 6")
-    if len(data) < 14:
-        raise ScanError("truncated: the file ends inside its header")
     fmt, n_tracks, division = struct.unpack(">HHH", data[8:14])
     return Header(size, fmt, n_tracks, division)
 
@@ -122,6 +122,14 @@ def scan(data: bytes) -> Scan:
                 pos += length
             elif status in (0xF0, 0xF7):
                 length, pos = _varlen(data, pos, end, where)
+                payload = data[pos : pos + length]
+                if payload[:1] == b"\xf0":  # mido drops these framing bytes, then needs 0..127
+                    payload = payload[1:]
+                if payload[-1:] == b"\xf7":
+                    payload = payload[:-1]
+                if max(payload, default=0) >= 0x80:
+                    raise ScanError(f"unsupported: a sysex or F7 escape event carries bytes above 127 "
+                                    f"({where}, byte {pos})")
                 pos += length
             else:
                 if status >= 0xF0:
