@@ -50,6 +50,7 @@ class Plan:
     to_stdout: bool = False
     skip: bool = False  # the output exists and --skip-existing was given
     error: str | None = None
+    in_folder: bool = False  # the output goes into -o's folder tree, made as needed
 
     @property
     def runs(self) -> bool:
@@ -217,12 +218,12 @@ def plan_outputs(sources: list[Source], output: str | None, overwrite: bool = Fa
             if skip_existing:
                 plans.append(Plan(s, dst, skip=True))
             elif overwrite:
-                plans.append(Plan(s, dst))
+                plans.append(Plan(s, dst, in_folder=to_dir))
             else:
                 plans.append(Plan(s, None, error=f"{s.name}: output {dst} already exists (use "
                                                  f"--overwrite to replace it, or --skip-existing)"))
         else:
-            plans.append(Plan(s, dst))
+            plans.append(Plan(s, dst, in_folder=to_dir))
     return plans
 
 
@@ -305,7 +306,8 @@ def humanize_files(model: AutoDynamics | None, plans: list[Plan], device: torch.
                     stdout.write(data)
                     stdout.flush()
                 else:
-                    _make_parent(p.output)
+                    if p.in_folder:
+                        _make_parent(p.output)
                     write_atomic(p.output, data, overwrite=overwrite)
             except (AutodynError, OSError) as e:
                 if debug:
