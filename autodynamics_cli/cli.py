@@ -59,12 +59,12 @@ def _root(
 @app.command()
 def humanize(
     inputs: Annotated[list[str], typer.Argument(
-        help="MIDI files or folders ('-': standard input).", show_default=False)],
+        metavar="INPUT", help="MIDI files or folders ('-': standard input).", show_default=False)],
     output: Annotated[str | None, typer.Option(
-        "-o", "--output",
-        help="Output file (one input), or folder (several inputs, a folder input, an existing "
-             "folder or a trailing '/'); '-' for standard output. "
-             "Default: {stem}_humanized.mid beside each input.")] = None,
+        "-o", "--output", metavar="PATH",
+        help="Output file, or folder (several inputs, a folder input, an existing folder, a "
+             "trailing '/'); '-': standard output. Default: {stem}_humanized.mid beside each input.")
+    ] = None,
     recursive: Annotated[bool, typer.Option(
         "-r", "--recursive", help="Also humanize MIDI files in subfolders of folder inputs.")] = False,
     model: Annotated[str | None, typer.Option(

@@ -262,6 +262,15 @@ def test_output_folder_forms_for_one_input(tmp_path, tiny_weights, capsys, monke
     assert (tmp_path / "existing" / "song.mid").is_file()
 
 
+def test_single_output_in_a_missing_folder_is_an_error_not_a_new_folder(tmp_path, tiny_weights, capsys,
+                                                                         monkeypatch):
+    song = tmp_path / "song.mid"
+    song.write_bytes(simple_file())
+    code, _, err = cli(capsys, monkeypatch, "humanize", song, "-o", tmp_path / "typo" / "x.mid", "-m",
+                       tiny_weights)
+    assert code == 1 and "cannot write" in err and not (tmp_path / "typo").exists()
+
+
 def test_same_output_name_is_refused_before_any_work(tmp_path, tiny_weights, capsys, monkeypatch):
     for d in ("a", "b"):
         (tmp_path / d).mkdir()
@@ -428,9 +437,11 @@ def test_json_report_per_file(tmp_path, tiny_weights, capsys, monkeypatch):
     ("MAX_FILE_BYTES", 300, "too large"),
 ])
 def test_limits_give_a_clear_error(limit, value, expect, tmp_path, tiny_weights, capsys, monkeypatch):
-    monkeypatch.setattr(midi_io, limit, value)
     src = tmp_path / "big.mid"
     src.write_bytes(simple_file(60))
+    monkeypatch.setattr(midi_io, limit, value)
+    # refused by the byte scan, before mido builds an object per event
+    monkeypatch.setattr(midi_io.mido, "MidiFile", lambda **_kw: pytest.fail("parsed an over-limit file"))
     code, _, err = cli(capsys, monkeypatch, "humanize", src, "-m", tiny_weights)
     assert code == 1 and expect in err and err.count("\n") == 1
     assert not (tmp_path / "big_humanized.mid").exists()
