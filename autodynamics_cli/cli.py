@@ -9,6 +9,7 @@ that turns ``AutodynError`` into a one-line message and an exit code; set
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from enum import Enum
@@ -57,58 +58,139 @@ def _root(
 
 @app.command()
 def humanize(
-    inputs: Annotated[list[Path], typer.Argument(help="MIDI files to humanize.",
-                                                 show_default=False)],
-    output: Annotated[Path | None, typer.Option(
-        "-o", "--output",
-        help="Output file (one input) or directory (several inputs). "
-             "Default: {stem}_humanized.mid beside each input.")] = None,
+    inputs: Annotated[list[str], typer.Argument(
+        metavar="INPUT", help="MIDI files or folders ('-': standard input).", show_default=False)],
+    output: Annotated[str | None, typer.Option(
+        "-o", "--output", metavar="PATH",
+        help="Output file, or folder (several inputs, a folder input, an existing folder, a "
+             "trailing '/'); '-': standard output. Default: {stem}_humanized.mid beside each input.")
+    ] = None,
+    recursive: Annotated[bool, typer.Option(
+        "-r", "--recursive", help="Also humanize MIDI files in subfolders of folder inputs.")] = False,
     model: Annotated[str | None, typer.Option(
         "--model", "-m", help="Weights file (.safetensors) or 'default'.")] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+    skip_existing: Annotated[bool, typer.Option(
+        help="Leave files whose output exists alone (resume a batch).")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Windows per decoder batch.")] = 32,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print a JSON report of every file on standard output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
 ) -> None:
     """Predict a velocity for every note; only note velocities change."""
+    import json
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from autodynamics_cli.batch import Summary, humanize_files, plan_outputs
+    from autodynamics_cli.batch import (
+        STDIO,
+        Summary,
+        expand_inputs,
+        humanize_files,
+        json_report,
+        plan_outputs,
+    )
     from autodynamics_cli.device import resolve_device
+    from autodynamics_cli.errors import UsageError
+    from autodynamics_cli.midi_io import MAX_FILE_BYTES
     from autodynamics_cli.weights import load_model
 
     t0 = time.perf_counter()
-    plans = plan_outputs(inputs, output, overwrite)
+    if overwrite and skip_existing:
+        raise UsageError("--overwrite and --skip-existing contradict each other; give one")
+    exclude = Path(output) if output not in (None, STDIO) else None
+    plans = plan_outputs(expand_inputs(inputs, recursive, exclude), output, overwrite, skip_existing)
+    to_stdout = any(p.to_stdout for p in plans)
+    if to_stdout and as_json:
+        raise UsageError("--json prints on standard output, which carries the MIDI data here; "
+                         "use -o FILE")
+    if to_stdout and sys.stdout.isatty():
+        raise UsageError("refusing to write MIDI data to a terminal; redirect standard output "
+                         "or use -o FILE")
+    stdin_data = None
+    if any(p.source.path is None for p in plans):
+        if sys.stdin.isatty():
+            raise UsageError("'-' reads a MIDI file from standard input, which is a terminal")
+        stdin_data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
     dev = resolve_device(device.value)
-    net = load_model(model, dev)
-    show_bar = len(plans) > 1 and not quiet and err.is_terminal
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=err, disable=not show_bar, transient=True) as bar:
-        task = bar.add_task("humanizing", total=len(plans))
+    net = load_model(model, dev) if any(p.runs for p in plans) else None
 
-        def report(r) -> None:
-            bar.advance(task)
-            if r.error:
-                err.print(f"error: {r.error}", markup=False, soft_wrap=True)
-            elif r.warning and not quiet:
-                err.print(f"warning: {r.warning}", markup=False, soft_wrap=True)
+    results = []
+    show_bar = len(plans) > 1 and not quiet and not as_json and err.is_terminal
+    stop = _SigtermAsInterrupt()
+    try:
+        with stop, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      console=err, disable=not show_bar, transient=True) as bar:
+            task = bar.add_task("humanizing", total=len(plans))
 
-        results = humanize_files(net, plans, dev, batch_size, debug_enabled(), on_done=report)
+            def report(r) -> None:
+                results.append(r)
+                bar.advance(task)
+                if r.error:
+                    err.print(f"error: {r.error}", markup=False, soft_wrap=True)
+                elif r.warning and not quiet:
+                    err.print(f"warning: {r.warning}", markup=False, soft_wrap=True)
+
+            humanize_files(net, plans, dev, batch_size, debug_enabled(), on_done=report,
+                           overwrite=overwrite, stdin_data=stdin_data,
+                           stdout=sys.stdout.buffer if to_stdout else None)
+    except KeyboardInterrupt:
+        pass
+    interrupted = stop.signum is not None
     s = Summary.of(results)
-    if not quiet:
-        ok = s.files - len(s.failed)
-        line = f"humanized {ok} of {s.files} file(s), {s.notes:,} notes, in " \
+    code = 128 + stop.signum if interrupted else (1 if s.failed else 0)
+    if as_json:
+        sys.stdout.write(json.dumps(json_report(results, len(plans), interrupted, code), indent=1) + "\n")
+        sys.stdout.flush()
+    if interrupted:
+        err.print(f"interrupted after {s.files} of {len(plans)} file(s); finished outputs are kept and "
+                  f"no partial file is left (rerun with --skip-existing to go on)",
+                  markup=False, soft_wrap=True)
+    elif not quiet and not (len(plans) == 1 and s.failed):  # one failed file: its error line says all
+        line = f"humanized {s.written} of {s.files} file(s), {s.notes:,} notes, in " \
                f"{time.perf_counter() - t0:.1f} s"
+        if s.skipped:
+            line += f"; {s.skipped} skipped (output exists)"
         if s.untouched:
             line += f"; {s.untouched:,} drum or out-of-range notes left as they were"
-        if len(plans) == 1 and results and results[0].ok:
-            line += f" -> {results[0].output}"
+        if len(plans) == 1 and results and results[0].ok and results[0].output:
+            line += " -> " + ("standard output" if results[0].output == STDIO else results[0].output)
         err.print(line, markup=False, soft_wrap=True)
-    if s.failed:
-        if len(s.failed) > 1 or len(plans) > 1:
-            err.print(f"failed ({len(s.failed)}): " + ", ".join(str(r.input) for r in s.failed),
-                      markup=False, soft_wrap=True)
-        raise typer.Exit(1)
+        if s.failed:
+            err.print(f"failed: {len(s.failed)} file(s):", markup=False)
+            for r in s.failed:
+                err.print(f"  {r.error}", markup=False, soft_wrap=True)
+    if code:
+        raise typer.Exit(code)
+
+
+class _SigtermAsInterrupt:
+    """Treat SIGTERM (``kill``, ``timeout``) like Ctrl-C inside the block, so the same cleanup runs.
+
+    ``signum`` tells which one stopped the block (None: neither); the exit code is 128 + it.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old = None
+
+    def _on_sigterm(self, signum: int, _frame) -> None:
+        self.signum = signum
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _SigtermAsInterrupt:
+        try:
+            self._old = signal.signal(signal.SIGTERM, self._on_sigterm)
+        except ValueError:  # not the main thread: leave SIGTERM alone
+            self._old = None
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+        if exc_type is KeyboardInterrupt and self.signum is None:
+            self.signum = signal.SIGINT
 
 
 class Loss(str, Enum):
@@ -329,7 +411,7 @@ def main() -> None:
         if debug_enabled():
             raise
         err.print(f"error: {e}", markup=False, soft_wrap=True)
-        sys.exit(1)
+        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         sys.exit(130)

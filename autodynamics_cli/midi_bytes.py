@@ -4,34 +4,155 @@ Write-back patches velocities in a copy of the input's bytes instead of
 re-serialising with mido, so every other byte (running status, sysex, odd
 meta events, chunk layout) stays exactly as it was. The scanner follows
 mido's reader rule for rule (``mido/midifiles/midifiles.py``: chunk order,
-running status kept after sysex, meta events not touching it) so that the
-k-th note_on it finds in a track is the k-th note_on mido parsed there.
+meta events not touching running status) so that the k-th note_on it finds in
+a track is the k-th note_on mido parsed there. Where mido would read garbage
+or run on (an event crossing its track's end, running status after a sysex,
+numbers longer than the 4 bytes the format allows) the scanner is stricter and
+says what is wrong, so a broken file gets a precise one-line reason. It runs
+before mido, also to count events and notes cheaply, so an absurd file is
+refused before mido builds millions of objects.
 """
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 # Number of data bytes that follow each channel-voice status nibble.
 _DATA_LEN = {0x8: 2, 0x9: 2, 0xA: 2, 0xB: 2, 0xC: 1, 0xD: 1, 0xE: 2}
 # System common / realtime bytes that mido accepts inside a track.
 _SYSTEM_LEN = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0, 0xFE: 0}
+MAX_VARLEN_BYTES = 4  # the SMF limit: values up to 0x0FFFFFFF
 
 
 class ScanError(ValueError):
     """The bytes do not form a track structure the scanner understands."""
 
 
-def _varlen(data: bytes, pos: int) -> tuple[int, int]:
+@dataclass
+class Header:
+    """The MThd chunk, read unsigned."""
+
+    size: int  # length of the header chunk's data (6 in every normal file)
+    format: int  # 0, 1 or 2
+    n_tracks: int
+    division: int  # ticks per beat, or SMPTE when the top bit is set
+
+
+@dataclass
+class Scan:
+    """Where each track's note_on velocities are, and how big the file is in events."""
+
+    offsets: list[list[int]]  # per track, the velocity byte of every note_on (velocity 0 too)
+    n_events: int  # all events of all tracks
+    n_notes: int  # note_on events with a velocity above 0
+
+
+def read_header(data: bytes) -> Header:
+    """Parse the header chunk; raise ``ScanError`` if there is none or it is cut short."""
+    if data[:4] != b"MThd":
+        raise ScanError("no MThd header")
+    if len(data) < 14:
+        raise ScanError("truncated: the file ends inside its header")
+    (size,) = struct.unpack(">L", data[4:8])
+    if size < 6:
+        raise ScanError(f"bad header: its chunk is {size} bytes long; it must be at least 6")
+    fmt, n_tracks, division = struct.unpack(">HHH", data[8:14])
+    return Header(size, fmt, n_tracks, division)
+
+
+def _varlen(data: bytes, pos: int, end: int, where: str) -> tuple[int, int]:
     value = 0
-    while True:
-        if pos >= len(data):
-            raise ScanError("unexpected end of data in a variable-length number")
+    for _ in range(MAX_VARLEN_BYTES):
+        if pos >= end:
+            raise ScanError(f"wrong chunk length: an event runs past the end of {where}")
         byte = data[pos]
         pos += 1
         value = (value << 7) | (byte & 0x7F)
         if byte < 0x80:
             return value, pos
+    raise ScanError(f"corrupt: a variable-length number longer than {MAX_VARLEN_BYTES} bytes "
+                    f"({where}, byte {pos})")
+
+
+def scan(data: bytes) -> Scan:
+    """Walk every track's events; see the module docstring for the rules."""
+    header = read_header(data)
+    pos = 8 + header.size
+    if pos > len(data):
+        raise ScanError("truncated: the file ends inside its header")
+    tracks: list[list[int]] = []
+    n_events = n_notes = 0
+    for t in range(header.n_tracks):
+        where = f"track {t + 1}"
+        if pos + 8 > len(data):
+            raise ScanError(f"truncated: the file ends before track {t + 1} of {header.n_tracks}")
+        name, size = struct.unpack(">4sL", data[pos : pos + 8])
+        if name != b"MTrk":
+            raise ScanError(f"corrupt: expected track {t + 1} (an MTrk chunk) at byte {pos}, "
+                                 f"found {name!r}")
+        pos += 8
+        end = pos + size
+        if end > len(data):
+            raise ScanError(f"truncated or wrong chunk length: {where} says it is {size:,} bytes "
+                            f"long, but only {len(data) - pos:,} bytes remain")
+        offsets: list[int] = []
+        last_status: int | None = None
+        while pos < end:
+            _delta, pos = _varlen(data, pos, end, where)
+            if pos >= end:
+                raise ScanError(f"wrong chunk length: an event runs past the end of {where}")
+            status = data[pos]
+            if status < 0x80:
+                if last_status is None:
+                    raise ScanError(f"corrupt: running status without a previous status byte "
+                                    f"({where}, byte {pos})")
+                if last_status >= 0xF0:
+                    raise ScanError(f"corrupt: running status after a sysex or system message "
+                                    f"({where}, byte {pos})")
+                status = last_status
+            else:
+                pos += 1
+                if status != 0xFF:
+                    last_status = status
+            n_events += 1
+            if status == 0xFF:
+                pos += 1  # meta type
+                length, pos = _varlen(data, pos, end, where)
+                pos += length
+            elif status in (0xF0, 0xF7):
+                length, pos = _varlen(data, pos, end, where)
+                payload = data[pos : pos + length]
+                if payload[:1] == b"\xf0":  # mido drops these framing bytes, then needs 0..127
+                    payload = payload[1:]
+                if payload[-1:] == b"\xf7":
+                    payload = payload[:-1]
+                if max(payload, default=0) >= 0x80:
+                    raise ScanError(f"unsupported: a sysex or F7 escape event carries bytes above 127 "
+                                    f"({where}, byte {pos})")
+                pos += length
+            else:
+                if status >= 0xF0:
+                    if status not in _SYSTEM_LEN:
+                        raise ScanError(f"corrupt: undefined status byte 0x{status:02x} "
+                                        f"({where}, byte {pos - 1})")
+                    n = _SYSTEM_LEN[status]
+                else:
+                    n = _DATA_LEN[status >> 4]
+                if pos + n > end:
+                    raise ScanError(f"wrong chunk length: an event runs past the end of {where}")
+                for k in range(pos, pos + n):
+                    if data[k] >= 0x80:
+                        raise ScanError(f"corrupt: status byte 0x{data[k]:02x} where a data byte belongs "
+                                        f"({where}, byte {k})")
+                if status >> 4 == 0x9:
+                    offsets.append(pos + 1)
+                    n_notes += data[pos + 1] > 0
+                pos += n
+            if pos > end:
+                raise ScanError(f"wrong chunk length: an event runs past the end of {where}")
+        tracks.append(offsets)
+    return Scan(tracks, n_events, n_notes)
 
 
 def note_on_velocity_offsets(data: bytes) -> list[list[int]]:
@@ -39,56 +160,7 @@ def note_on_velocity_offsets(data: bytes) -> list[list[int]]:
 
     Offsets are listed in event order and include note_on events with velocity 0.
     """
-    if len(data) < 14 or data[:4] != b"MThd":
-        raise ScanError("no MThd header")
-    (header_size,) = struct.unpack(">L", data[4:8])
-    _fmt, n_tracks, _division = struct.unpack(">hhh", data[8:14])
-    pos = 8 + header_size
-    tracks: list[list[int]] = []
-    for _ in range(n_tracks):
-        if pos + 8 > len(data):
-            raise ScanError("unexpected end of file before a track header")
-        name, size = struct.unpack(">4sL", data[pos : pos + 8])
-        if name != b"MTrk":
-            raise ScanError("no MTrk header at start of track")
-        pos += 8
-        start = pos
-        offsets: list[int] = []
-        last_status: int | None = None
-        while pos - start != size:
-            _delta, pos = _varlen(data, pos)
-            if pos >= len(data):
-                raise ScanError("unexpected end of track")
-            status = data[pos]
-            pos += 1
-            if status < 0x80:
-                if last_status is None:
-                    raise ScanError("running status without a previous status")
-                status = last_status
-                if status not in (0xF0, 0xF7):
-                    pos -= 1  # the byte just read was the first data byte (mido drops it for sysex)
-            elif status != 0xFF:
-                last_status = status
-            if status == 0xFF:
-                pos += 1  # meta type
-                length, pos = _varlen(data, pos)
-                pos += length
-            elif status in (0xF0, 0xF7):
-                length, pos = _varlen(data, pos)
-                pos += length
-            elif status >= 0xF0:
-                if status not in _SYSTEM_LEN:
-                    raise ScanError(f"undefined status byte 0x{status:02x}")
-                pos += _SYSTEM_LEN[status]
-            else:
-                n = _DATA_LEN[status >> 4]
-                if status >> 4 == 0x9:
-                    offsets.append(pos + 1)
-                pos += n
-            if pos > len(data):
-                raise ScanError("unexpected end of file inside an event")
-        tracks.append(offsets)
-    return tracks
+    return scan(data).offsets
 
 
 def patch_velocities(data: bytes, offsets: list[int], velocities: list[int]) -> bytes:

@@ -19,12 +19,18 @@ import mido
 import numpy as np
 
 from autodynamics_cli.errors import MidiReadError, OutputError
-from autodynamics_cli.midi_bytes import ScanError, note_on_velocity_offsets, patch_velocities
+from autodynamics_cli.midi_bytes import ScanError, patch_velocities, read_header, scan
 
 LOWEST_KEY = 21  # A0
 HIGHEST_KEY = 108  # C8
 DRUM_CHANNEL = 9  # channel 10, counted from 1
 DEFAULT_TEMPO = 500_000  # microseconds per beat
+
+# Limits that keep an absurd input from exhausting memory (documented in the README).
+MAX_FILE_BYTES = 64 * 2**20  # 64 MiB
+MAX_EVENTS = 10_000_000  # MIDI events of all tracks (mido holds each as a Python object)
+MAX_NOTES = 2_000_000  # note_on events with a velocity above 0
+MAX_TRACKS = 32_767  # mido reads the track count as a signed 16-bit number
 
 
 @dataclass
@@ -72,37 +78,85 @@ def tempo_map_seconds(ticks: np.ndarray, tempo_ticks: list[int], tempos: list[in
     return seg_start_sec[idx] + (ticks - change_ticks[idx]) * sec_per_tick[idx]
 
 
+def read_input(path: str | Path) -> bytes:
+    """The bytes of a file, refusing one over ``MAX_FILE_BYTES`` before reading it all."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise MidiReadError(path, _too_large(size))
+            return f.read(MAX_FILE_BYTES + 1)  # a pipe or device has no size: bound the read
+    except OSError as e:
+        raise MidiReadError(path, e.strerror or str(e)) from None
+
+
+def _too_large(size: int) -> str:
+    return f"too large ({size / 2**20:,.1f} MiB; the limit is {MAX_FILE_BYTES // 2**20} MiB)"
+
+
 def read_midi(path: str | Path, data: bytes | None = None) -> MidiScore:
     """Parse a type 0 or type 1 MIDI file into the notes autodyn models.
 
-    Raises ``MidiReadError`` with a one-line reason for anything it cannot read.
+    Raises ``MidiReadError`` with a one-line reason for anything it cannot read,
+    including files over the size, event or note limits (checked by a cheap byte
+    scan before mido builds a Python object per event, so an absurd file costs
+    seconds, not all the memory there is).
     """
     if data is None:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as e:
-            raise MidiReadError(path, e.strerror or str(e)) from None
+        data = read_input(path)
+    if len(data) > MAX_FILE_BYTES:
+        raise MidiReadError(path, _too_large(len(data)))
     if len(data) == 0:
         raise MidiReadError(path, "file is empty")
+    if data[:4] == b"RIFF" and data[8:12] == b"RMID":
+        raise MidiReadError(path, "RIFF MIDI (.rmi) is not supported; extract the standard MIDI "
+                                  "file inside it first")
     if data[:4] != b"MThd":
         raise MidiReadError(path, "not a MIDI file (no MThd header)")
-    if len(data) >= 14 and data[12] & 0x80:
+    try:
+        header = read_header(data)
+    except ScanError as e:
+        raise MidiReadError(path, str(e)) from None
+    if header.format == 2:
+        raise MidiReadError(path, "MIDI type 2 (asynchronous tracks) is not supported")
+    if header.format > 2:
+        raise MidiReadError(path, f"bad header: unknown MIDI file type {header.format}")
+    if header.division & 0x8000:
         raise MidiReadError(path, "SMPTE time division is not supported")
+    if header.division == 0:
+        raise MidiReadError(path, "bad header: invalid time division (0 ticks per beat)")
+    if header.n_tracks > MAX_TRACKS:
+        raise MidiReadError(path, f"bad header: {header.n_tracks:,} tracks (the format allows "
+                                  f"{MAX_TRACKS:,})")
+    try:
+        scanned = scan(data)
+    except ScanError as e:
+        raise MidiReadError(path, str(e)) from None
+    if scanned.n_events > MAX_EVENTS:
+        raise MidiReadError(path, f"too many events ({scanned.n_events:,}; the limit is {MAX_EVENTS:,})")
+    if scanned.n_notes > MAX_NOTES:
+        raise MidiReadError(path, f"too many notes ({scanned.n_notes:,}; the limit is {MAX_NOTES:,})")
     try:
         mid = mido.MidiFile(file=io.BytesIO(data))
     except Exception as e:  # mido raises OSError, EOFError, ValueError, KeyError...
         raise MidiReadError(path, f"corrupt MIDI file ({_describe(e)})") from None
-    if mid.type == 2:
-        raise MidiReadError(path, "MIDI type 2 (asynchronous tracks) is not supported")
-    if mid.type not in (0, 1):
-        raise MidiReadError(path, f"unknown MIDI file type {mid.type}")
-    if mid.ticks_per_beat <= 0:
-        raise MidiReadError(path, "invalid time division (ticks per beat must be positive)")
-    try:
-        offsets = note_on_velocity_offsets(data)
-    except ScanError as e:
-        raise MidiReadError(path, f"corrupt MIDI file ({e})") from None
-    return _collect_notes(path, data, mid, offsets)
+    if len(mid.tracks) != len(scanned.offsets):
+        raise MidiReadError(path, "corrupt MIDI file (track count does not line up)")
+    return _collect_notes(path, data, mid, scanned.offsets)
+
+
+def require_notes(path: str | Path, score: MidiScore) -> None:
+    """Refuse a file with no notes at all, or only drum notes.
+
+    Such a file is almost surely not what the user meant to humanize (a tempo
+    map, a drum part), so it is an error; a file whose notes all lie outside the
+    88 keys is still music and is copied with a warning by the caller instead.
+    """
+    if len(score.notes) or score.n_out_of_range_notes:
+        return
+    if score.n_drum_notes:
+        raise MidiReadError(path, "only drum notes (channel 10); nothing to humanize")
+    raise MidiReadError(path, "no notes; nothing to humanize")
 
 
 def _describe(e: Exception) -> str:
@@ -190,23 +244,73 @@ def with_velocities(score: MidiScore, velocities: np.ndarray) -> bytes:
                             np.asarray(velocities).astype(int).tolist())
 
 
-def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and a rename.
+def write_atomic(path: str | Path, data: bytes, overwrite: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder, fsync and a rename.
 
-    A reader never sees a half-written file, and an interrupted write leaves
-    no file behind.
+    A reader never sees a half-written file, and an interrupted write (an error,
+    Ctrl-C) leaves no file behind: not the output, not the temp file. With
+    ``overwrite`` false an existing ``path`` is never replaced, even one that
+    appeared since the caller looked (hard-linking the temp file into place fails
+    if the name is taken; where links are not supported it checks, then renames).
+    The file gets the mode a plain ``open`` would give it (or the replaced file's),
+    not the temp file's private 0600.
     """
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
-        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+        raise OutputError(f"cannot write {path} ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.chmod(tmp, _file_mode(path))
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _rename_no_clobber(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path} ({e.strerror or e})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _file_mode(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _rename_no_clobber(tmp: str, path: Path) -> None:
+    exists = OutputError(f"output {path} already exists (use --overwrite to replace it)")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise exists from None
+    except OSError:  # no hard links on this file system (FAT, some network shares)
+        if path.exists() or path.is_symlink():
+            raise exists from None
+        os.replace(tmp, path)
+    else:
+        os.unlink(tmp)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable; not possible (nor needed) everywhere."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -77,7 +77,7 @@ def test_running_status_and_sysex_locate_velocity_bytes():
 @pytest.mark.parametrize("data,reason", [
     (b"", "empty"),
     (b"RIFF0000", "not a MIDI file"),
-    (simple_file()[:40], "corrupt"),
+    (simple_file()[:40], "truncated"),
     (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\xe7\x28", "SMPTE"),
 ])
 def test_bad_files_raise_read_error(data, reason):
