@@ -258,7 +258,7 @@ def models(
     from autodynamics_cli.registry import list_models, resolve
     from autodynamics_cli.weights import inspect_weights
 
-    out = Console(highlight=False, soft_wrap=json_out)
+    out = Console(highlight=False, soft_wrap=True)
     if download:
         path = resolve(download)
         problem = inspect_weights(path).incompatibility()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import os.path
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,7 +264,7 @@ def _cached_path(ref: HubRef, cache: Path) -> Path | None:
 def list_models() -> list[ModelListing]:
     """Bundled files, known models (cached or not), and other autodyn models in the HF cache."""
     rows: list[ModelListing] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()  # absolute paths, symlinks kept: two snapshots may share one blob
     bundled = bundled_weights_dir()
     for entry in KNOWN_MODELS.values():
         if entry.bundled:
@@ -277,20 +278,20 @@ def list_models() -> list[ModelListing]:
                                found is not None, description=entry.description)
             path = found
         if path is not None and path.is_file():
-            seen.add(path.resolve())
+            seen.add(os.path.abspath(path))
             _describe(row, path)
         rows.append(row)
     if bundled.is_dir():
         for path in sorted(bundled.glob("*.safetensors")):
-            if path.resolve() not in seen:
-                seen.add(path.resolve())
+            if os.path.abspath(path) not in seen:
+                seen.add(os.path.abspath(path))
                 rows.append(_describe(ModelListing(str(path), "bundled", "package", str(path), True),
                                       path))
     rows.extend(r for r in _cached_models(seen))
     return rows
 
 
-def _cached_models(seen: set[Path]) -> list[ModelListing]:
+def _cached_models(seen: set[str]) -> list[ModelListing]:
     """Every autodyn weights file in the HF cache, named as a pinned Hub reference."""
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.utils import CacheNotFound
@@ -306,7 +307,7 @@ def _cached_models(seen: set[Path]) -> list[ModelListing]:
         for rev in sorted(repo.revisions, key=lambda r: r.commit_hash):
             for f in sorted(rev.files, key=lambda f: str(f.file_path)):
                 path = Path(f.file_path)
-                if path.suffix != ".safetensors" or path.resolve() in seen:
+                if path.suffix != ".safetensors" or os.path.abspath(path) in seen:
                     continue
                 rel = path.relative_to(rev.snapshot_path).as_posix()
                 pinned = HubRef(repo.repo_id, rel, rev.commit_hash)
@@ -317,6 +318,6 @@ def _cached_models(seen: set[Path]) -> list[ModelListing]:
                                              description=", ".join(sorted(rev.refs))), path)
                 if row.problem and row.problem.startswith("not an autodyn model"):
                     continue
-                seen.add(path.resolve())
+                seen.add(os.path.abspath(path))
                 rows.append(row)
     return rows
