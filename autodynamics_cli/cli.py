@@ -68,7 +68,9 @@ def humanize(
     recursive: Annotated[bool, typer.Option(
         "-r", "--recursive", help="Also humanize MIDI files in subfolders of folder inputs.")] = False,
     model: Annotated[str | None, typer.Option(
-        "--model", "-m", help="Weights file (.safetensors) or 'default'.")] = None,
+        "--model", "-m", envvar="AUTODYN_MODEL", show_default=False,
+        help="A name from `autodyn models` (default: 'default', the bundled model), "
+             "a .safetensors file, or a Hub repo owner/name (optionally /FILE and @REVISION).")] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     skip_existing: Annotated[bool, typer.Option(
@@ -295,22 +297,106 @@ def train(
 @app.command()
 def export(
     run: Annotated[Path, typer.Argument(help="A training run folder.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Weights file to write.")],
+    output: Annotated[Path, typer.Option(
+        "-o", "--output", help="A .safetensors file to write, or a folder to fill with "
+                               "model.safetensors and a README.md model card, ready for `hf upload`.")],
     readout: Annotated[Readout | None, typer.Option(help="Override the stored readout.")] = None,
+    eval_json: Annotated[Path | None, typer.Option(
+        "--eval-json", help="An `autodyn eval --json` result to put in the model card (folder only).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Model card title (folder only; default: its name).")
+                    ] = None,
 ) -> None:
-    """Write a run's best weights as a small fp16 file to ship or share."""
+    """Write a run's best weights as a small fp16 file, or as a folder to upload to the Hub."""
+    import json
+
+    from autodynamics_cli.modelcard import write_model_folder
+    from autodynamics_cli.registry import HUB_DEFAULT_FILE
     from autodynamics_cli.train import export_best
 
-    export_best(run, output, readout.value if readout else None)
-    err.print(f"wrote {output}", markup=False)
+    if output.suffix == ".safetensors":
+        if eval_json or name:
+            raise typer.BadParameter("--eval-json and --name need a folder as --output")
+        export_best(run, output, readout.value if readout else None)
+        err.print(f"wrote {output}", markup=False)
+        return
+    if output.exists() and not output.is_dir():
+        raise typer.BadParameter(f"{output} exists and is not a folder", param_hint="--output")
+    evaluation = None
+    if eval_json:
+        try:
+            evaluation = json.loads(eval_json.read_text())
+        except (OSError, ValueError) as e:
+            raise AutodynError(f"{eval_json}: not a readable `autodyn eval --json` file ({e})") from None
+    output.mkdir(parents=True, exist_ok=True)
+    export_best(run, output / HUB_DEFAULT_FILE, readout.value if readout else None)
+    write_model_folder(output / HUB_DEFAULT_FILE, output, name, evaluation)
+    err.print(f"wrote {output}/{HUB_DEFAULT_FILE} and {output}/README.md; upload with: "
+              f"hf upload OWNER/NAME {output} .", markup=False, soft_wrap=True)
+
+
+def _short(text: str | None, path: bool = False) -> str:
+    """A table cell: a licence without its parenthesis, a data path by its last part."""
+    if not text:
+        return "-"
+    if path and "/" in text:
+        return Path(text).name or text
+    return text.split(" (", 1)[0]
+
+
+@app.command()
+def models(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+    download: Annotated[str | None, typer.Option(
+        "--download", metavar="MODEL",
+        help="Fetch a known name or Hub repo into the Hugging Face cache (for offline use), "
+             "check it, and print its path.")] = None,
+) -> None:
+    """List bundled, known and cached models: size, parameters, training data, licence."""
+    import json
+    from dataclasses import asdict
+
+    from autodynamics_cli.registry import list_models, resolve
+    from autodynamics_cli.weights import inspect_weights
+
+    out = Console(highlight=False, soft_wrap=True)
+    if download:
+        path = resolve(download)
+        problem = inspect_weights(path).incompatibility()
+        if problem:
+            raise AutodynError(f"{download}: {problem}")
+        out.print(str(path), markup=False)
+        return
+    rows = list_models()
+    current = os.environ.get("AUTODYN_MODEL") or "default"
+    if json_out:
+        out.print(json.dumps([{**asdict(r), "current_default": r.name == current} for r in rows],
+                             indent=1), markup=False)
+        return
+    from rich.table import Table
+
+    table = Table(title="autodyn models (* = used when no --model is given)", title_justify="left")
+    for col, just in (("name", "left"), ("kind", "left"), ("size", "right"), ("parameters", "right"),
+                      ("training data", "left"), ("licence", "left"), ("status", "left")):
+        table.add_column(col, justify=just, overflow="fold")
+    for r in rows:
+        status = r.problem or ("ready" if r.available else "not downloaded")
+        table.add_row(("* " if r.name == current else "") + r.name, r.kind,
+                      f"{r.size_bytes / 1e6:.1f} MB" if r.size_bytes else "-",
+                      f"{r.parameters / 1e6:.1f}M" if r.parameters else "-",
+                      _short(r.training_data, path=True), _short(r.license), status)
+    out.print(table)
+    if current not in {r.name for r in rows}:
+        out.print(f"AUTODYN_MODEL={current}", markup=False)
 
 
 @app.command("eval")
 def eval_cmd(
     data: Annotated[Path, typer.Option(help="Dataset folder (as for train).")],
     split: Annotated[str, typer.Option(help="Which split to score.")] = "validation",
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Weights file or 'default'.")
-                     ] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", envvar="AUTODYN_MODEL", show_default=False,
+        help="A model name, .safetensors file or Hub repo (as for humanize).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write all results here.")] = None,
     max_seconds: Annotated[float | None, typer.Option(
         help="Score only each performance's first N seconds.")] = None,

@@ -35,5 +35,18 @@ def tiny_weights(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _no_network_no_user_models(tmp_path_factory, monkeypatch):
+    """No test reaches the Hub or reads the user's Hugging Face cache or AUTODYN_MODEL."""
+    import huggingface_hub.constants as hf_constants
+
+    cache = tmp_path_factory.getbasetemp() / "hf-empty" / "hub"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.delenv("AUTODYN_MODEL", raising=False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)  # read at import by huggingface_hub
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+
+
 def needs_shared() -> pytest.MarkDecorator:
     return pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data not found at {SHARED}")
