@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from autodynamics_cli.controls import HumanizeOptions, finalize, has_dynamics, select_notes, subset
 from autodynamics_cli.errors import AutodynError, OutputError
 from autodynamics_cli.midi_io import MidiScore, read_midi, with_velocities, write_atomic
 from autodynamics_cli.model import AutoDynamics
@@ -28,6 +30,8 @@ class FileResult:
     notes: int = 0
     drum_notes: int = 0
     out_of_range_notes: int = 0
+    unselected_notes: int = 0  # outside --tracks/--channels, left as they were
+    kept_dynamics: bool = False  # the output follows the input's loudness envelope
     error: str | None = None
     warning: str | None = None
     seconds: float = 0.0
@@ -92,10 +96,14 @@ def _groups(plans: list[Plan], size: int) -> Iterator[list[Plan]]:
 
 def humanize_files(model: AutoDynamics, plans: list[Plan], device: torch.device,
                    batch_size: int = 32, debug: bool = False,
-                   on_done: Callable[[FileResult], None] | None = None) -> list[FileResult]:
+                   on_done: Callable[[FileResult], None] | None = None,
+                   options: HumanizeOptions | None = None) -> list[FileResult]:
     """Humanize every planned file; windows of a group of files share decoder batches."""
     from autodynamics_cli.humanize import predict_velocities
 
+    opts = options or HumanizeOptions()
+    # A model that reads the input's velocities keeps the dynamics itself; others get the envelope.
+    model_keeps = bool(getattr(model.cfg, "reads_input_velocities", False))
     results: list[FileResult] = []
 
     def done(r: FileResult) -> None:
@@ -105,30 +113,42 @@ def humanize_files(model: AutoDynamics, plans: list[Plan], device: torch.device,
 
     for group in _groups(plans, FILES_PER_GROUP):
         t0 = time.perf_counter()
-        parsed: list[tuple[Plan, MidiScore]] = []
+        parsed: list[tuple[Plan, MidiScore, np.ndarray]] = []
         for p in group:
             if p.error:
                 done(FileResult(p.input, None, error=p.error))
                 continue
             try:
-                parsed.append((p, read_midi(p.input)))
+                s = read_midi(p.input)
+                parsed.append((p, s, select_notes(s.notes, s.data, opts.tracks, opts.channels,
+                                                  str(p.input))))
             except AutodynError as e:
                 if debug:
                     raise
                 done(FileResult(p.input, None, error=str(e)))
-        with_notes = [(p, s) for p, s in parsed if len(s.notes) > 0]
-        velocities = predict_velocities(model, [s.notes for _, s in with_notes], device, batch_size)
-        vel_of = {id(s): v for (_, s), v in zip(with_notes, velocities, strict=True)}
+        with_notes = [(s, subset(s.notes, m)) for _, s, m in parsed if m.any()]
+        velocities = predict_velocities(model, [n for _, n in with_notes], device, batch_size,
+                                        temperature=opts.temperature, seed=opts.seed)
+        vel_of = {id(s): v for (s, _), v in zip(with_notes, velocities, strict=True)}
         per_file = (time.perf_counter() - t0) / max(len(parsed), 1)
-        for p, s in parsed:
-            r = FileResult(p.input, p.output, notes=len(s.notes), drum_notes=s.n_drum_notes,
-                           out_of_range_notes=s.n_out_of_range_notes, seconds=per_file)
+        for p, s, mask in parsed:
+            r = FileResult(p.input, p.output, notes=int(mask.sum()), drum_notes=s.n_drum_notes,
+                           out_of_range_notes=s.n_out_of_range_notes,
+                           unselected_notes=int((~mask).sum()), seconds=per_file)
             try:
-                if len(s.notes) == 0:
-                    r.warning = f"{p.input}: no notes in the piano range to humanize; copied unchanged"
+                if not mask.any():
+                    what = "in the chosen tracks/channels" if len(s.notes) else "in the piano range"
+                    r.warning = f"{p.input}: no notes {what} to humanize; copied unchanged"
                     write_atomic(p.output, s.data)
                 else:
-                    write_atomic(p.output, with_velocities(s, vel_of[id(s)]))
+                    sel = subset(s.notes, mask)
+                    keep = opts.keep_dynamics if opts.keep_dynamics is not None else \
+                        has_dynamics(sel.velocity, sel.onset)
+                    r.kept_dynamics = keep
+                    out = s.notes.velocity.copy()
+                    out[mask] = finalize(sel.velocity, vel_of[id(s)], sel.onset, opts,
+                                         keep and not model_keeps)
+                    write_atomic(p.output, with_velocities(s, out))
             except (AutodynError, OSError) as e:
                 if debug:
                     raise
@@ -144,11 +164,14 @@ class Summary:
     failed: list[FileResult] = field(default_factory=list)
     notes: int = 0
     untouched: int = 0
+    kept_dynamics: int = 0  # files whose output follows their input's dynamics
 
     @classmethod
     def of(cls, results: list[FileResult]) -> Summary:
         s = cls(files=len(results))
         s.failed = [r for r in results if not r.ok]
         s.notes = sum(r.notes for r in results if r.ok)
-        s.untouched = sum(r.drum_notes + r.out_of_range_notes for r in results if r.ok)
+        s.untouched = sum(r.drum_notes + r.out_of_range_notes + r.unselected_notes
+                          for r in results if r.ok)
+        s.kept_dynamics = sum(r.kept_dynamics for r in results if r.ok)
         return s
