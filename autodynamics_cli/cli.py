@@ -69,14 +69,37 @@ def humanize(
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Windows per decoder batch.")] = 32,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    keep_dynamics: Annotated[bool | None, typer.Option(
+        "--keep-dynamics/--no-keep-dynamics", show_default="auto",
+        help="Follow the input's loudness over time; the model shapes the notes within it. "
+             "Auto: on when the input's velocities vary (written dynamics), off when constant.")
+    ] = None,
+    strength: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="0 keeps the input velocities, 1 is the full result.")] = 1.0,
+    velocity_range: Annotated[tuple[int, int] | None, typer.Option(
+        "--range", metavar="LO HI", help="Map the result into LO..HI (1-127), loudness order kept.")
+    ] = None,
+    tracks: Annotated[list[str] | None, typer.Option(
+        "--tracks", metavar="LIST", help="Humanize only these tracks: numbers from 1 (file order) or names, "
+                         "comma-separated or repeated.")] = None,
+    channels: Annotated[str | None, typer.Option(
+        metavar="LIST", help="Humanize only these MIDI channels, 1-16: e.g. '1', '1,2' or '1-4'.")] = None,
+    temperature: Annotated[float, typer.Option(
+        min=0.0, help="Above 0: sample velocities for a different take (0: greedy).")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed for --temperature; same seed, same file.")] = 0,
 ) -> None:
     """Predict a velocity for every note; only note velocities change."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from autodynamics_cli.batch import Summary, humanize_files, plan_outputs
+    from autodynamics_cli.controls import HumanizeOptions
     from autodynamics_cli.device import resolve_device
     from autodynamics_cli.weights import load_model
 
+    options = HumanizeOptions(
+        keep_dynamics=keep_dynamics, strength=strength,
+        velocity_range=_velocity_range(velocity_range), tracks=_split_list(tracks),
+        channels=_parse_channels(channels), temperature=temperature, seed=seed)
     t0 = time.perf_counter()
     plans = plan_outputs(inputs, output, overwrite)
     dev = resolve_device(device.value)
@@ -93,14 +116,17 @@ def humanize(
             elif r.warning and not quiet:
                 err.print(f"warning: {r.warning}", markup=False, soft_wrap=True)
 
-        results = humanize_files(net, plans, dev, batch_size, debug_enabled(), on_done=report)
+        results = humanize_files(net, plans, dev, batch_size, debug_enabled(), on_done=report,
+                                 options=options)
     s = Summary.of(results)
     if not quiet:
         ok = s.files - len(s.failed)
         line = f"humanized {ok} of {s.files} file(s), {s.notes:,} notes, in " \
                f"{time.perf_counter() - t0:.1f} s"
+        if s.kept_dynamics:
+            line += f"; kept the input's dynamics in {s.kept_dynamics} file(s)"
         if s.untouched:
-            line += f"; {s.untouched:,} drum or out-of-range notes left as they were"
+            line += f"; {s.untouched:,} drum, out-of-range or unselected notes left as they were"
         if len(plans) == 1 and results and results[0].ok:
             line += f" -> {results[0].output}"
         err.print(line, markup=False, soft_wrap=True)
@@ -109,6 +135,56 @@ def humanize(
             err.print(f"failed ({len(s.failed)}): " + ", ".join(str(r.input) for r in s.failed),
                       markup=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+def _split_list(values: list[str] | None) -> tuple[str, ...] | None:
+    items = tuple(x.strip() for v in values or [] for x in v.split(",") if x.strip())
+    return items or None
+
+
+def _parse_channels(text: str | None) -> tuple[int, ...] | None:
+    """'1', '1,2' or '1-4' (MIDI channels as musicians count them, 1 to 16)."""
+    if text is None:
+        return None
+    chans: list[int] = []
+    for part in _split_list([text]) or ():
+        lo, _, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise typer.BadParameter(f"{part!r} is not a channel number or range",
+                                     param_hint="--channels") from None
+        if not 1 <= a <= b <= 16:
+            raise typer.BadParameter(f"{part!r}: channels are numbered 1 to 16", param_hint="--channels")
+        chans.extend(range(a, b + 1))
+    return tuple(sorted(set(chans))) or None
+
+
+def _velocity_range(r: tuple[int, int] | None) -> tuple[int, int] | None:
+    if r is not None and not 1 <= r[0] <= r[1] <= 127:
+        raise typer.BadParameter(f"needs 1 <= LO <= HI <= 127, got {r[0]} {r[1]}", param_hint="--range")
+    return r
+
+
+@app.command()
+def plot(
+    files: Annotated[list[Path], typer.Argument(
+        help="A MIDI file, or two to compare (e.g. the input and its humanized output).",
+        show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Figure to write (.png, .svg, .pdf).")],
+    start: Annotated[float | None, typer.Option(help="Plot from this time (seconds).")] = None,
+    end: Annotated[float | None, typer.Option(help="Plot up to this time (seconds).")] = None,
+    width: Annotated[float, typer.Option(min=1.0, help="Figure width, inches.")] = 10.0,
+    height: Annotated[float, typer.Option(min=1.0, help="Figure height, inches.")] = 6.0,
+    dpi: Annotated[int, typer.Option(min=10, help="Pixels per inch.")] = 100,
+) -> None:
+    """Draw piano rolls coloured by velocity and each note's velocity over time."""
+    if len(files) > 2:
+        raise typer.BadParameter("give one file, or two to compare", param_hint="FILES")
+    from autodynamics_cli.plot import plot_files
+
+    plot_files(files, output, start=start, end=end, width=width, height=height, dpi=dpi)
+    err.print(f"wrote {output}", markup=False)
 
 
 class Loss(str, Enum):
