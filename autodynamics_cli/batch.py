@@ -14,13 +14,16 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import torch
 
+from autodynamics_cli.controls import HumanizeOptions, finalize, has_dynamics, select_notes, subset
 from autodynamics_cli.errors import AutodynError, OutputError, UsageError
-from autodynamics_cli.midi_io import MidiScore, read_midi, require_notes, with_velocities, write_atomic
+from autodynamics_cli.midi_io import MidiScore, Notes, read_midi, require_notes, with_velocities, write_atomic
 from autodynamics_cli.model import AutoDynamics
 
 FILES_PER_GROUP = 8  # files whose windows share decoder batches
@@ -65,6 +68,8 @@ class FileResult:
     notes: int = 0
     drum_notes: int = 0
     out_of_range_notes: int = 0
+    unselected_notes: int = 0  # outside --tracks/--channels, left as they were
+    kept_dynamics: bool = False  # the output follows the input's loudness envelope
     error: str | None = None
     warning: str | None = None
     seconds: float = 0.0
@@ -242,16 +247,22 @@ def humanize_files(model: AutoDynamics | None, plans: list[Plan], device: torch.
                    batch_size: int = 32, debug: bool = False,
                    on_done: Callable[[FileResult], None] | None = None,
                    overwrite: bool = False, stdin_data: bytes | None = None,
-                   stdout: BinaryIO | None = None) -> list[FileResult]:
+                   stdout: BinaryIO | None = None,
+                   options: HumanizeOptions | None = None) -> list[FileResult]:
     """Humanize every planned file; windows of a group of files share decoder batches.
 
     ``stdin_data`` is the content of a standard-input source, ``stdout`` where a
     standard-output plan is written (only once the file is complete). ``model``
     may be None when no plan has anything to run. A file that trips an
-    unexpected error fails alone, with a message, unless ``debug``.
+    unexpected error fails alone, with a message, unless ``debug``. ``options``
+    are the musician controls (``controls.py``).
     """
     from autodynamics_cli.humanize import predict_velocities
 
+    opts = options or HumanizeOptions()
+    # A model that reads the input's notated velocities keeps the dynamics itself;
+    # for others, --keep-dynamics applies the input's loudness envelope.
+    model_keeps = model is not None and model.cfg.input_velocity
     results: list[FileResult] = []
 
     def done(r: FileResult) -> None:
@@ -264,7 +275,7 @@ def humanize_files(model: AutoDynamics | None, plans: list[Plan], device: torch.
 
     for group in _groups(plans, FILES_PER_GROUP):
         t0 = time.perf_counter()
-        parsed: list[tuple[Plan, MidiScore]] = []
+        parsed: list[tuple[Plan, MidiScore, np.ndarray]] = []
         for p in group:
             if p.error:
                 failed(p, p.error)
@@ -276,7 +287,8 @@ def humanize_files(model: AutoDynamics | None, plans: list[Plan], device: torch.
             try:
                 score = read_midi(name, stdin_data if p.source.path is None else None)
                 require_notes(name, score)
-                parsed.append((p, score))
+                mask = select_notes(score.notes, score.data, opts.tracks, opts.channels, name)
+                parsed.append((p, score, mask))
             except AutodynError as e:
                 if debug:
                     raise
@@ -285,22 +297,33 @@ def humanize_files(model: AutoDynamics | None, plans: list[Plan], device: torch.
                 if debug:
                     raise
                 failed(p, f"{name}: {_internal(e)}")
-        velocities = _predict_group(model, parsed, device, batch_size, debug, predict_velocities)
+        selected = [(id(s), subset(s.notes, m)) for _, s, m in parsed if m.any()]
+        velocities = _predict_group(model, selected, device, batch_size, debug,
+                                    partial(predict_velocities, temperature=opts.temperature,
+                                            seed=opts.seed))
         per_file = (time.perf_counter() - t0) / max(len(parsed), 1)
-        for p, s in parsed:
+        for p, s, mask in parsed:
             vel = velocities.get(id(s))
             if isinstance(vel, str):
                 failed(p, f"{p.source.name}: {vel}")
                 continue
             r = FileResult(p.source.name, STDIO if p.to_stdout else str(p.output), "written",
-                           notes=len(s.notes), drum_notes=s.n_drum_notes,
-                           out_of_range_notes=s.n_out_of_range_notes, seconds=per_file)
-            if len(s.notes) == 0:
+                           notes=int(mask.sum()), drum_notes=s.n_drum_notes,
+                           out_of_range_notes=s.n_out_of_range_notes,
+                           unselected_notes=int((~mask).sum()), seconds=per_file)
+            if not mask.any():
+                what = "in the chosen tracks/channels" if len(s.notes) else "in the piano range"
                 r.status = "copied"
-                r.warning = f"{p.source.name}: no notes in the piano range to humanize; copied unchanged"
+                r.warning = f"{p.source.name}: no notes {what} to humanize; copied unchanged"
                 data = s.data
             else:
-                data = with_velocities(s, vel)
+                sel = subset(s.notes, mask)
+                keep = opts.keep_dynamics if opts.keep_dynamics is not None else \
+                    has_dynamics(sel.velocity, sel.onset)
+                r.kept_dynamics = keep
+                out = s.notes.velocity.copy()
+                out[mask] = finalize(sel.velocity, vel, sel.onset, opts, keep and not model_keeps)
+                data = with_velocities(s, out)
             try:
                 if p.to_stdout:
                     stdout.write(data)
@@ -326,26 +349,25 @@ def _make_parent(path: Path) -> None:
         raise OutputError(f"cannot create folder {path.parent} ({e.strerror or e})") from None
 
 
-def _predict_group(model, parsed: list[tuple[Plan, MidiScore]], device: torch.device, batch_size: int,
+def _predict_group(model, items: list[tuple[int, Notes]], device: torch.device, batch_size: int,
                    debug: bool, predict) -> dict[int, object]:
-    """Velocities per score id; if the shared batch fails, each file alone, so only the culprit fails."""
-    with_notes = [s for _, s in parsed if len(s.notes) > 0]
-    if not with_notes:
+    """Velocities per key; if the shared batch fails, each file alone, so only the culprit fails."""
+    if not items:
         return {}
     try:
-        out = predict(model, [s.notes for s in with_notes], device, batch_size)
-        return {id(s): v for s, v in zip(with_notes, out, strict=True)}
+        out = predict(model, [n for _, n in items], device, batch_size)
+        return {k: v for (k, _), v in zip(items, out, strict=True)}
     except Exception as e:
         if debug:
             raise
-        if len(with_notes) == 1:
-            return {id(with_notes[0]): _internal(e)}
+        if len(items) == 1:
+            return {items[0][0]: _internal(e)}
     result: dict[int, object] = {}
-    for s in with_notes:
+    for k, n in items:
         try:
-            (result[id(s)],) = predict(model, [s.notes], device, batch_size)
+            (result[k],) = predict(model, [n], device, batch_size)
         except Exception as e:
-            result[id(s)] = _internal(e)
+            result[k] = _internal(e)
     return result
 
 
@@ -357,6 +379,7 @@ class Summary:
     failed: list[FileResult] = field(default_factory=list)
     notes: int = 0
     untouched: int = 0
+    kept_dynamics: int = 0  # files whose output follows their input's dynamics
 
     @classmethod
     def of(cls, results: list[FileResult]) -> Summary:
@@ -365,7 +388,9 @@ class Summary:
         s.skipped = sum(r.status == "skipped" for r in results)
         s.failed = [r for r in results if not r.ok]
         s.notes = sum(r.notes for r in results if r.ok)
-        s.untouched = sum(r.drum_notes + r.out_of_range_notes for r in results if r.ok)
+        s.untouched = sum(r.drum_notes + r.out_of_range_notes + r.unselected_notes
+                          for r in results if r.ok)
+        s.kept_dynamics = sum(r.kept_dynamics for r in results if r.ok)
         return s
 
 

@@ -79,6 +79,24 @@ def humanize(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print a JSON report of every file on standard output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    keep_dynamics: Annotated[bool | None, typer.Option(
+        "--keep-dynamics/--no-keep-dynamics", show_default="auto",
+        help="Follow the input's loudness over time; the model shapes the notes within it. "
+             "Auto: on when the input's velocities vary (written dynamics), off when constant.")
+    ] = None,
+    strength: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="0 keeps the input velocities, 1 is the full result.")] = 1.0,
+    velocity_range: Annotated[tuple[int, int] | None, typer.Option(
+        "--range", metavar="LO HI", help="Map the result into LO..HI (1-127), loudness order kept.")
+    ] = None,
+    tracks: Annotated[list[str] | None, typer.Option(
+        "--tracks", metavar="LIST", help="Humanize only these tracks: numbers from 1 (file order) or names, "
+                         "comma-separated or repeated.")] = None,
+    channels: Annotated[str | None, typer.Option(
+        metavar="LIST", help="Humanize only these MIDI channels, 1-16: e.g. '1', '1,2' or '1-4'.")] = None,
+    temperature: Annotated[float, typer.Option(
+        min=0.0, help="Above 0: sample velocities for a different take (0: greedy).")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed for --temperature; same seed, same file.")] = 0,
 ) -> None:
     """Predict a velocity for every note; only note velocities change."""
     import json
@@ -93,11 +111,16 @@ def humanize(
         json_report,
         plan_outputs,
     )
+    from autodynamics_cli.controls import HumanizeOptions
     from autodynamics_cli.device import resolve_device
     from autodynamics_cli.errors import UsageError
     from autodynamics_cli.midi_io import MAX_FILE_BYTES
     from autodynamics_cli.weights import load_model
 
+    options = HumanizeOptions(
+        keep_dynamics=keep_dynamics, strength=strength,
+        velocity_range=_velocity_range(velocity_range), tracks=_split_list(tracks),
+        channels=_parse_channels(channels), temperature=temperature, seed=seed)
     t0 = time.perf_counter()
     if overwrite and skip_existing:
         raise UsageError("--overwrite and --skip-existing contradict each other; give one")
@@ -136,7 +159,7 @@ def humanize(
 
             humanize_files(net, plans, dev, batch_size, debug_enabled(), on_done=report,
                            overwrite=overwrite, stdin_data=stdin_data,
-                           stdout=sys.stdout.buffer if to_stdout else None)
+                           stdout=sys.stdout.buffer if to_stdout else None, options=options)
     except KeyboardInterrupt:
         pass
     interrupted = stop.signum is not None
@@ -154,8 +177,10 @@ def humanize(
                f"{time.perf_counter() - t0:.1f} s"
         if s.skipped:
             line += f"; {s.skipped} skipped (output exists)"
+        if s.kept_dynamics:
+            line += f"; kept the input's dynamics in {s.kept_dynamics} file(s)"
         if s.untouched:
-            line += f"; {s.untouched:,} drum or out-of-range notes left as they were"
+            line += f"; {s.untouched:,} drum, out-of-range or unselected notes left as they were"
         if len(plans) == 1 and results and results[0].ok and results[0].output:
             line += " -> " + ("standard output" if results[0].output == STDIO else results[0].output)
         err.print(line, markup=False, soft_wrap=True)
@@ -193,6 +218,56 @@ class _SigtermAsInterrupt:
             signal.signal(signal.SIGTERM, self._old)
         if exc_type is KeyboardInterrupt and self.signum is None:
             self.signum = signal.SIGINT
+
+
+def _split_list(values: list[str] | None) -> tuple[str, ...] | None:
+    items = tuple(x.strip() for v in values or [] for x in v.split(",") if x.strip())
+    return items or None
+
+
+def _parse_channels(text: str | None) -> tuple[int, ...] | None:
+    """'1', '1,2' or '1-4' (MIDI channels as musicians count them, 1 to 16)."""
+    if text is None:
+        return None
+    chans: list[int] = []
+    for part in _split_list([text]) or ():
+        lo, _, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise typer.BadParameter(f"{part!r} is not a channel number or range",
+                                     param_hint="--channels") from None
+        if not 1 <= a <= b <= 16:
+            raise typer.BadParameter(f"{part!r}: channels are numbered 1 to 16", param_hint="--channels")
+        chans.extend(range(a, b + 1))
+    return tuple(sorted(set(chans))) or None
+
+
+def _velocity_range(r: tuple[int, int] | None) -> tuple[int, int] | None:
+    if r is not None and not 1 <= r[0] <= r[1] <= 127:
+        raise typer.BadParameter(f"needs 1 <= LO <= HI <= 127, got {r[0]} {r[1]}", param_hint="--range")
+    return r
+
+
+@app.command()
+def plot(
+    files: Annotated[list[Path], typer.Argument(
+        help="A MIDI file, or two to compare (e.g. the input and its humanized output).",
+        show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Figure to write (.png, .svg, .pdf).")],
+    start: Annotated[float | None, typer.Option(help="Plot from this time (seconds).")] = None,
+    end: Annotated[float | None, typer.Option(help="Plot up to this time (seconds).")] = None,
+    width: Annotated[float, typer.Option(min=1.0, help="Figure width, inches.")] = 10.0,
+    height: Annotated[float, typer.Option(min=1.0, help="Figure height, inches.")] = 6.0,
+    dpi: Annotated[int, typer.Option(min=10, help="Pixels per inch.")] = 100,
+) -> None:
+    """Draw piano rolls coloured by velocity and each note's velocity over time."""
+    if len(files) > 2:
+        raise typer.BadParameter("give one file, or two to compare", param_hint="FILES")
+    from autodynamics_cli.plot import plot_files
+
+    plot_files(files, output, start=start, end=end, width=width, height=height, dpi=dpi)
+    err.print(f"wrote {output}", markup=False)
 
 
 class Loss(str, Enum):

@@ -6,7 +6,9 @@ windows of a batch together, one decoder step per note against a key/value
 cache, or a single pass when the model never reads velocities back
 (``velocity_feedback`` off). ``decode_reference`` re-runs the whole decoder
 for every note of one window, without a cache; it is slow and exists so
-tests can check that the fast path gives identical velocities.
+tests can check that the fast path gives identical velocities. With a
+temperature above 0 (``--temperature``), velocities are sampled instead of
+chosen greedily, from noise seeded by each window's own ``seed``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class WindowInput:
     dur_tok: np.ndarray  # (n,) int64
     rel_onset: np.ndarray  # (n,) int64, onset step within the window
     features: np.ndarray | None = None  # (n, N_FEATURES) int64, see note_features.py
+    seed: int = 0  # seeds this window's sampling noise (used only with a temperature)
 
     def __len__(self) -> int:
         return len(self.pitch_tok)
@@ -48,6 +51,33 @@ def velocity_from_logits(logits: torch.Tensor, readout: str = "argmax") -> torch
         values = torch.arange(1, T.N_VELOCITY + 1, device=logits.device, dtype=torch.float32)
         return (vel_logits.softmax(-1) @ values).round().long().clamp(1, 127)
     raise ValueError(f"unknown readout {readout!r}")
+
+
+class VelocitySampler:
+    """Samples velocities from softmax(logits / T) instead of the greedy readout.
+
+    Each window draws from its own numpy generator seeded by ``WindowInput.seed``,
+    one 127-wide uniform vector per note in note order (numpy fills arrays
+    sequentially, so one-pass and step-by-step decoding draw the same numbers).
+    A window's velocities thus depend only on its seed, never on which windows
+    share its batch or on the device. Gumbel-max: argmax(logits / T + Gumbel noise).
+    """
+
+    def __init__(self, batch: list[WindowInput], temperature: float) -> None:
+        self.temperature = temperature
+        self.rngs = [np.random.default_rng(w.seed) for w in batch]
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        """Velocities 1..127 for logits of shape (batch, [notes,] vocab)."""
+        vel_logits = logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY].float()
+        shape = tuple(vel_logits.shape[1:])
+        u = np.stack([rng.random(shape) for rng in self.rngs]).clip(1e-12, 1 - 1e-12)
+        gumbel = torch.from_numpy(-np.log(-np.log(u))).to(vel_logits.device, torch.float32)
+        return (vel_logits / self.temperature + gumbel).argmax(-1) + 1
+
+
+def _readout(logits: torch.Tensor, readout: str, sampler: VelocitySampler | None) -> torch.Tensor:
+    return velocity_from_logits(logits, readout) if sampler is None else sampler(logits)
 
 
 @dataclass
@@ -76,8 +106,11 @@ def _stack(items: list[WindowInput], device: torch.device) -> Batch:
 
 @torch.inference_mode()
 def decode_cached(model: AutoDynamics, items: list[WindowInput], device: torch.device,
-                  batch_size: int = 32) -> list[np.ndarray]:
-    """Velocities for each window, batching windows of similar length together."""
+                  batch_size: int = 32, temperature: float = 0.0) -> list[np.ndarray]:
+    """Velocities for each window, batching windows of similar length together.
+
+    ``temperature`` 0 is the model's own readout (greedy); above 0, sampling.
+    """
     limit = T.max_notes(model.cfg.max_decoder_len)
     if any(len(w) > limit for w in items):
         raise ValueError(f"a window has more than {limit} notes; split it (windows.plan_windows)")
@@ -88,10 +121,11 @@ def decode_cached(model: AutoDynamics, items: list[WindowInput], device: torch.d
         if not idx:
             continue
         batch = [items[i] for i in idx]
+        sampler = VelocitySampler(batch, temperature) if temperature > 0 else None
         if model.cfg.velocity_feedback:
-            vel = _decode_batch_stepwise(model, batch, device)
+            vel = _decode_batch_stepwise(model, batch, device, sampler)
         else:
-            vel = _decode_batch_one_pass(model, batch, device)
+            vel = _decode_batch_one_pass(model, batch, device, sampler)
         for row, i in enumerate(idx):
             out[i] = vel[row, : len(items[i])].cpu().numpy().astype(np.int64)
     return out
@@ -101,8 +135,8 @@ def _roles(b: int, first: int, device: torch.device) -> torch.Tensor:
     return torch.tensor([first, T.ROLE_PITCH, T.ROLE_DURATION], device=device).expand(b, 3)
 
 
-def _decode_batch_stepwise(model: AutoDynamics, batch: list[WindowInput], device: torch.device
-                           ) -> torch.Tensor:
+def _decode_batch_stepwise(model: AutoDynamics, batch: list[WindowInput], device: torch.device,
+                           sampler: VelocitySampler | None = None) -> torch.Tensor:
     x = _stack(batch, device)
     b, n = x.pitch.shape
     mem_kv = model.encode(x.roll)
@@ -117,7 +151,7 @@ def _decode_batch_stepwise(model: AutoDynamics, batch: list[WindowInput], device
         feats = torch.stack([prev_feat, x.features[:, i], x.features[:, i]], dim=1)
         roles = _roles(b, T.ROLE_BOS if i == 0 else T.ROLE_VELOCITY, device)
         logits = model.decode_step(toks, ons, roles, mem_kv, cache, feats)
-        vel[:, i] = velocity_from_logits(logits[:, -1], model.cfg.readout)
+        vel[:, i] = _readout(logits[:, -1], model.cfg.readout, sampler)
         prev_tok = vel[:, i] - 1 + T.VEL_OFFSET if model.cfg.velocity_feedback else \
             torch.full_like(prev_tok, T.VEL_MASK)
         prev_on, prev_feat = x.onset[:, i], x.features[:, i]
@@ -144,12 +178,12 @@ def _full_inputs(x: Batch, vel_tok: torch.Tensor, n: int | None = None
     return tokens, onsets, roles, features
 
 
-def _decode_batch_one_pass(model: AutoDynamics, batch: list[WindowInput], device: torch.device
-                           ) -> torch.Tensor:
+def _decode_batch_one_pass(model: AutoDynamics, batch: list[WindowInput], device: torch.device,
+                           sampler: VelocitySampler | None = None) -> torch.Tensor:
     x = _stack(batch, device)
     tokens, onsets, roles, features = _full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))
     logits = model.decode(tokens, onsets, roles, model.encode(x.roll), features)
-    return velocity_from_logits(logits[:, 2::3], model.cfg.readout)
+    return _readout(logits[:, 2::3], model.cfg.readout, sampler)
 
 
 @torch.inference_mode()

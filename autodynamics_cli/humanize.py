@@ -51,11 +51,18 @@ def window_inputs(notes: Notes, windows: list[Window], roll_steps: int,
     return items
 
 
+def window_seed(seed: int, window: int) -> int:
+    """Sampling seed of a file's ``window``-th window: same ``--seed``, same file, same take."""
+    return int(np.random.SeedSequence([seed, window]).generate_state(1)[0])
+
+
 def predict_velocities(model: AutoDynamics, notes_list: list[Notes], device: torch.device,
-                       batch_size: int = 32, hop: int = HOP_STEPS,
-                       read_dynamics: bool = True) -> list[np.ndarray]:
+                       batch_size: int = 32, hop: int = HOP_STEPS, temperature: float = 0.0,
+                       seed: int = 0, read_dynamics: bool = True) -> list[np.ndarray]:
     """One velocity (1..127) per note of each file, aligned with ``Notes``.
 
+    ``temperature`` above 0 samples each velocity; every file's windows are
+    seeded from ``seed`` alone, so a file's take does not depend on the others.
     ``read_dynamics`` off hides the files' notated velocities from a model that reads them.
     """
     cfg = model.cfg
@@ -65,9 +72,11 @@ def predict_velocities(model: AutoDynamics, notes_list: list[Notes], device: tor
         on, _ = note_steps(notes.onset, notes.offset)
         windows = plan_windows(on, notes.pitch, cfg.roll_steps, hop, T.max_notes(cfg.max_decoder_len))
         plans.append((len(all_items), windows))
-        feats = model_features(model, notes, read_dynamics)
-        all_items.extend(window_inputs(notes, windows, cfg.roll_steps, feats))
-    decoded = decode_cached(model, all_items, device, batch_size)
+        items = window_inputs(notes, windows, cfg.roll_steps, model_features(model, notes, read_dynamics))
+        for k, item in enumerate(items):
+            item.seed = window_seed(seed, k)
+        all_items.extend(items)
+    decoded = decode_cached(model, all_items, device, batch_size, temperature)
     results = []
     for notes, (first, windows) in zip(notes_list, plans, strict=True):
         vel = np.zeros(len(notes), dtype=np.int64)
