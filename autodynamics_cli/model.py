@@ -3,7 +3,11 @@
 Encoder: each 88-key step of the piano roll, split into a "held" and an
 "onset" channel, is linearly projected to ``d_model`` and given sinusoidal
 positions. Decoder: token embeddings plus sinusoidal positions, plus learned
-embeddings of each token's note onset step and role (see ``tokens.py``).
+embeddings of each token's note onset step, key and role (see ``tokens.py``),
+and optionally of its note's context features and notated velocity
+(``note_features.py``). With ``causal_decoder`` off the decoder is a tagger:
+self-attention over the whole window (padding masked), one pass, no velocity
+read back.
 Pre-norm layers, gated-GELU feed-forward (as T5 v1.1, which the paper's
 T5X configuration uses), attention through ``scaled_dot_product_attention``.
 

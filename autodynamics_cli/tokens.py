@@ -20,6 +20,10 @@ input token belongs to (BOS: 0) and a role (BOS, pitch, duration, velocity),
 added as embeddings, so the decoder knows where each note is in the roll; the
 model adds the note's key too (``model.note_keys``).
 
+Models with ``note_features``/``input_velocity`` also add, at every position of a
+note, embeddings of that note's context features and notated velocity
+(``note_features.py``; ``per_token`` spreads them over the note's positions).
+
 A model may be trained with some or all velocity inputs replaced by VEL_MASK
 (``ModelConfig.velocity_feedback``); with feedback off the decoder never sees a
 velocity and all notes of a window are read out in a single pass.
