@@ -152,9 +152,10 @@ def train(cfg: TrainConfig, resume: bool = False,
         if not ckpt_path.is_file():
             raise AutodynError(f"{ckpt_path}: no checkpoint to resume from")
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        # what a sitting may change; everything else continues as it was
         cfg = TrainConfig(**{**ckpt["train_config"], "max_steps": cfg.max_steps,
                              "max_minutes": cfg.max_minutes, "threads": cfg.threads,
-                             "device": cfg.device})
+                             "device": cfg.device, "eval_minutes": cfg.eval_minutes})
     mcfg = model_config(cfg) if ckpt is None else ModelConfig.from_dict(ckpt["model_config"])
 
     entries = list_dataset(cfg.data)
