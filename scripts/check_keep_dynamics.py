@@ -116,6 +116,7 @@ def main() -> None:
     ap.add_argument("--max-notes", type=int, default=3000, help="skip longer scores (speed)")
     ap.add_argument("--min-seconds", type=float, default=4)
     ap.add_argument("--min-notes", type=int, default=16)
+    ap.add_argument("--model", default="default", help="weights to check (default: the bundled model)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -129,18 +130,24 @@ def main() -> None:
     picks = [stepped[i] for i in np.linspace(0, len(stepped) - 1, min(args.files, len(stepped))).astype(int)]
     print(f"{len(stepped)} stepped scores of {len(rows)} ({args.split}, <= {args.max_notes} notes); "
           f"checking {len(picks)}")
-    model = load_model("default")
+    model = load_model(args.model)
+    reads = model.cfg.input_velocity  # the model can read notated dynamics itself
     totals = Counter()
     perf: dict[str, list[float]] = {}
     print(f"{'score':48} {'notes':>5} {'secs':>4}  loud>soft: input  model   keep | step pairs: model   keep")
     for rel, s in picks:
         n = s.notes
-        (pred,) = predict_velocities(model, [n], torch.device("cpu"))
+        (pred,) = predict_velocities(model, [n], torch.device("cpu"), read_dynamics=False)
         variants = {
             "input": n.velocity,
             "model": finalize(n.velocity, pred, n.onset, HumanizeOptions(keep_dynamics=False), keep=False),
             "keep": finalize(n.velocity, pred, n.onset, HumanizeOptions(keep_dynamics=True), keep=True),
         }
+        if reads:  # the model reading the notated velocities, alone and with the envelope on top
+            (pred_r,) = predict_velocities(model, [n], torch.device("cpu"))
+            variants["reads"] = pred_r
+            variants["reads+env"] = finalize(n.velocity, pred_r, n.onset,
+                                             HumanizeOptions(keep_dynamics=True), keep=True)
         secs = sections(n.onset, n.velocity, args.min_seconds, args.min_notes)
         counts = {k: ordered_pairs(secs, v) for k, v in variants.items()}
         for k, (a, b, c, d) in counts.items():
@@ -151,13 +158,14 @@ def main() -> None:
         if args.alignments.is_dir():
             for k, v in against_performances(rel, s.data, n.byte_offset, variants, args.alignments).items():
                 perf.setdefault(k, []).append(float(np.mean(v)))
-    for k in ("input", "model", "keep"):
-        print(f"{k:6} loud>soft pairs ordered: {totals[k + ' ls ok']}/{totals[k + ' ls']}; "
+    names = ("input", "model", "keep", "reads", "reads+env") if reads else ("input", "model", "keep")
+    for k in names:
+        print(f"{k:9} loud>soft pairs ordered: {totals[k + ' ls ok']}/{totals[k + ' ls']}; "
               f"pairs one step or more apart: {totals[k + ' st ok']}/{totals[k + ' st']}")
     if perf:
         print(f"against the pianists ({len(perf['input mse'])} scores, mean over their performances):")
-        for k in ("input", "model", "keep"):
-            print(f"  {k:6} MSE {np.mean(perf[k + ' mse']):6.1f}  r {np.mean(perf[k + ' r']):.3f}")
+        for k in names:
+            print(f"  {k:9} MSE {np.mean(perf[k + ' mse']):6.1f}  r {np.mean(perf[k + ' r']):.3f}")
     print(f"{time.perf_counter() - t0:.0f} s")
 
 
