@@ -182,3 +182,32 @@ def test_note_features_on_a_chord_and_around_a_window():
     inside = (on_step[near] >= lo) & (on_step[near] < hi)
     assert np.array_equal(part[inside], whole[(on_step >= lo) & (on_step < hi)])
     assert not NF.has_dynamics(np.full(5, 80)) and NF.has_dynamics(np.array([80, 81]))
+
+
+def test_model_reads_notated_dynamics_but_not_constant_velocities():
+    import torch
+    from conftest import tiny_model
+
+    from autodynamics_cli.humanize import predict_velocities
+    from autodynamics_cli.midi_io import Notes
+
+    model = tiny_model(seed=2, feedback=False, causal_decoder=False, input_velocity=True)
+    with torch.no_grad():
+        model.head.weight.mul_(50)
+        model.feat_emb.weight.normal_(std=3.0)  # make the notated velocity matter
+    n = 40
+    onset = np.arange(n) * 0.25
+
+    def notes(vel):
+        return Notes(onset=onset, offset=onset + 0.2, pitch=60 + np.arange(n) % 12,
+                     velocity=np.asarray(vel), channel=np.zeros(n, int), track=np.zeros(n, int),
+                     byte_offset=np.arange(n))
+
+    cpu = torch.device("cpu")
+    stepped = np.where(np.arange(n) < n // 2, 100, 40)
+    (a,), (b,) = predict_velocities(model, [notes(stepped)], cpu), predict_velocities(
+        model, [notes(np.full(n, 80))], cpu)
+    (c,) = predict_velocities(model, [notes(np.full(n, 64))], cpu)
+    (d,) = predict_velocities(model, [notes(stepped)], cpu, read_dynamics=False)
+    assert a.tolist() != b.tolist()  # stepped dynamics are read
+    assert b.tolist() == c.tolist() == d.tolist()  # constant input (any level) = no dynamics
