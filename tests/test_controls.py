@@ -111,7 +111,8 @@ def _humanize(tmp_path: Path, data: bytes, options: HumanizeOptions, name: str =
     src.write_bytes(data)
     out = tmp_path / f"out_{name}"
     out.unlink(missing_ok=True)
-    (r,) = humanize_files(tiny_model(), plan_outputs(expand_inputs([str(src)]), str(out)), CPU, options=options)
+    plans = plan_outputs(expand_inputs([str(src)]), str(out))
+    (r,) = humanize_files(tiny_model(), plans, CPU, options=options)
     assert r.ok, r.error
     return r, out.read_bytes()
 
