@@ -1,8 +1,8 @@
 """Measure a model against real pianists: the ``autodyn eval`` protocols.
 
 Performance input (``evaluate``): each performance with every velocity set to
-64 (a constant input carries no dynamics, so the model reads none) goes
-through the normal inference path. Per performance: MSE, MAE and Pearson r
+64 (``flattened``: a constant input carries no dynamics, so a model that reads
+input velocities reads none) goes through the normal inference path. Per performance: MSE, MAE and Pearson r
 against the real velocities, and the same for the constant-64 baseline.
 
 Score input (``evaluate_scores``): each score is humanized once, as a user
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -74,6 +74,14 @@ def load_notes(entries: list[Entry], max_seconds: float | None = None) -> list[N
     return [clip_notes(read_midi(e.path).notes, max_seconds) for e in entries]
 
 
+def flattened(notes: Notes) -> Notes:
+    """The notes with every velocity at 64: what the model may see of a performance.
+
+    A model that reads input velocities would otherwise read the answers.
+    """
+    return replace(notes, velocity=np.full(len(notes), BASELINE_VELOCITY, dtype=notes.velocity.dtype))
+
+
 def evaluate(model: AutoDynamics, entries: list[Entry], device: torch.device,
              notes: list[Notes] | None = None, max_seconds: float | None = None,
              files_per_batch: int = 8,
@@ -84,7 +92,7 @@ def evaluate(model: AutoDynamics, entries: list[Entry], device: torch.device,
         group = entries[i : i + files_per_batch]
         group_notes = notes[i : i + files_per_batch] if notes is not None else \
             load_notes(group, max_seconds)
-        preds = predict_velocities(model, group_notes, device)
+        preds = predict_velocities(model, [flattened(n) for n in group_notes], device)
         for e, n, p in zip(group, group_notes, preds, strict=True):
             if len(n) == 0:
                 continue

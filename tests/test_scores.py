@@ -211,3 +211,27 @@ def test_model_reads_notated_dynamics_but_not_constant_velocities():
     (d,) = predict_velocities(model, [notes(stepped)], cpu, read_dynamics=False)
     assert a.tolist() != b.tolist()  # stepped dynamics are read
     assert b.tolist() == c.tolist() == d.tolist()  # constant input (any level) = no dynamics
+
+
+def test_performance_eval_never_shows_the_answers(monkeypatch, tmp_path):
+    """eval hands the model flattened velocities, so a model that reads input
+    velocities cannot read the pianist's."""
+    import torch
+    from conftest import tiny_model
+
+    import autodynamics_cli.evaluate as ev
+    from autodynamics_cli.data import Entry
+
+    seen = []
+
+    def spy(model, notes_list, device, **kw):
+        seen.extend(n.velocity.copy() for n in notes_list)
+        return [np.full(len(n), 64) for n in notes_list]
+
+    monkeypatch.setattr(ev, "predict_velocities", spy)
+    path = tmp_path / "p.mid"
+    path.write_bytes(performance_bytes(1))
+    (row,) = ev.evaluate(tiny_model(input_velocity=True), [Entry(path, "validation", "g")],
+                         torch.device("cpu"))
+    assert seen and all((v == 64).all() for v in seen)
+    assert row.mse == row.baseline_mse > 0  # the real velocities are still the targets
