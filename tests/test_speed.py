@@ -55,3 +55,54 @@ def test_benchmark_prints_its_json(tmp_path: Path, capsys):
     dec = printed["decoding"]
     assert dec["identical_to_reference"] is True
     assert dec["speedup_vs_reference"] > 0 and dec["speedup_vs_free_greedy"] > 0
+
+
+@pytest.mark.parametrize("variant", ["causal", "tagger"])
+def test_velocity_logits_match_the_full_decoder(variant):
+    """The pruned last layer and velocity-only head give the full pass's numbers."""
+    from autodynamics_cli import tokens as T
+    from autodynamics_cli.decoding import _full_inputs, _stack
+
+    kw = {"causal": dict(feedback=False),
+          "tagger": dict(feedback=False, causal_decoder=False, note_features=True,
+                         input_velocity=True)}[variant]
+    model = tiny_model(seed=2, n_dec_layers=2, **kw)
+    rng = np.random.default_rng(1)
+    x = _stack([random_window(rng, n) for n in (6, 13, 9)], CPU)
+    with torch.inference_mode():
+        inputs = _full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))
+        mem = model.encode(x.roll)
+        full = model.decode(*inputs[:3], mem, inputs[3])[:, 2::3, T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY]
+        fast = model.velocity_logits(*inputs[:3], mem, inputs[3])
+    assert fast.shape == full.shape
+    real = (x.pitch != T.PAD)[..., None].expand_as(full)  # padding rows of a tagger may differ
+    torch.testing.assert_close(fast[real], full[real], rtol=1e-5, atol=1e-5)
+
+
+def test_plan_batches_covers_in_order_and_cuts_padding():
+    from autodynamics_cli.decoding import plan_batches
+
+    lengths = sorted([5, 6, 6, 7, 100, 101, 300, 300, 301, 2, 3])
+    cuts = plan_batches(lengths, batch_size=4, overhead=16)
+    assert cuts[0][0] == 0 and cuts[-1][1] == len(lengths)
+    assert all(a[1] == b[0] for a, b in zip(cuts, cuts[1:], strict=False))
+    assert all(0 < hi - lo <= 4 for lo, hi in cuts)
+    # short and long windows never share a batch when the padding would cost more than a batch
+    assert all(lengths[hi - 1] <= 2 * lengths[lo] for lo, hi in cuts)
+    # a huge per-batch cost gives the fewest batches
+    assert len(plan_batches(lengths, batch_size=4, overhead=1 << 40)) == 3
+
+
+@pytest.mark.parametrize("readout", ["argmax", "mean"])
+def test_shipping_tagger_equals_reference_with_either_readout(readout):
+    """The shipping preset's layout (tagger, note features, mean readout) on the fast path."""
+    from autodynamics_cli.decoding import decode_cached, decode_reference
+
+    model = tiny_model(seed=4, feedback=False, causal_decoder=False, note_features=True,
+                       input_velocity=True, readout=readout, n_dec_layers=2)
+    with torch.no_grad():
+        model.head.weight.mul_(20)
+    rng = np.random.default_rng(5)
+    items = [random_window(rng, n) for n in (2, 19, 7, 20, 11, 1, 15)]
+    fast = decode_cached(model, items, CPU, batch_size=3)
+    assert [f.tolist() for f in fast] == [decode_reference(model, w, CPU).tolist() for w in items]
