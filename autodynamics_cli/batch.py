@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from autodynamics_cli.midi_io import MidiScore, read_midi, with_velocities, writ
 from autodynamics_cli.model import AutoDynamics
 
 FILES_PER_GROUP = 8  # files whose windows share decoder batches
+READ_AHEAD = True  # parse the next group of files while the model runs on this one
 
 
 @dataclass
@@ -86,8 +88,47 @@ def plan_outputs(inputs: list[Path], out: Path | None, overwrite: bool) -> list[
 
 
 def _groups(plans: list[Plan], size: int) -> Iterator[list[Plan]]:
-    for i in range(0, len(plans), size):
+    """The first file alone (its output appears soonest), then ``size`` files at a time."""
+    if not plans:
+        return
+    yield plans[:1]
+    for i in range(1, len(plans), size):
         yield plans[i : i + size]
+
+
+def _read_group(group: list[Plan], debug: bool) -> list[tuple[Plan, MidiScore | str]]:
+    """Each plan with its parsed file, or with the one-line error that stops it."""
+    out: list[tuple[Plan, MidiScore | str]] = []
+    for p in group:
+        if p.error:
+            out.append((p, p.error))
+            continue
+        try:
+            out.append((p, read_midi(p.input)))
+        except AutodynError as e:
+            if debug:
+                raise
+            out.append((p, str(e)))
+    return out
+
+
+def _read_ahead(plans: list[Plan], debug: bool) -> Iterator[list[tuple[Plan, MidiScore | str]]]:
+    """Groups of read files; the next group is parsed in a thread while the model runs.
+
+    The model spends its time in torch kernels, which release the GIL, so
+    mido's pure-Python parsing of the next files mostly overlaps with it.
+    """
+    groups = list(_groups(plans, FILES_PER_GROUP))
+    if not READ_AHEAD or len(groups) < 2:
+        yield from (_read_group(g, debug) for g in groups)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="autodyn-read") as pool:
+        pending = pool.submit(_read_group, groups[0], debug)
+        for nxt in [*groups[1:], None]:
+            ready = pending.result()
+            if nxt is not None:
+                pending = pool.submit(_read_group, nxt, debug)
+            yield ready
 
 
 def humanize_files(model: AutoDynamics, plans: list[Plan], device: torch.device,
@@ -103,19 +144,14 @@ def humanize_files(model: AutoDynamics, plans: list[Plan], device: torch.device,
         if on_done:
             on_done(r)
 
-    for group in _groups(plans, FILES_PER_GROUP):
+    for group in _read_ahead(plans, debug):
         t0 = time.perf_counter()
         parsed: list[tuple[Plan, MidiScore]] = []
-        for p in group:
-            if p.error:
-                done(FileResult(p.input, None, error=p.error))
-                continue
-            try:
-                parsed.append((p, read_midi(p.input)))
-            except AutodynError as e:
-                if debug:
-                    raise
-                done(FileResult(p.input, None, error=str(e)))
+        for p, score in group:
+            if isinstance(score, str):
+                done(FileResult(p.input, None, error=score))
+            else:
+                parsed.append((p, score))
         with_notes = [(p, s) for p, s in parsed if len(s.notes) > 0]
         velocities = predict_velocities(model, [s.notes for _, s in with_notes], device, batch_size)
         vel_of = {id(s): v for (_, s), v in zip(with_notes, velocities, strict=True)}

@@ -106,3 +106,27 @@ def test_shipping_tagger_equals_reference_with_either_readout(readout):
     items = [random_window(rng, n) for n in (2, 19, 7, 20, 11, 1, 15)]
     fast = decode_cached(model, items, CPU, batch_size=3)
     assert [f.tolist() for f in fast] == [decode_reference(model, w, CPU).tolist() for w in items]
+
+
+def test_read_ahead_gives_the_same_files_and_errors(tmp_path: Path, monkeypatch):
+    """Parsing the next group in a thread changes nothing but the timing."""
+    from autodynamics_cli import batch
+
+    ins = []
+    for i in range(7):
+        p = tmp_path / f"in{i}.mid"
+        p.write_bytes(b"not midi" if i in (2, 5) else simple_file(6 + 3 * i))
+        ins.append(p)
+    model = tiny_model(feedback=False, max_decoder_len=256)
+    monkeypatch.setattr(batch, "FILES_PER_GROUP", 2)
+    outs = {}
+    for ahead in (False, True):
+        monkeypatch.setattr(batch, "READ_AHEAD", ahead)
+        out = tmp_path / f"out{ahead}"
+        plans = batch.plan_outputs(ins, out, overwrite=False)
+        results = batch.humanize_files(model, plans, CPU)
+        assert sorted(r.input.name for r in results) == sorted(p.name for p in ins)
+        assert sorted(r.input.name for r in results if not r.ok) == ["in2.mid", "in5.mid"]
+        outs[ahead] = ({r.input.name: r.output.read_bytes() for r in results if r.ok},
+                       [r.input.name for r in results])
+    assert outs[True] == outs[False]
