@@ -130,3 +130,23 @@ def test_read_ahead_gives_the_same_files_and_errors(tmp_path: Path, monkeypatch)
         outs[ahead] = ({r.input.name: r.output.read_bytes() for r in results if r.ok},
                        [r.input.name for r in results])
     assert outs[True] == outs[False]
+
+
+def test_causal_models_skip_notes_after_the_last_kept_one(monkeypatch):
+    """Trimming a causal model's windows after their last kept note changes no velocity."""
+    from autodynamics_cli import humanize
+    from autodynamics_cli.midi_io import Notes
+
+    model = tiny_model(seed=6, feedback=False, max_decoder_len=256)
+    with torch.no_grad():
+        model.head.weight.mul_(30)
+    rng = np.random.default_rng(8)
+    n = 400
+    onset = np.sort(rng.uniform(0, 60, n))
+    notes = Notes(onset=onset, offset=onset + rng.uniform(0.05, 1, n), pitch=rng.integers(21, 109, n),
+                  velocity=np.full(n, 64), channel=np.zeros(n, int), track=np.zeros(n, int),
+                  byte_offset=np.arange(n))
+    (trimmed,) = humanize.predict_velocities(model, [notes], CPU)
+    monkeypatch.setattr(humanize, "trim_after_last_kept", lambda w: w)
+    (full,) = humanize.predict_velocities(model, [notes], CPU)
+    assert trimmed.tolist() == full.tolist()
