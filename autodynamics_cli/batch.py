@@ -133,8 +133,12 @@ def _read_ahead(plans: list[Plan], debug: bool) -> Iterator[list[tuple[Plan, Mid
 
 def humanize_files(model: AutoDynamics, plans: list[Plan], device: torch.device,
                    batch_size: int = 32, debug: bool = False,
-                   on_done: Callable[[FileResult], None] | None = None) -> list[FileResult]:
-    """Humanize every planned file; windows of a group of files share decoder batches."""
+                   on_done: Callable[[FileResult], None] | None = None,
+                   hop: int | None = None) -> list[FileResult]:
+    """Humanize every planned file; windows of a group of files share decoder batches.
+
+    ``hop``: window hop in roll steps (``humanize.predict_velocities``).
+    """
     from autodynamics_cli.humanize import predict_velocities
 
     results: list[FileResult] = []
@@ -153,7 +157,8 @@ def humanize_files(model: AutoDynamics, plans: list[Plan], device: torch.device,
             else:
                 parsed.append((p, score))
         with_notes = [(p, s) for p, s in parsed if len(s.notes) > 0]
-        velocities = predict_velocities(model, [s.notes for _, s in with_notes], device, batch_size)
+        velocities = predict_velocities(model, [s.notes for _, s in with_notes], device, batch_size,
+                                        hop)
         vel_of = {id(s): v for (_, s), v in zip(with_notes, velocities, strict=True)}
         per_file = (time.perf_counter() - t0) / max(len(parsed), 1)
         for p, s in parsed:

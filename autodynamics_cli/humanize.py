@@ -62,9 +62,14 @@ def trim_after_last_kept(w: Window) -> Window:
 
 
 def predict_velocities(model: AutoDynamics, notes_list: list[Notes], device: torch.device,
-                       batch_size: int = 32, hop: int = HOP_STEPS) -> list[np.ndarray]:
-    """One velocity (1..127) per note of each file, aligned with ``Notes``."""
+                       batch_size: int = 32, hop: int | None = None) -> list[np.ndarray]:
+    """One velocity (1..127) per note of each file, aligned with ``Notes``.
+
+    ``hop`` (steps between window starts, default ``HOP_STEPS``): larger is
+    faster but gives notes near a window's edge less context (see the README).
+    """
     cfg = model.cfg
+    hop = hop or HOP_STEPS
     all_items: list[WindowInput] = []
     plans: list[tuple[int, list[Window]]] = []
     for notes in notes_list:

@@ -14,9 +14,10 @@ three tokens of every note (``decode_free_greedy`` on a causal twin of the same
 size), and checks that shipping and reference velocities are identical. Times
 on a shared machine are noisy; the ratios, measured in one run, are not.
 ``startup`` times fresh processes: ``autodyn --help``, the imports of
-``autodyn humanize``, and ``autodyn humanize`` on the bundled example (with
-``--model``'s weights). The reference re-runs the decoder once per note, so the
-comparison uses a few windows (``--compare-windows``).
+``autodyn humanize``, and ``autodyn humanize`` on the bundled example and on
+the file closest to five minutes (with ``--model``'s weights). The reference
+re-runs the decoder once per note, so the comparison uses a few windows
+(``--compare-windows``).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def run_files(args: argparse.Namespace, files: list[Path], device: torch.device)
             if r.ok and not first:
                 first.append(time.perf_counter() - t0)
 
-        results = humanize_files(model, plans, device, args.batch_size, on_done=done)
+        results = humanize_files(model, plans, device, args.batch_size, on_done=done, hop=args.hop)
         wall = time.perf_counter() - t0
     failed = [str(r.input) for r in results if not r.ok]
     return {"model": name, "parameters": model.num_parameters(), "wall_s": wall,
@@ -115,7 +116,7 @@ def run_files(args: argparse.Namespace, files: list[Path], device: torch.device)
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, model
 
 
-def sample_windows(model: AutoDynamics, scores: list, k: int) -> list:
+def sample_windows(model: AutoDynamics, scores: list, k: int, hop: int = HOP_STEPS) -> list:
     """``k`` windows spread evenly over all windows of the files, as the CLI cuts them."""
     cfg = model.cfg
     items = []
@@ -124,7 +125,7 @@ def sample_windows(model: AutoDynamics, scores: list, k: int) -> list:
         if len(notes) == 0:
             continue
         on, _ = note_steps(notes.onset, notes.offset)
-        windows = plan_windows(on, notes.pitch, cfg.roll_steps, HOP_STEPS,
+        windows = plan_windows(on, notes.pitch, cfg.roll_steps, hop,
                                T.max_notes(cfg.max_decoder_len))
         items.extend(window_inputs(notes, windows, cfg.roll_steps, model_features(model, notes)))
     if k < len(items):
@@ -165,13 +166,18 @@ def _time_process(cmd: list[str], repeat: int) -> float:
     return best
 
 
-def startup(model: str, repeat: int = 3) -> dict:
+def startup(model: str, five_minutes: Path | None, repeat: int = 3) -> dict:
     """Fresh-process times (best of ``repeat``)."""
     py = sys.executable
     example = ROOT / "examples" / "minuet_in_g.mid"
     with tempfile.TemporaryDirectory(prefix="autodyn-bench-") as out:
-        humanize = [py, "-m", "autodynamics_cli", "humanize", str(example), "-o",
-                    str(Path(out) / "x.mid"), "--overwrite", "-q", "--model", model]
+        def humanize(src: Path) -> list[str]:
+            return [py, "-m", "autodynamics_cli", "humanize", str(src), "-o", str(Path(out) / "x.mid"),
+                    "--overwrite", "-q", "--model", model]
+
+        times = {} if five_minutes is None else {
+            "five_minute_file": str(five_minutes),
+            "humanize_five_minute_file_s": _time_process(humanize(five_minutes), repeat)}
         return {
             "python_s": _time_process([py, "-c", "pass"], repeat),
             "help_s": _time_process([py, "-m", "autodynamics_cli", "--help"], repeat),
@@ -179,7 +185,8 @@ def startup(model: str, repeat: int = 3) -> dict:
             "humanize_imports_s": _time_process(
                 [py, "-c", "import autodynamics_cli.cli, autodynamics_cli.batch, "
                            "autodynamics_cli.humanize, autodynamics_cli.weights"], repeat),
-            "humanize_example_s": _time_process(humanize, repeat),
+            "humanize_example_s": _time_process(humanize(example), repeat),
+            **times,
         }
 
 
@@ -192,6 +199,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--hop", type=int, default=None,
+                   help="window hop in 50 ms steps (default 128; 256: disjoint windows, faster, "
+                        "approximate)")
     p.add_argument("--compare-windows", type=int, default=8,
                    help="windows for the decoding-path comparison (0: skip it)")
     p.add_argument("--no-startup", action="store_true", help="skip the fresh-process timings")
@@ -212,14 +222,16 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "benchmark": "bench_humanize", "data": str(args.data), "device": str(device),
         "threads": torch.get_num_threads(), "batch_size": args.batch_size,
+        "hop": args.hop or HOP_STEPS,
         "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
         "torch": torch.__version__, "run": run,
     }
     if args.compare_windows:
-        items = sample_windows(model, scores, args.compare_windows)
+        items = sample_windows(model, scores, args.compare_windows, args.hop or HOP_STEPS)
         result["decoding"] = compare_decoding(model, items, device, args.batch_size)
     if not args.no_startup:
-        result["startup"] = startup(args.model)
+        near5 = min(zip(files, scores, strict=True), key=lambda fs: abs(fs[1].duration - 300))[0]
+        result["startup"] = startup(args.model, near5)
     print(json.dumps(result, indent=1))  # noqa: T201
     return result
 
