@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from autodynamics_cli import batch  # noqa: E402
 from autodynamics_cli import tokens as T  # noqa: E402
 from autodynamics_cli.batch import Plan, humanize_files  # noqa: E402
 from autodynamics_cli.decoding import (  # noqa: E402
@@ -205,9 +206,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--compare-windows", type=int, default=8,
                    help="windows for the decoding-path comparison (0: skip it)")
     p.add_argument("--no-startup", action="store_true", help="skip the fresh-process timings")
+    p.add_argument("--no-read-ahead", action="store_true",
+                   help="parse each group of files only when the model needs it")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    batch.READ_AHEAD = not args.no_read_ahead
     device = torch.device(args.device)
     files = list_files(args.data, args.limit)
 
@@ -222,7 +226,8 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "benchmark": "bench_humanize", "data": str(args.data), "device": str(device),
         "threads": torch.get_num_threads(), "batch_size": args.batch_size,
-        "hop": args.hop or HOP_STEPS,
+        "hop": args.hop or HOP_STEPS, "read_ahead": batch.READ_AHEAD,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
         "torch": torch.__version__, "run": run,
     }
