@@ -36,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if "--spinning-threads" not in sys.argv:  # before torch loads, as `autodyn humanize` does
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # (cli._calm_threads)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -206,6 +208,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--compare-windows", type=int, default=8,
                    help="windows for the decoding-path comparison (0: skip it)")
     p.add_argument("--no-startup", action="store_true", help="skip the fresh-process timings")
+    p.add_argument("--spinning-threads", action="store_true",
+                   help="leave OpenMP's wait policy at its default (idle threads spin a while)")
     p.add_argument("--no-read-ahead", action="store_true",
                    help="parse each group of files only when the model needs it")
     args = p.parse_args(argv)

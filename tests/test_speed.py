@@ -150,3 +150,16 @@ def test_causal_models_skip_notes_after_the_last_kept_one(monkeypatch):
     monkeypatch.setattr(humanize, "trim_after_last_kept", lambda w: w)
     (full,) = humanize.predict_velocities(model, [notes], CPU)
     assert trimmed.tolist() == full.tolist()
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_do_not_import_torch(flag):
+    import subprocess
+    import sys
+
+    code = (f"import sys\nsys.argv = ['autodyn', {flag!r}]\nfrom autodynamics_cli.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'numpy', 'mido') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert out.stdout.strip().splitlines()[-1] == "[]"
