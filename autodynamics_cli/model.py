@@ -180,9 +180,9 @@ class DecoderLayer(nn.Module):
                 queries: slice | None = None) -> torch.Tensor:
         """``key_mask`` (non-causal decoders): ``(B, 1, 1, L)``, True where a key may be read.
 
-        ``queries`` (no cache): compute outputs only at these positions, reading
-        keys and values of all of them; every step after self-attention is
-        per position, so those outputs are the same as in a full pass.
+        ``queries`` (no cache): compute outputs only at these positions, their
+        self-attention still reading keys and values of every position; all
+        that follows is per position, so they equal a full pass's outputs.
         """
         h = self.norm1(x)
         k, v = self.self_attn.keys_values(h)
