@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -27,6 +28,7 @@ from autodynamics_cli.midi_io import MidiScore, Notes, read_midi, require_notes,
 from autodynamics_cli.model import AutoDynamics
 
 FILES_PER_GROUP = 8  # files whose windows share decoder batches
+READ_AHEAD = True  # parse the next group of files while the model runs on this one
 MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")  # what a directory input picks up
 STDIO = "-"  # as an input: standard input; as ``-o``: standard output
 STDIN_NAME = "<stdin>"
@@ -233,7 +235,11 @@ def plan_outputs(sources: list[Source], output: str | None, overwrite: bool = Fa
 
 
 def _groups(plans: list[Plan], size: int) -> Iterator[list[Plan]]:
-    for i in range(0, len(plans), size):
+    """The first file alone (its output appears soonest), then ``size`` files at a time."""
+    if not plans:
+        return
+    yield plans[:1]
+    for i in range(1, len(plans), size):
         yield plans[i : i + size]
 
 
@@ -243,19 +249,69 @@ def _internal(e: Exception) -> str:
            f"rerun with AUTODYN_DEBUG=1 for a traceback and please report it"
 
 
+SKIP = object()  # a plan whose output exists (--skip-existing)
+
+
+def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: bool
+              ) -> object:
+    """A plan's parsed file and chosen notes, SKIP, or the one-line error that stops it."""
+    if p.error:
+        return p.error
+    if p.skip:
+        return SKIP
+    name = p.source.name
+    try:
+        score = read_midi(name, stdin_data if p.source.path is None else None)
+        require_notes(name, score)
+        return score, select_notes(score.notes, score.data, opts.tracks, opts.channels, name)
+    except AutodynError as e:
+        if debug:
+            raise
+        return str(e)
+    except Exception as e:  # a bug must not take the rest of the batch down
+        if debug:
+            raise
+        return f"{name}: {_internal(e)}"
+
+
+def _read_ahead(plans: list[Plan], stdin_data: bytes | None, opts: HumanizeOptions, debug: bool
+                ) -> Iterator[list[tuple[Plan, object]]]:
+    """Groups of read files; the next group is parsed in a thread while the model runs.
+
+    The model spends its time in torch kernels, which release the GIL, so
+    mido's pure-Python parsing of the next files mostly overlaps with it.
+    """
+    groups = list(_groups(plans, FILES_PER_GROUP))
+
+    def read(g: list[Plan]) -> list[tuple[Plan, object]]:
+        return [(p, _read_one(p, stdin_data, opts, debug)) for p in g]
+
+    if not READ_AHEAD or len(groups) < 2:
+        yield from (read(g) for g in groups)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="autodyn-read") as pool:
+        pending = pool.submit(read, groups[0])
+        for nxt in [*groups[1:], None]:
+            ready = pending.result()
+            if nxt is not None:
+                pending = pool.submit(read, nxt)
+            yield ready
+
+
 def humanize_files(model: AutoDynamics | None, plans: list[Plan], device: torch.device,
                    batch_size: int = 32, debug: bool = False,
                    on_done: Callable[[FileResult], None] | None = None,
                    overwrite: bool = False, stdin_data: bytes | None = None,
                    stdout: BinaryIO | None = None,
-                   options: HumanizeOptions | None = None) -> list[FileResult]:
+                   options: HumanizeOptions | None = None, hop: int | None = None) -> list[FileResult]:
     """Humanize every planned file; windows of a group of files share decoder batches.
 
     ``stdin_data`` is the content of a standard-input source, ``stdout`` where a
     standard-output plan is written (only once the file is complete). ``model``
     may be None when no plan has anything to run. A file that trips an
     unexpected error fails alone, with a message, unless ``debug``. ``options``
-    are the musician controls (``controls.py``).
+    are the musician controls (``controls.py``); ``hop``: window hop in roll
+    steps (``humanize.predict_velocities``).
     """
     from autodynamics_cli.humanize import predict_velocities
 
@@ -273,34 +329,20 @@ def humanize_files(model: AutoDynamics | None, plans: list[Plan], device: torch.
     def failed(p: Plan, message: str) -> None:
         done(FileResult(p.source.name, None, "failed", error=message))
 
-    for group in _groups(plans, FILES_PER_GROUP):
+    for group in _read_ahead(plans, stdin_data, opts, debug):
         t0 = time.perf_counter()
         parsed: list[tuple[Plan, MidiScore, np.ndarray]] = []
-        for p in group:
-            if p.error:
-                failed(p, p.error)
-                continue
-            if p.skip:
+        for p, got in group:
+            if got is SKIP:
                 done(FileResult(p.source.name, str(p.output), "skipped"))
-                continue
-            name = p.source.name
-            try:
-                score = read_midi(name, stdin_data if p.source.path is None else None)
-                require_notes(name, score)
-                mask = select_notes(score.notes, score.data, opts.tracks, opts.channels, name)
-                parsed.append((p, score, mask))
-            except AutodynError as e:
-                if debug:
-                    raise
-                failed(p, str(e))
-            except Exception as e:  # a bug must not take the rest of the batch down
-                if debug:
-                    raise
-                failed(p, f"{name}: {_internal(e)}")
+            elif isinstance(got, str):
+                failed(p, got)
+            else:
+                parsed.append((p, *got))
         selected = [(id(s), subset(s.notes, m)) for _, s, m in parsed if m.any()]
         velocities = _predict_group(model, selected, device, batch_size, debug,
                                     partial(predict_velocities, temperature=opts.temperature,
-                                            seed=opts.seed))
+                                            seed=opts.seed, hop=hop))
         per_file = (time.perf_counter() - t0) / max(len(parsed), 1)
         for p, s, mask in parsed:
             vel = velocities.get(id(s))

@@ -36,6 +36,16 @@ def debug_enabled() -> bool:
     return os.environ.get("AUTODYN_DEBUG", "") not in ("", "0")
 
 
+def _calm_threads() -> None:
+    """Let torch's idle OpenMP threads sleep instead of spin; call before torch is imported.
+
+    Spinning threads fight every other program for the cores: on a busy
+    two-core machine humanizing took twice as long with them (README, Speed).
+    A user's own ``OMP_WAIT_POLICY`` wins.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -99,6 +109,7 @@ def humanize(
     seed: Annotated[int, typer.Option(help="Seed for --temperature; same seed, same file.")] = 0,
 ) -> None:
     """Predict a velocity for every note; only note velocities change."""
+    _calm_threads()
     import json
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -485,6 +496,7 @@ def eval_cmd(
     device: Annotated[Device, typer.Option()] = Device.auto,
 ) -> None:
     """Humanize flat performances (or, with --scores, the scores) and compare with real pianists."""
+    _calm_threads()
     import json
     from dataclasses import asdict
 

@@ -44,11 +44,16 @@ def velocity_from_logits(logits: torch.Tensor, readout: str = "argmax") -> torch
     ``argmax`` is the greedy choice; ``mean`` rounds the expected value of the
     velocity softmax, which scores a lower squared error. Both are deterministic.
     """
-    vel_logits = logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY].float()
+    return readout_velocity(logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY], readout)
+
+
+def readout_velocity(vel_logits: torch.Tensor, readout: str = "argmax") -> torch.Tensor:
+    """``velocity_from_logits`` for logits of the velocity tokens only (``N_VELOCITY`` wide)."""
+    vel_logits = vel_logits.float()
     if readout == "argmax":
         return vel_logits.argmax(-1) + 1
     if readout == "mean":
-        values = torch.arange(1, T.N_VELOCITY + 1, device=logits.device, dtype=torch.float32)
+        values = torch.arange(1, T.N_VELOCITY + 1, device=vel_logits.device, dtype=torch.float32)
         return (vel_logits.softmax(-1) @ values).round().long().clamp(1, 127)
     raise ValueError(f"unknown readout {readout!r}")
 
@@ -67,17 +72,18 @@ class VelocitySampler:
         self.temperature = temperature
         self.rngs = [np.random.default_rng(w.seed) for w in batch]
 
-    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        """Velocities 1..127 for logits of shape (batch, [notes,] vocab)."""
-        vel_logits = logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY].float()
+    def __call__(self, vel_logits: torch.Tensor) -> torch.Tensor:
+        """Velocities 1..127 for velocity logits of shape (batch, [notes,] N_VELOCITY)."""
+        vel_logits = vel_logits.float()
         shape = tuple(vel_logits.shape[1:])
         u = np.stack([rng.random(shape) for rng in self.rngs]).clip(1e-12, 1 - 1e-12)
         gumbel = torch.from_numpy(-np.log(-np.log(u))).to(vel_logits.device, torch.float32)
         return (vel_logits / self.temperature + gumbel).argmax(-1) + 1
 
 
-def _readout(logits: torch.Tensor, readout: str, sampler: VelocitySampler | None) -> torch.Tensor:
-    return velocity_from_logits(logits, readout) if sampler is None else sampler(logits)
+def _readout(vel_logits: torch.Tensor, readout: str, sampler: VelocitySampler | None) -> torch.Tensor:
+    """Velocities from logits of the velocity tokens only: the model's readout, or sampled."""
+    return readout_velocity(vel_logits, readout) if sampler is None else sampler(vel_logits)
 
 
 @dataclass
@@ -104,6 +110,35 @@ def _stack(items: list[WindowInput], device: torch.device) -> Batch:
     return Batch(roll, *(torch.from_numpy(a).to(device) for a in (pitch, dur, onset, feats)))
 
 
+# What starting one more batch costs, in decoder positions: on a CPU little (a few
+# hundred small ops), on a GPU a whole launch sequence.
+BATCH_OVERHEAD_TOKENS = {"cpu": 256, "cuda": 8192}
+
+
+def plan_batches(lengths: list[int], batch_size: int, overhead: int = 256) -> list[tuple[int, int]]:
+    """Cut windows sorted by note count into batches ``[lo, hi)`` that waste little on padding.
+
+    A batch computes every row at its longest row's length. Fixed-size batches
+    pad a lot where lengths vary (one file: about a quarter of all positions);
+    this picks the cuts that minimise padded positions plus ``overhead`` per
+    batch, with at most ``batch_size`` windows each (dynamic programming).
+    """
+    n = len(lengths)
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        width = T.TOKENS_PER_NOTE * lengths[j - 1] + 1
+        for i in range(max(0, j - batch_size), j):
+            cost = best[i] + overhead + (j - i) * width
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    batches = []
+    while n > 0:
+        batches.append((cut[n], n))
+        n = cut[n]
+    return batches[::-1]
+
+
 @torch.inference_mode()
 def decode_cached(model: AutoDynamics, items: list[WindowInput], device: torch.device,
                   batch_size: int = 32, temperature: float = 0.0) -> list[np.ndarray]:
@@ -115,19 +150,21 @@ def decode_cached(model: AutoDynamics, items: list[WindowInput], device: torch.d
     if any(len(w) > limit for w in items):
         raise ValueError(f"a window has more than {limit} notes; split it (windows.plan_windows)")
     out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(items)
-    order = sorted(range(len(items)), key=lambda i: len(items[i]))
-    for s in range(0, len(order), batch_size):
-        idx = [i for i in order[s : s + batch_size] if len(items[i]) > 0]
-        if not idx:
-            continue
+    order = sorted((i for i in range(len(items)) if len(items[i]) > 0), key=lambda i: len(items[i]))
+    overhead = BATCH_OVERHEAD_TOKENS.get(device.type, BATCH_OVERHEAD_TOKENS["cuda"])
+    if model.cfg.velocity_feedback:  # one step per note: every batch costs hundreds of steps
+        overhead = 1 << 40
+    for lo, hi in plan_batches([len(items[i]) for i in order], batch_size, overhead):
+        idx = order[lo:hi]
         batch = [items[i] for i in idx]
         sampler = VelocitySampler(batch, temperature) if temperature > 0 else None
         if model.cfg.velocity_feedback:
             vel = _decode_batch_stepwise(model, batch, device, sampler)
         else:
             vel = _decode_batch_one_pass(model, batch, device, sampler)
+        vel = vel.cpu().numpy().astype(np.int64)
         for row, i in enumerate(idx):
-            out[i] = vel[row, : len(items[i])].cpu().numpy().astype(np.int64)
+            out[i] = vel[row, : len(items[i])]
     return out
 
 
@@ -151,7 +188,8 @@ def _decode_batch_stepwise(model: AutoDynamics, batch: list[WindowInput], device
         feats = torch.stack([prev_feat, x.features[:, i], x.features[:, i]], dim=1)
         roles = _roles(b, T.ROLE_BOS if i == 0 else T.ROLE_VELOCITY, device)
         logits = model.decode_step(toks, ons, roles, mem_kv, cache, feats)
-        vel[:, i] = _readout(logits[:, -1], model.cfg.readout, sampler)
+        vel[:, i] = _readout(logits[:, -1, T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY],
+                             model.cfg.readout, sampler)
         prev_tok = vel[:, i] - 1 + T.VEL_OFFSET if model.cfg.velocity_feedback else \
             torch.full_like(prev_tok, T.VEL_MASK)
         prev_on, prev_feat = x.onset[:, i], x.features[:, i]
@@ -182,8 +220,8 @@ def _decode_batch_one_pass(model: AutoDynamics, batch: list[WindowInput], device
                            sampler: VelocitySampler | None = None) -> torch.Tensor:
     x = _stack(batch, device)
     tokens, onsets, roles, features = _full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))
-    logits = model.decode(tokens, onsets, roles, model.encode(x.roll), features)
-    return _readout(logits[:, 2::3], model.cfg.readout, sampler)
+    logits = model.velocity_logits(tokens, onsets, roles, model.encode(x.roll), features)
+    return _readout(logits, model.cfg.readout, sampler)
 
 
 @torch.inference_mode()
@@ -209,3 +247,55 @@ def decode_reference(model: AutoDynamics, item: WindowInput, device: torch.devic
         if model.cfg.velocity_feedback:
             vel_tok[0, i] = v[0] - 1 + T.VEL_OFFSET
     return vel
+
+
+def free_generation_twin(model: AutoDynamics) -> AutoDynamics:
+    """A random causal model of ``model``'s size: what the paper's decoding would run on.
+
+    Free generation needs a causal decoder that reads its own tokens back; a
+    tagger cannot generate, so cost comparisons use a twin of the same shape.
+    """
+    from dataclasses import replace
+
+    cfg = replace(model.cfg, causal_decoder=True, velocity_feedback=True, dropout=0.0)
+    w = model.head.weight
+    return AutoDynamics(cfg).to(device=w.device, dtype=w.dtype).eval()
+
+
+@torch.inference_mode()
+def decode_free_greedy(model: AutoDynamics, items: list[WindowInput], device: torch.device,
+                       batch_size: int = 32) -> list[np.ndarray]:
+    """Paper-style inference: generate pitch, duration and velocity of every note, token by token.
+
+    Not forced: each step feeds back the argmax over the whole vocabulary, with a
+    key/value cache, for as many notes as each window has (3 tokens each). It
+    exists to measure what the paper's decoding costs next to ours
+    (``benchmarks/bench_humanize.py``); its notes need not match the input.
+    Needs a causal model (see ``free_generation_twin``).
+    """
+    if not model.cfg.causal_decoder:
+        raise ValueError("free generation needs a causal decoder")
+    out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(items)
+    order = sorted(range(len(items)), key=lambda i: len(items[i]))
+    roles = torch.tensor([T.ROLE_PITCH, T.ROLE_DURATION, T.ROLE_VELOCITY], device=device)
+    for s in range(0, len(order), batch_size):
+        idx = [i for i in order[s : s + batch_size] if len(items[i]) > 0]
+        if not idx:
+            continue
+        x = _stack([items[i] for i in idx], device)
+        b, n = x.pitch.shape
+        mem_kv = model.encode(x.roll)
+        cache = model.new_cache(b, 3 * n + 1)
+        tok = torch.full((b, 1), T.BOS, dtype=torch.long, device=device)
+        role = torch.full((b, 1), T.ROLE_BOS, dtype=torch.long, device=device)
+        onset = torch.zeros((b, 1), dtype=torch.long, device=device)
+        feats = torch.zeros((b, 1, NF.N_FEATURES), dtype=torch.long, device=device)
+        generated = torch.zeros(b, 3 * n, dtype=torch.long, device=device)
+        for k in range(3 * n):
+            logits = model.decode_step(tok, onset, role, mem_kv, cache, feats)
+            tok = logits[:, -1].argmax(-1, keepdim=True)
+            generated[:, k] = tok[:, 0]
+            role = roles[k % 3].expand(b, 1)
+        for row, i in enumerate(idx):
+            out[i] = generated[row, : 3 * len(items[i])].cpu().numpy()
+    return out

@@ -180,11 +180,24 @@ class DecoderLayer(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, mem_kv: tuple[torch.Tensor, torch.Tensor],
-                cache: KVCache | None = None, key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``key_mask`` (non-causal decoders): ``(B, 1, 1, L)``, True where a key may be read."""
+                cache: KVCache | None = None, key_mask: torch.Tensor | None = None,
+                queries: slice | None = None) -> torch.Tensor:
+        """``key_mask`` (non-causal decoders): ``(B, 1, 1, L)``, True where a key may be read.
+
+        ``queries`` (no cache): compute outputs only at these positions, their
+        self-attention still reading keys and values of every position; all
+        that follows is per position, so they equal a full pass's outputs.
+        """
         h = self.norm1(x)
         k, v = self.self_attn.keys_values(h)
-        if cache is None:
+        if queries is not None:
+            pos = torch.arange(x.shape[1], device=x.device)[queries]
+            x, h = x[:, queries], h[:, queries]
+            mask = key_mask
+            if key_mask is None:  # causal: query at position p reads keys 0..p
+                mask = torch.arange(k.shape[2], device=x.device)[None, :] <= pos[:, None]
+            a = self.self_attn.attend(h, k, v, mask=mask)
+        elif cache is None:
             a = self.self_attn.attend(h, k, v, mask=key_mask, causal=key_mask is None)
         else:
             past = cache.length
@@ -258,8 +271,14 @@ class AutoDynamics(nn.Module):
         if self.feat_emb is not None:
             if features is None:
                 raise ValueError("this model reads note features; pass features=")
-            used = self.feat_used.to(features.dtype)
-            x = x + (self.feat_emb((features + self.feat_offset) * used) * used[:, None]).sum(-2)
+            if self.training:
+                used = self.feat_used.to(features.dtype)
+                x = x + (self.feat_emb((features + self.feat_offset) * used) * used[:, None]).sum(-2)
+            else:  # the same sum without a (B, L, 8, d_model) intermediate
+                cols = self.feat_used.nonzero()[:, 0]
+                idx = (features[..., cols] + self.feat_offset[cols]).reshape(-1, len(cols))
+                bag = F.embedding_bag(idx, self.feat_emb.weight, mode="sum")
+                x = x + bag.view(*features.shape[:-1], -1)
         return self.drop(x)
 
     def decode(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
@@ -276,6 +295,26 @@ class AutoDynamics(nn.Module):
         for layer, kv in zip(self.decoder, mem_kv, strict=True):
             x = layer(x, kv, key_mask=key_mask)
         return self.head(self.dec_norm(x))
+
+    def velocity_logits(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
+                        mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
+                        features: torch.Tensor | None = None) -> torch.Tensor:
+        """Velocity logits ``(B, n, N_VELOCITY)`` at each note's duration position (inference).
+
+        The same numbers as ``decode(...)[:, 2::3, VEL_OFFSET:VEL_OFFSET + N_VELOCITY]``
+        (up to float rounding), but the last layer, the final norm and the head
+        run only where a velocity is read: a third of the positions and 127 of
+        the 347 vocabulary rows.
+        """
+        x = self._decoder_input(tokens, onsets, roles, 0, features=features)
+        key_mask = None if self.cfg.causal_decoder else (tokens != T.PAD)[:, None, None, :]
+        last = len(self.decoder) - 1
+        for i, (layer, kv) in enumerate(zip(self.decoder, mem_kv, strict=True)):
+            x = layer(x, kv, key_mask=key_mask, queries=slice(2, None, 3) if i == last else None)
+        if last < 0:
+            x = x[:, 2::3]
+        head = self.head.weight[T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY]
+        return F.linear(self.dec_norm(x), head)
 
     def new_cache(self, batch: int, max_len: int) -> list[KVCache]:
         w = self.head.weight

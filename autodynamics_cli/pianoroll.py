@@ -35,13 +35,18 @@ def encode_roll(on_step: np.ndarray, end_step: np.ndarray, pitch: np.ndarray,
 
     ``pitch`` is a MIDI pitch (21..108). Notes outside the window are ignored.
     """
-    roll = np.zeros((n_steps, N_KEYS), dtype=np.uint8)
-    key = np.asarray(pitch) - LOWEST_KEY
-    s = np.asarray(on_step) - start
-    e = np.minimum(np.asarray(end_step) - start, n_steps)
+    key = np.asarray(pitch, dtype=np.int64) - LOWEST_KEY
+    s = np.asarray(on_step, dtype=np.int64) - start
+    e = np.minimum(np.asarray(end_step, dtype=np.int64) - start, n_steps)
     visible = (e > 0) & (s < n_steps)
-    for si, ei, ki in zip(np.maximum(s[visible], 0), e[visible], key[visible], strict=True):
-        roll[si:ei, ki] = np.maximum(roll[si:ei, ki], 1)
+    # a cell is held while more notes of its key have started than ended: count
+    # starts minus ends per (step, key) and sum over time, with no loop per note
+    size = (n_steps + 1) * N_KEYS
+    k = key[visible]
+    delta = np.bincount(np.maximum(s[visible], 0) * N_KEYS + k, minlength=size) \
+        - np.bincount(e[visible] * N_KEYS + k, minlength=size)
+    held = np.cumsum(delta.reshape(n_steps + 1, N_KEYS)[:n_steps], axis=0) > 0
+    roll = held.astype(np.uint8)
     starts = visible & (s >= 0)
     roll[s[starts], key[starts]] = 2
     return roll

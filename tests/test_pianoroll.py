@@ -29,3 +29,26 @@ def test_note_started_before_window_shows_held_and_window_clips():
 def test_restrike_overrides_held():
     roll = encode_roll(np.array([0, 2]), np.array([5, 4]), np.array([60, 60]), start=0)
     assert roll[:5, 39].tolist() == [2, 1, 2, 1, 1]
+
+
+def _roll_by_loop(on, end, pitch, start, n_steps=ROLL_STEPS):
+    """The straightforward per-note encoding that ``encode_roll`` vectorises."""
+    roll = np.zeros((n_steps, 88), dtype=np.uint8)
+    for o, e, p in zip(on - start, np.minimum(end - start, n_steps), pitch - 21, strict=True):
+        if e > 0 and o < n_steps:
+            roll[max(o, 0) : e, p] = np.maximum(roll[max(o, 0) : e, p], 1)
+    for o, e, p in zip(on - start, np.minimum(end - start, n_steps), pitch - 21, strict=True):
+        if e > 0 and 0 <= o < n_steps:
+            roll[o, p] = 2
+    return roll
+
+
+def test_vectorised_roll_equals_per_note_loop():
+    rng = np.random.default_rng(0)
+    for trial in range(30):
+        n = int(rng.integers(0, 300))
+        on = rng.integers(-100, 400, n)
+        end = on + rng.integers(1, 200, n)
+        pitch = rng.integers(21, 109 if trial % 2 else 30, n)  # odd trials: many overlaps per key
+        start = int(rng.integers(-20, 150))
+        assert np.array_equal(encode_roll(on, end, pitch, start), _roll_by_loop(on, end, pitch, start))
