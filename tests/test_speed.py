@@ -123,12 +123,12 @@ def test_read_ahead_gives_the_same_files_and_errors(tmp_path: Path, monkeypatch)
     for ahead in (False, True):
         monkeypatch.setattr(batch, "READ_AHEAD", ahead)
         out = tmp_path / f"out{ahead}"
-        plans = batch.plan_outputs(ins, out, overwrite=False)
+        plans = batch.plan_outputs(batch.expand_inputs([str(p) for p in ins]), str(out) + "/")
         results = batch.humanize_files(model, plans, CPU)
-        assert sorted(r.input.name for r in results) == sorted(p.name for p in ins)
-        assert sorted(r.input.name for r in results if not r.ok) == ["in2.mid", "in5.mid"]
-        outs[ahead] = ({r.input.name: r.output.read_bytes() for r in results if r.ok},
-                       [r.input.name for r in results])
+        names = [Path(r.input).name for r in results]
+        assert sorted(names) == sorted(p.name for p in ins)
+        assert sorted(Path(r.input).name for r in results if not r.ok) == ["in2.mid", "in5.mid"]
+        outs[ahead] = ({Path(r.input).name: Path(r.output).read_bytes() for r in results if r.ok}, names)
     assert outs[True] == outs[False]
 
 
