@@ -342,7 +342,9 @@ def humanize_files(model: AutoDynamics | None, plans: list[Plan], device: torch.
         selected = [(id(s), subset(s.notes, m)) for _, s, m in parsed if m.any()]
         velocities = _predict_group(model, selected, device, batch_size, debug,
                                     partial(predict_velocities, temperature=opts.temperature,
-                                            seed=opts.seed, hop=hop))
+                                            seed=opts.seed, hop=hop,
+                                            # --no-keep-dynamics: the model's dynamics only
+                                            read_dynamics=opts.keep_dynamics is not False))
         per_file = (time.perf_counter() - t0) / max(len(parsed), 1)
         for p, s, mask in parsed:
             vel = velocities.get(id(s))
