@@ -366,7 +366,10 @@ def humanize_files(model: AutoDynamics | None, plans: list[Plan], device: torch.
                     has_dynamics(sel.velocity, sel.onset)
                 r.kept_dynamics = keep
                 out = s.notes.velocity.copy()
-                out[mask] = finalize(sel.velocity, vel, sel.onset, opts, keep and not model_keeps)
+                # a model that reads notated dynamics follows them by itself; an explicit
+                # --keep-dynamics also lays the input's envelope over it, so loud stays louder
+                envelope = keep and (not model_keeps or opts.keep_dynamics is True)
+                out[mask] = finalize(sel.velocity, vel, sel.onset, opts, envelope)
                 data = with_velocities(s, out)
             try:
                 if p.to_stdout:
