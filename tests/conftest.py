@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -16,8 +18,9 @@ from autodynamics_cli.weights import save_model  # noqa: E402
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
-# training caches parsed notes; tests must not write into the user's cache
+# training caches parsed notes; tests must not write into the user's cache, nor leave one behind
 os.environ["AUTODYN_CACHE_DIR"] = tempfile.mkdtemp(prefix="autodyn-test-cache-")
+atexit.register(shutil.rmtree, os.environ["AUTODYN_CACHE_DIR"], ignore_errors=True)
 
 
 def tiny_model(feedback: bool = True, seed: int = 0, **kw) -> AutoDynamics:
