@@ -124,19 +124,11 @@ SCORE_METRICS = ("mse", "mae", "r", "notated_mse", "notated_r", "baseline_mse", 
 
 
 @dataclass
-class ScoreInputScore:
+class ScoreInputScore(PerformanceScore):
     """One performance judged on score input, with the reference rows beside the model."""
 
-    path: str
-    group: str
-    notes: int
-    mse: float
-    mae: float
-    r: float
     notated_mse: float
     notated_r: float
-    baseline_mse: float
-    baseline_mae: float
     other_mse: float  # another performer of the piece, averaged over the others (NaN: none)
     other_r: float
     others_mean_mse: float  # the mean velocity of the other performers (NaN: none)
@@ -192,12 +184,12 @@ def evaluate_scores(model: AutoDynamics, entries: list[AlignedEntry], device: to
                     mean_other = total[common] / count[common]
                     om_mse, om_r = _mse(mean_other, target[common]), pearson(mean_other, target[common])
             s = ScoreInputScore(
-                str(e.performance), e.group, int(sel.sum()), model_s["mse"], model_s["mae"],
-                model_s["r"], _mse(notated, true), pearson(notated, true), model_s["baseline_mse"],
-                model_s["baseline_mae"],
-                float(np.mean(other_mse)) if other_mse else float("nan"),
-                float(np.mean(other_r)) if other_r else float("nan"), om_mse, om_r,
-                has_dynamics(notes.velocity))
+                str(e.performance), e.group, int(sel.sum()), **model_s,
+                notated_mse=_mse(notated, true), notated_r=pearson(notated, true),
+                other_mse=float(np.mean(other_mse)) if other_mse else float("nan"),
+                other_r=float(np.mean(other_r)) if other_r else float("nan"),
+                others_mean_mse=om_mse, others_mean_r=om_r,
+                notated_dynamics=has_dynamics(notes.velocity))
             results.append(s)
             if on_done:
                 on_done(s)
