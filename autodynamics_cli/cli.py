@@ -309,6 +309,9 @@ def train(
     optimizer: Annotated[Optimizer, typer.Option()] = Optimizer.adafactor,
     lr: Annotated[float, typer.Option(help="Constant learning rate.")] = 1e-3,
     warmup_steps: Annotated[int, typer.Option(min=0, help="Linear warm-up steps.")] = 0,
+    decay_from: Annotated[int | None, typer.Option(
+        min=0, help="Cosine-decay the learning rate from this step to a tenth at --max-steps "
+                    "(also with --resume, to anneal a constant-rate run).")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     max_train_notes: Annotated[int | None, typer.Option(
         min=1, help="Cap notes per training window (shorter sequences train faster).")] = None,
@@ -348,7 +351,8 @@ def train(
 
     cfg = TrainConfig(
         data=str(data), out=str(out), preset=preset, loss=loss.value, optimizer=optimizer.value,
-        lr=lr, warmup_steps=warmup_steps, batch_size=batch_size, max_train_notes=max_train_notes,
+        lr=lr, warmup_steps=warmup_steps, decay_from=decay_from, batch_size=batch_size,
+        max_train_notes=max_train_notes,
         max_steps=max_steps, max_minutes=max_minutes, velocity_mask_prob=velocity_mask_prob,
         aux_weight=aux_weight, dropout=dropout, readout=readout.value if readout else None,
         scores=str(scores) if scores else None, alignments=str(alignments) if alignments else None,

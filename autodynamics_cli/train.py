@@ -11,6 +11,7 @@ trains a DistributedDataParallel replica on its own windows; rank 0 writes.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -49,6 +50,8 @@ class TrainConfig:
     optimizer: str = "adafactor"  # the paper's; or "adamw"
     lr: float = 1e-3
     warmup_steps: int = 0  # linear learning-rate warm-up (0: the paper's constant rate)
+    decay_from: int | None = None  # cosine decay from this step to min_lr_ratio*lr at max_steps
+    min_lr_ratio: float = 0.1
     batch_size: int = 16
     max_train_notes: int | None = None  # notes per training window (None: all the decoder holds)
     max_steps: int = 100_000
@@ -72,6 +75,20 @@ class TrainConfig:
     threads: int | None = None
     device: str = "auto"
     overrides: dict = field(default_factory=dict)  # ModelConfig fields to change
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Warm-up, then constant (the paper), then an optional cosine decay to the last step.
+
+    The decay starts at a chosen step rather than at step 0 so that a run trained at a
+    constant rate can be annealed in a later sitting (``--resume --decay-from STEP``)."""
+    lr = cfg.lr
+    if cfg.warmup_steps:
+        lr *= min(1.0, (step + 1) / cfg.warmup_steps)
+    if cfg.decay_from is not None and step >= cfg.decay_from and cfg.max_steps > cfg.decay_from:
+        progress = min(1.0, (step - cfg.decay_from) / (cfg.max_steps - cfg.decay_from))
+        lr *= cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return lr
 
 
 def model_config(cfg: TrainConfig) -> ModelConfig:
@@ -153,9 +170,12 @@ def train(cfg: TrainConfig, resume: bool = False,
             raise AutodynError(f"{ckpt_path}: no checkpoint to resume from")
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         # what a sitting may change; everything else continues as it was
+        resume_decay_from = cfg.decay_from
         cfg = TrainConfig(**{**ckpt["train_config"], "max_steps": cfg.max_steps,
                              "max_minutes": cfg.max_minutes, "threads": cfg.threads,
                              "device": cfg.device, "eval_minutes": cfg.eval_minutes})
+        if resume_decay_from is not None:  # anneal a run that was trained at a constant rate
+            cfg.decay_from = resume_decay_from
     mcfg = model_config(cfg) if ckpt is None else ModelConfig.from_dict(ckpt["model_config"])
 
     entries = list_dataset(cfg.data)
@@ -256,9 +276,8 @@ def train(cfg: TrainConfig, resume: bool = False,
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             _, loss = net(t["roll"], t["tokens"], t["onsets"], t["roles"], t["targets"],
                           t["weights"], cfg.loss, t["features"])
-        if cfg.warmup_steps:
-            for g in opt.param_groups:
-                g["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
+        for g in opt.param_groups:
+            g["lr"] = learning_rate(cfg, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

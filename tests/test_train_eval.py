@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from autodynamics_cli.cli import app
 from autodynamics_cli.data import list_dataset
 from autodynamics_cli.evaluate import score_velocities, summarize
-from autodynamics_cli.train import TrainConfig, train
+from autodynamics_cli.train import TrainConfig, learning_rate, train
 
 runner = CliRunner()
 
@@ -77,6 +77,30 @@ def test_resume_continues_exactly(dataset: Path, tmp_path: Path):
         assert torch.equal(a["model"][k], b["model"][k]), k
     starts = [json.loads(x) for x in (split / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in starts if m["event"] == "start"] == [0, 2]
+
+
+def test_learning_rate_schedule():
+    cfg = TrainConfig(data="d", out="o", lr=1e-3, max_steps=300)
+    assert {learning_rate(cfg, s) for s in (0, 150, 299)} == {1e-3}  # the paper's constant rate
+    cfg.warmup_steps = 10
+    assert learning_rate(cfg, 0) == pytest.approx(1e-4) and learning_rate(cfg, 9) == 1e-3
+    cfg.decay_from = 100
+    rates = [learning_rate(cfg, s) for s in range(100, 301)]
+    assert rates[0] == 1e-3 and rates[100] == pytest.approx(0.55e-3) and rates[-1] == pytest.approx(1e-4)
+    assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert learning_rate(cfg, 50) == 1e-3
+
+
+def test_resume_can_anneal_a_constant_rate_run(dataset: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    train(tiny_cfg(dataset, run, 2))
+    annealed = tiny_cfg(dataset, run, 4)
+    annealed.decay_from = 2
+    train(annealed, resume=True)
+    ckpt = torch.load(run / "last.ckpt", weights_only=False)
+    assert ckpt["train_config"]["decay_from"] == 2
+    # the rate of the last step taken (step index 3, halfway from 2 to 4)
+    assert ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.55e-3)
 
 
 def test_train_and_eval_cli(dataset: Path, tmp_path: Path):
