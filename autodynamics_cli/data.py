@@ -16,7 +16,6 @@ carrying no target. The sampler and batches do not care which.
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import os
 from dataclasses import dataclass, fields
@@ -267,13 +266,8 @@ def score_order(notes: Notes, data: bytes) -> np.ndarray:
     leaves out; the velocity byte offsets tie the two together.
     """
     where = {int(b): i for i, b in enumerate(notes.byte_offset)}
-    return np.asarray([where.get(o, -1) for o in _sounding_note_ons(data)], dtype=np.int64)
-
-
-@functools.lru_cache(maxsize=32)
-def _sounding_note_ons(data: bytes) -> tuple[int, ...]:
-    # a score has many performances: scan its bytes once, not once per alignment
-    return tuple(o for track in note_on_velocity_offsets(data) for o in track if data[o] > 0)
+    offsets = [o for track in note_on_velocity_offsets(data) for o in track if data[o] > 0]
+    return np.asarray([where.get(o, -1) for o in offsets], dtype=np.int64)
 
 
 def read_alignment(path: str | Path) -> np.ndarray:
