@@ -17,15 +17,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import torch
 
 from autodynamics_cli.controls import HumanizeOptions, finalize, has_dynamics, select_notes, subset
 from autodynamics_cli.errors import AutodynError, OutputError, UsageError
 from autodynamics_cli.midi_io import MidiScore, Notes, read_midi, require_notes, with_velocities, write_atomic
-from autodynamics_cli.model import AutoDynamics
+
+if TYPE_CHECKING:
+    import torch
+
+    from autodynamics_cli.model import AutoDynamics
+    from autodynamics_cli.numpy_tagger import NumpyTagger
 
 FILES_PER_GROUP = 8  # files whose windows share decoder batches
 READ_AHEAD = True  # parse the next group of files while the model runs on this one
@@ -278,7 +282,7 @@ def _read_ahead(plans: list[Plan], stdin_data: bytes | None, opts: HumanizeOptio
                 ) -> Iterator[list[tuple[Plan, object]]]:
     """Groups of read files; the next group is parsed in a thread while the model runs.
 
-    The model spends its time in torch kernels, which release the GIL, so
+    The model spends its time in torch or numpy kernels, which release the GIL, so
     mido's pure-Python parsing of the next files mostly overlaps with it.
     """
     groups = list(_groups(plans, FILES_PER_GROUP))
@@ -298,7 +302,8 @@ def _read_ahead(plans: list[Plan], stdin_data: bytes | None, opts: HumanizeOptio
             yield ready
 
 
-def humanize_files(model: AutoDynamics | None, plans: list[Plan], device: torch.device,
+def humanize_files(model: AutoDynamics | NumpyTagger | None, plans: list[Plan],
+                   device: torch.device | None,
                    batch_size: int = 32, debug: bool = False,
                    on_done: Callable[[FileResult], None] | None = None,
                    overwrite: bool = False, stdin_data: bytes | None = None,
@@ -396,7 +401,7 @@ def _make_parent(path: Path) -> None:
         raise OutputError(f"cannot create folder {path.parent} ({e.strerror or e})") from None
 
 
-def _predict_group(model, items: list[tuple[int, Notes]], device: torch.device, batch_size: int,
+def _predict_group(model, items: list[tuple[int, Notes]], device: torch.device | None, batch_size: int,
                    debug: bool, predict) -> dict[int, object]:
     """Velocities per key; if the shared batch fails, each file alone, so only the culprit fails."""
     if not items:

@@ -21,21 +21,9 @@ import torch
 from autodynamics_cli import note_features as NF
 from autodynamics_cli import tokens as T
 from autodynamics_cli.model import AutoDynamics
+from autodynamics_cli.windows import BATCH_OVERHEAD_TOKENS, WindowInput, plan_batches
 
-
-@dataclass
-class WindowInput:
-    """What the model needs for one window: its roll and its notes' known tokens."""
-
-    roll: np.ndarray  # (steps, 88) uint8
-    pitch_tok: np.ndarray  # (n,) int64
-    dur_tok: np.ndarray  # (n,) int64
-    rel_onset: np.ndarray  # (n,) int64, onset step within the window
-    features: np.ndarray | None = None  # (n, N_FEATURES) int64, see note_features.py
-    seed: int = 0  # seeds this window's sampling noise (used only with a temperature)
-
-    def __len__(self) -> int:
-        return len(self.pitch_tok)
+__all__ = ["WindowInput", "decode_cached", "decode_reference", "plan_batches"]
 
 
 def velocity_from_logits(logits: torch.Tensor, readout: str = "argmax") -> torch.Tensor:
@@ -108,35 +96,6 @@ def _stack(items: list[WindowInput], device: torch.device) -> Batch:
             feats[i, : len(w)] = w.features
     roll = torch.from_numpy(np.stack([w.roll for w in items])).to(device)
     return Batch(roll, *(torch.from_numpy(a).to(device) for a in (pitch, dur, onset, feats)))
-
-
-# What starting one more batch costs, in decoder positions: on a CPU little (a few
-# hundred small ops), on a GPU a whole launch sequence.
-BATCH_OVERHEAD_TOKENS = {"cpu": 256, "cuda": 8192}
-
-
-def plan_batches(lengths: list[int], batch_size: int, overhead: int = 256) -> list[tuple[int, int]]:
-    """Cut windows sorted by note count into batches ``[lo, hi)`` that waste little on padding.
-
-    A batch computes every row at its longest row's length. Fixed-size batches
-    pad a lot where lengths vary (one file: about a quarter of all positions);
-    this picks the cuts that minimise padded positions plus ``overhead`` per
-    batch, with at most ``batch_size`` windows each (dynamic programming).
-    """
-    n = len(lengths)
-    best = [0.0] + [float("inf")] * n
-    cut = [0] * (n + 1)
-    for j in range(1, n + 1):
-        width = T.TOKENS_PER_NOTE * lengths[j - 1] + 1
-        for i in range(max(0, j - batch_size), j):
-            cost = best[i] + overhead + (j - i) * width
-            if cost < best[j]:
-                best[j], cut[j] = cost, i
-    batches = []
-    while n > 0:
-        batches.append((cut[n], n))
-        n = cut[n]
-    return batches[::-1]
 
 
 @torch.inference_mode()

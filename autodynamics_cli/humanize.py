@@ -6,21 +6,26 @@ Windows of several files go through the decoder together.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from autodynamics_cli import note_features as NF
 from autodynamics_cli import tokens as T
-from autodynamics_cli.decoding import WindowInput, decode_cached
 from autodynamics_cli.midi_io import Notes
-from autodynamics_cli.model import AutoDynamics
+from autodynamics_cli.numpy_tagger import NumpyTagger
 from autodynamics_cli.pianoroll import encode_roll, note_steps
-from autodynamics_cli.windows import Window, plan_windows
+from autodynamics_cli.windows import Window, WindowInput, plan_windows
+
+if TYPE_CHECKING:
+    import torch
+
+    from autodynamics_cli.model import AutoDynamics
 
 HOP_STEPS = 128  # 6.4 s: every note is decoded in up to two overlapping windows
 
 
-def model_features(model: AutoDynamics, notes: Notes, read_dynamics: bool = True) -> np.ndarray:
+def model_features(model: AutoDynamics | NumpyTagger, notes: Notes, read_dynamics: bool = True) -> np.ndarray:
     """Note features of a whole file, with its notated velocities when the model reads them.
 
     A file whose velocities are all equal carries no dynamics: it gets "none",
@@ -67,7 +72,8 @@ def trim_after_last_kept(w: Window) -> Window:
     return Window(w.start, w.notes[:end], w.keep[:end])
 
 
-def predict_velocities(model: AutoDynamics, notes_list: list[Notes], device: torch.device,
+def predict_velocities(model: AutoDynamics | NumpyTagger, notes_list: list[Notes],
+                       device: torch.device | None,
                        batch_size: int = 32, hop: int | None = None, temperature: float = 0.0,
                        seed: int = 0, read_dynamics: bool = True) -> list[np.ndarray]:
     """One velocity (1..127) per note of each file, aligned with ``Notes``.
@@ -77,6 +83,7 @@ def predict_velocities(model: AutoDynamics, notes_list: list[Notes], device: tor
     ``temperature`` above 0 samples each velocity; every file's windows are
     seeded from ``seed`` alone, so a file's take does not depend on the others.
     ``read_dynamics`` off hides the files' notated velocities from a model that reads them.
+    ``model`` is a torch model on ``device``, or the numpy engine (``device`` None).
     """
     cfg = model.cfg
     hop = hop or HOP_STEPS
@@ -93,7 +100,14 @@ def predict_velocities(model: AutoDynamics, notes_list: list[Notes], device: tor
         for k, item in enumerate(items):
             item.seed = window_seed(seed, k)
         all_items.extend(items)
-    decoded = decode_cached(model, all_items, device, batch_size, temperature)
+    if isinstance(model, NumpyTagger):
+        if temperature > 0:
+            raise ValueError("the numpy engine does not sample; use the torch model for a temperature")
+        decoded = model.velocities(all_items, batch_size)
+    else:
+        from autodynamics_cli.decoding import decode_cached
+
+        decoded = decode_cached(model, all_items, device, batch_size, temperature)
     results = []
     for notes, (first, windows) in zip(notes_list, plans, strict=True):
         vel = np.zeros(len(notes), dtype=np.int64)

@@ -17,83 +17,19 @@ new decoder positions against a key/value cache, for fast forced decoding.
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autodynamics_cli import note_features as NF
+from autodynamics_cli import model_spec as spec
 from autodynamics_cli import tokens as T
+from autodynamics_cli.model_spec import PRESETS, ModelConfig
 
-
-@dataclass
-class ModelConfig:
-    """Everything needed to rebuild a model; stored in each weights file."""
-
-    n_enc_layers: int = 3
-    n_dec_layers: int = 3
-    n_heads: int = 4
-    d_model: int = 256
-    d_kv: int = 64
-    d_ff: int = 768
-    dropout: float = 0.2
-    vocab_size: int = T.VOCAB_SIZE
-    roll_steps: int = 256
-    n_keys: int = 88
-    max_decoder_len: int = 1024
-    velocity_feedback: bool = True  # False: velocity inputs are always VEL_MASK
-    readout: str = "argmax"  # "argmax" or "mean" (expected value of the velocity softmax)
-    note_pitch_embedding: bool = True  # every token of a note also carries its key
-    note_features: bool = False  # decoder tokens carry note_features.py's context features
-    input_velocity: bool = False  # ... and the note's notated (input) velocity bucket
-    causal_decoder: bool = True  # False: decoder self-attention sees the whole window (tagger)
-    layout_version: int = T.LAYOUT_VERSION
-
-    def __post_init__(self) -> None:
-        if not self.causal_decoder and self.velocity_feedback:
-            raise ValueError("a non-causal decoder cannot read back its own velocities")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
-        return cls(**d)
-
-
-PRESETS: dict[str, ModelConfig] = {
-    # The paper's Table 1 (T5 base-like): about 200M parameters.
-    "paper-base": ModelConfig(n_enc_layers=12, n_dec_layers=12, n_heads=12, d_model=768,
-                              d_kv=64, d_ff=2048, max_decoder_len=2048),
-    # The paper's smaller model that scored as well (T5X small).
-    "paper-small": ModelConfig(n_enc_layers=8, n_dec_layers=8, n_heads=6, d_model=512,
-                               d_kv=64, d_ff=2048, max_decoder_len=2048),
-    # CPU-friendly default size (6.2M parameters), reading note features and notated dynamics.
-    "default": ModelConfig(note_features=True, input_velocity=True, causal_decoder=False,
-                           velocity_feedback=False, readout="mean"),
-    # Smaller still (3.3M): what two CPU cores can train in an hour or two.
-    "small": ModelConfig(d_model=192, n_heads=3, d_ff=512, note_features=True, input_velocity=True,
-                         causal_decoder=False, velocity_feedback=False, readout="mean"),
-    # For tests only.
-    "tiny": ModelConfig(n_enc_layers=1, n_dec_layers=1, n_heads=2, d_model=32, d_kv=16,
-                        d_ff=64, max_decoder_len=64),
-}
+__all__ = ["PRESETS", "AutoDynamics", "ModelConfig", "note_keys", "sequence_loss"]
 
 
 def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
-    pos = torch.arange(length, dtype=torch.float32)[:, None]
-    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    pe = torch.zeros(length, dim)
-    pe[:, 0::2] = torch.sin(pos * div)
-    pe[:, 1::2] = torch.cos(pos * div[: dim // 2])
-    return pe
+    return torch.from_numpy(spec.sinusoidal_positions(length, dim))
 
 
 class KVCache:
@@ -221,15 +157,10 @@ class AutoDynamics(nn.Module):
         self.onset_emb = nn.Embedding(cfg.roll_steps, d)
         self.role_emb = nn.Embedding(T.N_ROLES, d)
         self.key_emb = nn.Embedding(T.N_PITCH, d) if cfg.note_pitch_embedding else None
-        used = [i for i in range(NF.N_FEATURES)
-                if (cfg.note_features and i != NF.VELOCITY_COLUMN)
-                or (cfg.input_velocity and i == NF.VELOCITY_COLUMN)]
-        sizes = [NF.FEATURE_SIZES[i] if i in used else 0 for i in range(NF.N_FEATURES)]
-        self.register_buffer("feat_offset", torch.tensor(np.cumsum([0] + sizes[:-1])),
-                             persistent=False)
-        self.register_buffer("feat_used", torch.tensor([i in used for i in range(NF.N_FEATURES)]),
-                             persistent=False)
-        self.feat_emb = nn.Embedding(sum(sizes), d) if used else None
+        used, offset, rows = spec.feature_layout(cfg)
+        self.register_buffer("feat_offset", torch.from_numpy(offset), persistent=False)
+        self.register_buffer("feat_used", torch.from_numpy(used), persistent=False)
+        self.feat_emb = nn.Embedding(rows, d) if rows else None
         self.register_buffer("enc_pos", sinusoidal_positions(cfg.roll_steps, d), persistent=False)
         self.register_buffer("dec_pos", sinusoidal_positions(cfg.max_decoder_len, d),
                              persistent=False)

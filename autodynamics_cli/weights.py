@@ -26,9 +26,11 @@ from autodynamics_cli import tokens as T
 from autodynamics_cli.errors import ModelError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from autodynamics_cli.model import AutoDynamics
+    from autodynamics_cli.model_spec import ModelConfig
 
 DEFAULT_MODEL_FILE = "default.safetensors"
 # Larger than any real header (a few hundred tensors of JSON); a bigger claim means a corrupt file.
@@ -150,13 +152,9 @@ def load_model(name: str | None, device: torch.device | str = "cpu") -> AutoDyna
     return load_model_file(path, device)
 
 
-def load_model_file(path: Path, device: torch.device | str = "cpu") -> AutoDynamics:
-    """Load a weights file after checking its header, layout and config."""
-    import torch
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from autodynamics_cli.model import AutoDynamics, ModelConfig
+def read_checked_config(path: Path) -> ModelConfig:
+    """A weights file's model config, after checking its header and layout version (no torch)."""
+    from autodynamics_cli.model_spec import ModelConfig
 
     info = inspect_weights(path)
     meta = info.metadata
@@ -165,12 +163,45 @@ def load_model_file(path: Path, device: torch.device | str = "cpu") -> AutoDynam
         raise ModelError(f"{path}: {problem}")
     writer = meta.get("autodyn_version", "unknown")
     try:
-        cfg = ModelConfig.from_dict(json.loads(meta["config"]))
+        return ModelConfig.from_dict(json.loads(meta["config"]))
     except (ValueError, TypeError) as e:
         if writer != "unknown" and _version_tuple(writer) > _version_tuple(__version__):
             raise ModelError(f"{path}: written by autodyn {writer}, newer than this {__version__}, "
                              f"with a config it cannot read ({e}); upgrade autodyn") from None
         raise ModelError(f"{path}: invalid model config in the metadata ({e})") from None
+
+
+def read_numpy_state(path: Path, cfg: ModelConfig) -> dict[str, np.ndarray]:
+    """The weights as float32 numpy arrays, checked against ``cfg``'s names and shapes (no torch)."""
+    import numpy as np
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    from autodynamics_cli.model_spec import state_shapes
+
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, ValueError, OSError) as e:
+        raise ModelError(f"{path}: cannot read the weights ({str(e).splitlines()[0]})") from None
+    want = state_shapes(cfg)
+    if set(state) != set(want) or any(state[k].shape != shape for k, shape in want.items()):
+        wrong = sorted(set(state) ^ set(want)) or sorted(k for k in want if state[k].shape != want[k])
+        raise ModelError(f"{path}: weights do not match their config ({', '.join(wrong[:3])})")
+    state = {k: v.astype(np.float32) for k, v in state.items()}
+    if not all(np.isfinite(v).all() for v in state.values()):
+        raise ModelError(f"{path}: corrupt weights file (NaN or infinite weights)")
+    return state
+
+
+def load_model_file(path: Path, device: torch.device | str = "cpu") -> AutoDynamics:
+    """Load a weights file after checking its header, layout and config."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from autodynamics_cli.model import AutoDynamics
+
+    cfg = read_checked_config(path)
     try:
         model = AutoDynamics(cfg)
         state = load_file(str(path))

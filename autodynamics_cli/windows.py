@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autodynamics_cli import tokens as T
 from autodynamics_cli.tokens import note_order
 
 
@@ -78,3 +79,47 @@ def plan_windows(on_step: np.ndarray, pitch: np.ndarray, length: int = 256, hop:
             if keep[c : c + max_notes].any():  # a chunk that keeps nothing need not run
                 windows.append(Window(int(start), idx[c : c + max_notes], keep[c : c + max_notes]))
     return windows
+
+
+@dataclass
+class WindowInput:
+    """What the model needs for one window: its roll and its notes' known tokens."""
+
+    roll: np.ndarray  # (steps, 88) uint8
+    pitch_tok: np.ndarray  # (n,) int64
+    dur_tok: np.ndarray  # (n,) int64
+    rel_onset: np.ndarray  # (n,) int64, onset step within the window
+    features: np.ndarray | None = None  # (n, N_FEATURES) int64, see note_features.py
+    seed: int = 0  # seeds this window's sampling noise (used only with a temperature)
+
+    def __len__(self) -> int:
+        return len(self.pitch_tok)
+
+
+# What starting one more batch costs, in decoder positions: on a CPU little (a few
+# hundred small ops), on a GPU a whole launch sequence.
+BATCH_OVERHEAD_TOKENS = {"cpu": 256, "cuda": 8192}
+
+
+def plan_batches(lengths: list[int], batch_size: int, overhead: int = 256) -> list[tuple[int, int]]:
+    """Cut windows sorted by note count into batches ``[lo, hi)`` that waste little on padding.
+
+    A batch computes every row at its longest row's length. Fixed-size batches
+    pad a lot where lengths vary (one file: about a quarter of all positions);
+    this picks the cuts that minimise padded positions plus ``overhead`` per
+    batch, with at most ``batch_size`` windows each (dynamic programming).
+    """
+    n = len(lengths)
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        width = T.TOKENS_PER_NOTE * lengths[j - 1] + 1
+        for i in range(max(0, j - batch_size), j):
+            cost = best[i] + overhead + (j - i) * width
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    batches = []
+    while n > 0:
+        batches.append((cut[n], n))
+        n = cut[n]
+    return batches[::-1]

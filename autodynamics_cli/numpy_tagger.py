@@ -1,0 +1,204 @@
+"""The tagger's inference pass in numpy: humanize on a CPU without importing torch.
+
+Importing torch takes two to three seconds on a small CPU, longer than the
+model needs for a five-minute score. A tagger (``causal_decoder`` off) reads
+every velocity of a window in one pass, which is a few matrix products per
+layer, so this module runs that pass in numpy, from the same weights file and
+the same config as ``model.AutoDynamics``. It computes exactly what
+``AutoDynamics.encode`` and ``velocity_logits`` compute (fp32, eval mode), and
+the tests compare the velocities of both. Training, GPUs, causal models and
+sampling (``--temperature``) use torch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from autodynamics_cli import model_spec as spec
+from autodynamics_cli import note_features as NF
+from autodynamics_cli import tokens as T
+from autodynamics_cli.model_spec import ModelConfig
+from autodynamics_cli.windows import BATCH_OVERHEAD_TOKENS, WindowInput, plan_batches
+
+LN_EPS = 1e-5  # torch.nn.LayerNorm's default
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + LN_EPS) * w + b
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """torch's ``gelu(approximate="tanh")``, in place where it can (x*x*x: ``x**3`` is 10x slower)."""
+    t = x * x
+    t *= np.float32(0.044715)
+    t += 1.0
+    t *= x
+    t *= np.float32(math.sqrt(2.0 / math.pi))
+    np.tanh(t, out=t)
+    t += 1.0
+    t *= x
+    t *= 0.5
+    return t
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, overwriting ``x``."""
+    x -= x.max(-1, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(-1, keepdims=True)
+    return x
+
+
+class NumpyTagger:
+    """A tagger model's weights as numpy arrays, with its one-pass forward."""
+
+    def __init__(self, cfg: ModelConfig, state: dict[str, np.ndarray]) -> None:
+        if cfg.causal_decoder:
+            raise ValueError("the numpy engine runs taggers only (causal_decoder off)")
+        self.cfg = cfg
+        self.w = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
+        self.feat_used, self.feat_offset, _ = spec.feature_layout(cfg)
+        self.enc_pos = spec.sinusoidal_positions(cfg.roll_steps, cfg.d_model)
+        self.dec_pos = spec.sinusoidal_positions(cfg.max_decoder_len, cfg.d_model)
+        self.scale = np.float32(1.0 / math.sqrt(cfg.d_kv))
+        vel = slice(T.VEL_OFFSET, T.VEL_OFFSET + T.N_VELOCITY)
+        self.vel_head_t = np.ascontiguousarray(self.w["head.weight"][vel].T)
+        # x @ W.T with W.T laid out contiguously once, not on every call
+        self.wt = {k[: -len(".weight")]: np.ascontiguousarray(v.T) for k, v in self.w.items()
+                   if v.ndim == 2 and not k.endswith("emb.weight") and k != "head.weight"}
+
+    # -- layers ---------------------------------------------------------------
+
+    def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
+        w = self.wt[name]
+        y = (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[1])  # one GEMM
+        bias = self.w.get(name + ".bias")
+        return y if bias is None else y + bias
+
+    def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        return _layer_norm(x, self.w[name + ".weight"], self.w[name + ".bias"])
+
+    def _heads(self, x: np.ndarray) -> np.ndarray:
+        b, n, _ = x.shape
+        return x.reshape(b, n, self.cfg.n_heads, self.cfg.d_kv).transpose(0, 2, 1, 3)
+
+    def _keys_values(self, x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+        k, v = np.split(self._linear(x, name + ".kv"), 2, axis=-1)
+        return self._heads(k), self._heads(v)
+
+    def _attend(self, x: np.ndarray, k: np.ndarray, v: np.ndarray, name: str,
+                key_mask: np.ndarray | None = None) -> np.ndarray:
+        """``key_mask``: ``(B, 1, 1, L)``, True where a key may be read."""
+        q = self._heads(self._linear(x, name + ".q"))
+        scores = (q @ k.transpose(0, 1, 3, 2)) * self.scale
+        if key_mask is not None:
+            scores = np.where(key_mask, scores, np.float32(-np.inf))
+        y = _softmax(scores) @ v
+        b, _, n, _ = y.shape
+        return self._linear(y.transpose(0, 2, 1, 3).reshape(b, n, -1), name + ".o")
+
+    def _feed_forward(self, x: np.ndarray, name: str) -> np.ndarray:
+        gate, lin = np.split(self._linear(x, name + ".wi"), 2, axis=-1)
+        return self._linear(_gelu_tanh(gate) * lin, name + ".wo")
+
+    # -- the model ------------------------------------------------------------
+
+    def encode(self, roll: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``AutoDynamics.encode``: each decoder layer's cross-attention keys and values."""
+        x = np.concatenate([roll >= 1, roll == 2], axis=-1).astype(np.float32)
+        x = self._linear(x, "roll_in") + self.enc_pos[: roll.shape[1]]
+        for i in range(self.cfg.n_enc_layers):
+            p = f"encoder.{i}"
+            h = self._norm(x, p + ".norm1")
+            x = x + self._attend(h, *self._keys_values(h, p + ".attn"), p + ".attn")
+            x = x + self._feed_forward(self._norm(x, p + ".norm2"), p + ".ff")
+        mem = self._norm(x, "enc_norm")
+        return [self._keys_values(mem, f"decoder.{i}.cross_attn") for i in range(self.cfg.n_dec_layers)]
+
+    def _decoder_input(self, tokens: np.ndarray, onsets: np.ndarray, roles: np.ndarray,
+                       keys: np.ndarray, features: np.ndarray) -> np.ndarray:
+        w = self.w
+        x = (w["tok_emb.weight"][tokens] + w["onset_emb.weight"][onsets]
+             + w["role_emb.weight"][roles] + self.dec_pos[: tokens.shape[1]])
+        if "key_emb.weight" in w:
+            x += w["key_emb.weight"][keys]
+        if "feat_emb.weight" in w:
+            cols = np.flatnonzero(self.feat_used)
+            x += w["feat_emb.weight"][features[..., cols] + self.feat_offset[cols]].sum(-2)
+        return x
+
+    def velocity_logits(self, tokens: np.ndarray, onsets: np.ndarray, roles: np.ndarray,
+                        keys: np.ndarray, features: np.ndarray,
+                        mem_kv: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """``AutoDynamics.velocity_logits``: ``(B, n, N_VELOCITY)`` at each duration position."""
+        x = self._decoder_input(tokens, onsets, roles, keys, features)
+        key_mask = (tokens != T.PAD)[:, None, None, :]
+        last = self.cfg.n_dec_layers - 1
+        for i, kv in enumerate(mem_kv):
+            p = f"decoder.{i}"
+            h = self._norm(x, p + ".norm1")
+            k, v = self._keys_values(h, p + ".self_attn")
+            if i == last:  # only where velocities are read; keys still cover every position
+                x, h = x[:, 2::3], h[:, 2::3]
+            x = x + self._attend(h, k, v, p + ".self_attn", key_mask)
+            x = x + self._attend(self._norm(x, p + ".norm2"), *kv, p + ".cross_attn")
+            x = x + self._feed_forward(self._norm(x, p + ".norm3"), p + ".ff")
+        if last < 0:
+            x = x[:, 2::3]
+        return self._norm(x, "dec_norm") @ self.vel_head_t
+
+    def readout(self, vel_logits: np.ndarray) -> np.ndarray:
+        """``decoding.readout_velocity`` in numpy: velocities 1..127."""
+        if self.cfg.readout == "argmax":
+            return vel_logits.argmax(-1) + 1
+        values = np.arange(1, T.N_VELOCITY + 1, dtype=np.float32)
+        return np.clip(np.round(_softmax(vel_logits) @ values), 1, 127).astype(np.int64)
+
+    def velocities(self, items: list[WindowInput], batch_size: int = 32) -> list[np.ndarray]:
+        """``decoding.decode_cached`` for this engine: one velocity per note of each window."""
+        limit = T.max_notes(self.cfg.max_decoder_len)
+        if any(len(w) > limit for w in items):
+            raise ValueError(f"a window has more than {limit} notes; split it (windows.plan_windows)")
+        out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(items)
+        order = sorted((i for i in range(len(items)) if len(items[i]) > 0), key=lambda i: len(items[i]))
+        for lo, hi in plan_batches([len(items[i]) for i in order], batch_size,
+                                   BATCH_OVERHEAD_TOKENS["cpu"]):
+            idx = order[lo:hi]
+            batch = [items[i] for i in idx]
+            tokens, onsets, roles, keys, features = decoder_inputs(batch)
+            roll = np.stack([w.roll for w in batch])
+            logits = self.velocity_logits(tokens, onsets, roles, keys, features, self.encode(roll))
+            vel = self.readout(logits)
+            for row, i in enumerate(idx):
+                out[i] = vel[row, : len(items[i])]
+        return out
+
+
+def decoder_inputs(batch: list[WindowInput]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tokens, onsets, roles, keys and features of ``BOS p1 d1 VEL_MASK ...`` for each window.
+
+    What ``decoding._full_inputs`` and ``model.note_keys`` give a tagger: padding
+    notes are PAD (masked as keys) with key 0 and zero features, BOS has key 0.
+    """
+    b, n = len(batch), max(len(w) for w in batch)
+    tokens = np.full((b, 1 + 3 * n), T.PAD, dtype=np.int64)
+    onsets = np.zeros((b, 1 + 3 * n), dtype=np.int64)
+    keys = np.zeros((b, 1 + 3 * n), dtype=np.int64)
+    features = np.zeros((b, 1 + 3 * n, NF.N_FEATURES), dtype=np.int64)
+    tokens[:, 0] = T.BOS
+    for r, w in enumerate(batch):
+        m = len(w)
+        notes = tokens[r, 1 : 1 + 3 * m].reshape(m, 3)
+        notes[:, 0], notes[:, 1], notes[:, 2] = w.pitch_tok, w.dur_tok, T.VEL_MASK
+        onsets[r, 1:] = np.repeat(np.pad(w.rel_onset, (0, n - m)), 3)
+        keys[r, 1 : 1 + 3 * m] = np.repeat(w.pitch_tok - T.PITCH_OFFSET, 3)
+        if w.features is not None:
+            features[r, 1 : 1 + 3 * m] = np.repeat(w.features, 3, axis=0)
+    roles = np.tile(np.array([T.ROLE_PITCH, T.ROLE_DURATION, T.ROLE_VELOCITY]), n)
+    roles = np.broadcast_to(np.concatenate([[T.ROLE_BOS], roles]), tokens.shape)
+    return tokens, onsets, roles, keys, features
