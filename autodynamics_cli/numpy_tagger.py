@@ -71,6 +71,9 @@ class NumpyTagger:
         self.wt = {k[: -len(".weight")]: np.ascontiguousarray(v.T) for k, v in self.w.items()
                    if v.ndim == 2 and not k.endswith("emb.weight") and k != "head.weight"}
 
+    def num_parameters(self) -> int:
+        return sum(v.size for v in self.w.values())
+
     # -- layers ---------------------------------------------------------------
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
@@ -91,12 +94,13 @@ class NumpyTagger:
         return self._heads(k), self._heads(v)
 
     def _attend(self, x: np.ndarray, k: np.ndarray, v: np.ndarray, name: str,
-                key_mask: np.ndarray | None = None) -> np.ndarray:
-        """``key_mask``: ``(B, 1, 1, L)``, True where a key may be read."""
+                key_bias: np.ndarray | None = None) -> np.ndarray:
+        """``key_bias``: ``(B, 1, 1, L)``, 0 where a key may be read, -inf where not."""
         q = self._heads(self._linear(x, name + ".q"))
-        scores = (q @ k.transpose(0, 1, 3, 2)) * self.scale
-        if key_mask is not None:
-            scores = np.where(key_mask, scores, np.float32(-np.inf))
+        scores = q @ k.transpose(0, 1, 3, 2)
+        scores *= self.scale
+        if key_bias is not None:
+            scores += key_bias
         y = _softmax(scores) @ v
         b, _, n, _ = y.shape
         return self._linear(y.transpose(0, 2, 1, 3).reshape(b, n, -1), name + ".o")
@@ -127,8 +131,9 @@ class NumpyTagger:
         if "key_emb.weight" in w:
             x += w["key_emb.weight"][keys]
         if "feat_emb.weight" in w:
-            cols = np.flatnonzero(self.feat_used)
-            x += w["feat_emb.weight"][features[..., cols] + self.feat_offset[cols]].sum(-2)
+            table = w["feat_emb.weight"]
+            for c in np.flatnonzero(self.feat_used):  # no (B, L, columns, d) intermediate
+                x += table[features[..., c] + self.feat_offset[c]]
         return x
 
     def velocity_logits(self, tokens: np.ndarray, onsets: np.ndarray, roles: np.ndarray,
@@ -136,7 +141,7 @@ class NumpyTagger:
                         mem_kv: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """``AutoDynamics.velocity_logits``: ``(B, n, N_VELOCITY)`` at each duration position."""
         x = self._decoder_input(tokens, onsets, roles, keys, features)
-        key_mask = (tokens != T.PAD)[:, None, None, :]
+        key_bias = np.where(tokens != T.PAD, np.float32(0), np.float32(-np.inf))[:, None, None, :]
         last = self.cfg.n_dec_layers - 1
         for i, kv in enumerate(mem_kv):
             p = f"decoder.{i}"
@@ -144,7 +149,7 @@ class NumpyTagger:
             k, v = self._keys_values(h, p + ".self_attn")
             if i == last:  # only where velocities are read; keys still cover every position
                 x, h = x[:, 2::3], h[:, 2::3]
-            x = x + self._attend(h, k, v, p + ".self_attn", key_mask)
+            x = x + self._attend(h, k, v, p + ".self_attn", key_bias)
             x = x + self._attend(self._norm(x, p + ".norm2"), *kv, p + ".cross_attn")
             x = x + self._feed_forward(self._norm(x, p + ".norm3"), p + ".ff")
         if last < 0:

@@ -7,11 +7,14 @@ Run from the repository root::
 
 Prints one JSON object. ``run`` is the end-to-end humanize of every file (the
 same ``batch.humanize_files`` the CLI calls, writing into a temporary folder).
-``decoding`` times, on the same sample of windows of those files, the
-shipping path (``decode_cached``) against the uncached reference
-(``decode_reference``) and against paper-style free greedy generation of all
-three tokens of every note (``decode_free_greedy`` on a causal twin of the same
-size), and checks that shipping and reference velocities are identical. Times
+``--engine`` picks how the model runs, as ``autodyn humanize --engine`` does
+(auto: the numpy tagger on a CPU). ``decoding`` times, on the same sample of
+windows of those files, the shipping path (the numpy engine on a CPU for a
+tagger, else ``decode_cached``; both are timed when both apply) against the
+uncached reference (``decode_reference``) and against paper-style free greedy
+generation of all three tokens of every note (``decode_free_greedy`` on a
+causal twin of the same size), and checks that shipping and reference
+velocities are identical. Times
 on a shared machine are noisy; the ratios, measured in one run, are not.
 ``startup`` times fresh processes: ``autodyn --help``, the imports of
 ``autodyn humanize``, and ``autodyn humanize`` on the bundled example and on
@@ -51,11 +54,12 @@ from autodynamics_cli.decoding import (  # noqa: E402
     decode_reference,
     free_generation_twin,
 )
+from autodynamics_cli.engine import load_engine  # noqa: E402
 from autodynamics_cli.humanize import HOP_STEPS, model_features, window_inputs  # noqa: E402
 from autodynamics_cli.midi_io import read_midi  # noqa: E402
 from autodynamics_cli.model import PRESETS, AutoDynamics  # noqa: E402
+from autodynamics_cli.numpy_tagger import NumpyTagger  # noqa: E402
 from autodynamics_cli.pianoroll import note_steps  # noqa: E402
-from autodynamics_cli.weights import load_model  # noqa: E402
 from autodynamics_cli.windows import plan_windows  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "asap-scores"
@@ -74,12 +78,20 @@ def list_files(data: Path, limit: int | None) -> list[Path]:
     return files
 
 
-def make_model(args: argparse.Namespace, device: torch.device) -> tuple[AutoDynamics, str]:
+def to_numpy(model: AutoDynamics) -> NumpyTagger:
+    return NumpyTagger(model.cfg, {k: v.float().cpu().numpy() for k, v in model.state_dict().items()})
+
+
+def make_model(args: argparse.Namespace, device: torch.device
+               ) -> tuple[AutoDynamics | NumpyTagger, str]:
+    """The model as ``autodyn humanize --engine`` would run it."""
     if args.preset:
         torch.manual_seed(0)
-        cfg = PRESETS[args.preset]
-        return AutoDynamics(cfg).to(device).eval(), f"preset {args.preset} (random weights)"
-    return load_model(args.model, device), args.model
+        model = AutoDynamics(PRESETS[args.preset]).to(device).eval()
+        numpy = args.engine == "numpy" or (args.engine == "auto" and device.type == "cpu"
+                                           and not model.cfg.causal_decoder)
+        return (to_numpy(model) if numpy else model), f"preset {args.preset} (random weights)"
+    return load_engine(args.model, device.type, args.engine)[0], args.model
 
 
 def timed(fn, *a, repeat: int = 1, **kw):
@@ -110,16 +122,19 @@ def run_files(args: argparse.Namespace, files: list[Path], device: torch.device)
             if r.ok and not first:
                 first.append(time.perf_counter() - t0)
 
-        results = humanize_files(model, plans, device, args.batch_size, on_done=done, hop=args.hop)
+        engine_device = None if isinstance(model, NumpyTagger) else device
+        results = humanize_files(model, plans, engine_device, args.batch_size, on_done=done,
+                                 hop=args.hop)
         wall = time.perf_counter() - t0
     failed = [r.input for r in results if not r.ok]
-    return {"model": name, "parameters": model.num_parameters(), "wall_s": wall,
+    return {"model": name, "parameters": model.num_parameters(),
+            "engine": "numpy" if isinstance(model, NumpyTagger) else "torch", "wall_s": wall,
             "model_load_s": load_s, "first_output_s": first[0] if first else None,
             "failed": failed, "notes": sum(r.notes for r in results if r.ok),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, model
 
 
-def sample_windows(model: AutoDynamics, scores: list, k: int, hop: int = HOP_STEPS) -> list:
+def sample_windows(model: AutoDynamics | NumpyTagger, scores: list, k: int, hop: int = HOP_STEPS) -> list:
     """``k`` windows spread evenly over all windows of the files, as the CLI cuts them."""
     cfg = model.cfg
     items = []
@@ -136,13 +151,22 @@ def sample_windows(model: AutoDynamics, scores: list, k: int, hop: int = HOP_STE
     return items
 
 
-def compare_decoding(model: AutoDynamics, items: list, device: torch.device, batch_size: int) -> dict:
+def compare_decoding(model: AutoDynamics, items: list, device: torch.device, batch_size: int,
+                     engine: NumpyTagger | None = None) -> dict:
     """Shipping vs reference vs paper-style free generation, same windows, same run.
 
-    The two batched paths are timed best of two; the reference, slow and
-    already a long average over many decoder passes, once.
+    The shipping path is ``engine`` (the numpy tagger) when given, else the torch
+    path; both are reported. The batched paths are timed best of two; the
+    reference, slow and already a long average over many decoder passes, once.
     """
-    ship, ship_s = timed(decode_cached, model, items, device, batch_size, repeat=2)
+    torch_vel, torch_s = timed(decode_cached, model, items, device, batch_size, repeat=2)
+    ship, ship_s = torch_vel, torch_s
+    extra = {}
+    if engine is not None:
+        ship, ship_s = timed(engine.velocities, items, batch_size, repeat=2)
+        extra = {"torch_one_pass_s": torch_s, "numpy_vs_torch_speedup": torch_s / ship_s,
+                 "numpy_identical_to_torch": all(
+                     a.tolist() == b.tolist() for a, b in zip(ship, torch_vel, strict=True))}
     ref_s = 0.0
     identical = True
     for item, got in zip(items, ship, strict=True):
@@ -152,11 +176,12 @@ def compare_decoding(model: AutoDynamics, items: list, device: torch.device, bat
     twin = free_generation_twin(model)
     _, free_s = timed(decode_free_greedy, twin, items, device, batch_size, repeat=2)
     notes = sum(len(w) for w in items)
+    path = ("numpy engine, one pass" if engine is not None else
+            "stepwise (KV cache)" if model.cfg.velocity_feedback else "one pass")
     return {"windows": len(items), "notes": notes,
             "shipping_s": ship_s, "reference_s": ref_s, "free_greedy_s": free_s,
             "speedup_vs_reference": ref_s / ship_s, "speedup_vs_free_greedy": free_s / ship_s,
-            "identical_to_reference": identical,
-            "shipping_path": "stepwise (KV cache)" if model.cfg.velocity_feedback else "one pass"}
+            "identical_to_reference": identical, "shipping_path": path, **extra}
 
 
 def _time_process(cmd: list[str], repeat: int) -> float:
@@ -174,20 +199,24 @@ def startup(model: str, five_minutes: Path | None, repeat: int = 3) -> dict:
     py = sys.executable
     example = ROOT / "examples" / "minuet_in_g.mid"
     with tempfile.TemporaryDirectory(prefix="autodyn-bench-") as out:
-        def humanize(src: Path) -> list[str]:
+        def humanize(src: Path, *extra: str) -> list[str]:
             return [py, "-m", "autodynamics_cli", "humanize", str(src), "-o", str(Path(out) / "x.mid"),
-                    "--overwrite", "-q", "--model", model]
+                    "--overwrite", "-q", "--model", model, *extra]
 
         times = {} if five_minutes is None else {
             "five_minute_file": str(five_minutes),
-            "humanize_five_minute_file_s": _time_process(humanize(five_minutes), repeat)}
+            "humanize_five_minute_file_s": _time_process(humanize(five_minutes), repeat),
+            "humanize_five_minute_file_torch_engine_s": _time_process(
+                humanize(five_minutes, "--engine", "torch"), repeat)}
         return {
             "python_s": _time_process([py, "-c", "pass"], repeat),
             "help_s": _time_process([py, "-m", "autodynamics_cli", "--help"], repeat),
             "version_s": _time_process([py, "-m", "autodynamics_cli", "--version"], repeat),
             "humanize_imports_s": _time_process(
                 [py, "-c", "import autodynamics_cli.cli, autodynamics_cli.batch, "
-                           "autodynamics_cli.humanize, autodynamics_cli.weights"], repeat),
+                           "autodynamics_cli.humanize, autodynamics_cli.engine, "
+                           "autodynamics_cli.numpy_tagger"], repeat),
+            "torch_import_s": _time_process([py, "-c", "import torch"], repeat),
             "humanize_example_s": _time_process(humanize(example), repeat),
             **times,
         }
@@ -200,6 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--model", default="default", help="weights file or 'default'")
     p.add_argument("--preset", choices=sorted(PRESETS), help="random weights of this preset instead")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"],
+                   help="as `autodyn humanize --engine` (auto: numpy for a tagger on the CPU)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--hop", type=int, default=None,
@@ -237,7 +268,9 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if args.compare_windows:
         items = sample_windows(model, scores, args.compare_windows, args.hop or HOP_STEPS)
-        result["decoding"] = compare_decoding(model, items, device, args.batch_size)
+        engine = model if isinstance(model, NumpyTagger) else None
+        torch_model = make_model(argparse.Namespace(**{**vars(args), "engine": "torch"}), device)[0]
+        result["decoding"] = compare_decoding(torch_model, items, device, args.batch_size, engine)
     if not args.no_startup:
         near5 = min(zip(files, scores, strict=True), key=lambda fs: abs(fs[1].duration - 300))[0]
         result["startup"] = startup(args.model, near5)
