@@ -75,7 +75,8 @@ def trim_after_last_kept(w: Window) -> Window:
 def predict_velocities(model: AutoDynamics | NumpyTagger, notes_list: list[Notes],
                        device: torch.device | None,
                        batch_size: int = 32, hop: int | None = None, temperature: float = 0.0,
-                       seed: int = 0, read_dynamics: bool = True) -> list[np.ndarray]:
+                       seed: int = 0, read_dynamics: bool = True, blend: bool = True
+                       ) -> list[np.ndarray]:
     """One velocity (1..127) per note of each file, aligned with ``Notes``.
 
     ``hop`` (steps between window starts, default ``HOP_STEPS``): larger is
@@ -84,6 +85,9 @@ def predict_velocities(model: AutoDynamics | NumpyTagger, notes_list: list[Notes
     seeded from ``seed`` alone, so a file's take does not depend on the others.
     ``read_dynamics`` off hides the files' notated velocities from a model that reads them.
     ``model`` is a torch model on ``device``, or the numpy engine (``device`` None).
+    ``blend`` (taggers): each note's velocity is the centrality-weighted mean over
+    the overlapping windows that read it (``blend_windows``); off, for a causal
+    model or when sampling, it comes from the one window where it sits most centrally.
     """
     cfg = model.cfg
     hop = hop or HOP_STEPS
@@ -110,8 +114,31 @@ def predict_velocities(model: AutoDynamics | NumpyTagger, notes_list: list[Notes
         decoded = decode_cached(model, all_items, device, batch_size, temperature)
     results = []
     for notes, (first, windows) in zip(notes_list, plans, strict=True):
+        if blend and not cfg.causal_decoder and temperature == 0:
+            results.append(blend_windows(notes, windows, decoded[first : first + len(windows)],
+                                         cfg.roll_steps))
+            continue
         vel = np.zeros(len(notes), dtype=np.int64)
         for k, w in enumerate(windows):
             vel[w.notes[w.keep]] = decoded[first + k][w.keep]
         results.append(vel)
     return results
+
+
+def blend_windows(notes: Notes, windows: list[Window], decoded: list[np.ndarray], steps: int
+                  ) -> np.ndarray:
+    """Each note's velocity: the mean over the windows that read it, weighted by centrality.
+
+    A note's weight in a window is its distance from the nearer edge, so the
+    window that sees most context on both sides counts most, and an edge, where
+    a note's context is cut off, counts nearly nothing.
+    """
+    on, _ = note_steps(notes.onset, notes.offset)
+    total = np.zeros(len(notes))
+    weight = np.zeros(len(notes))
+    for w, vel in zip(windows, decoded, strict=True):
+        rel = on[w.notes] - w.start
+        wt = np.minimum(rel + 0.5, steps - rel - 0.5)
+        total[w.notes] += wt * vel
+        weight[w.notes] += wt
+    return np.round(total / weight).astype(np.int64)
