@@ -30,12 +30,17 @@ TAGGER = dict(feedback=False, causal_decoder=False, note_features=True, input_ve
 VARIANTS = {"feedback": dict(feedback=True), "masked": dict(feedback=False), "tagger": TAGGER}
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_cached_equals_reference(variant):
-    model = tiny_model(seed=3, **VARIANTS[variant])
-    # sharpen the logits so near-ties cannot hide a mismatch in the caching
+def sharp_model(seed: int, variant: str):
+    """A tiny model with sharpened logits, so near-ties cannot hide a mismatch."""
+    model = tiny_model(seed=seed, **VARIANTS[variant])
     with torch.no_grad():
         model.head.weight.mul_(50)
+    return model
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_cached_equals_reference(variant):
+    model = sharp_model(3, variant)
     rng = np.random.default_rng(0)
     items = [random_window(rng, n) for n in (1, 5, 17, 9, 20)]
     fast = decode_cached(model, items, CPU, batch_size=3)
@@ -48,9 +53,7 @@ def test_cached_equals_reference(variant):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_decoding_is_deterministic_and_batch_independent(variant):
-    model = tiny_model(seed=5, **VARIANTS[variant])
-    with torch.no_grad():
-        model.head.weight.mul_(50)
+    model = sharp_model(5, variant)
     rng = np.random.default_rng(2)
     items = [random_window(rng, n) for n in (4, 12, 7)]
     a = decode_cached(model, items, CPU, batch_size=8)
