@@ -44,6 +44,16 @@ def _calm_threads() -> None:
     A user's own ``OMP_WAIT_POLICY`` wins.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # the numpy engine runs one batch per core itself: one BLAS thread each
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def _size(path: Path | None) -> int:
+    """A file's size, 0 for standard input or a file that cannot be read (it fails later, alone)."""
+    try:
+        return path.stat().st_size if path is not None else 0
+    except OSError:
+        return 0
 
 
 class Device(str, Enum):
@@ -157,7 +167,8 @@ def humanize(
         if sys.stdin.isatty():
             raise UsageError("'-' reads a MIDI file from standard input, which is a terminal")
         stdin_data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-    net, dev = (load_engine(model, device.value, engine.value, temperature)
+    work = sum(_size(p.source.path) for p in plans if p.runs)
+    net, dev = (load_engine(model, device.value, engine.value, temperature, work)
                 if any(p.runs for p in plans) else (None, None))
 
     results = []

@@ -13,6 +13,7 @@ sampling (``--temperature``) use torch.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from autodynamics_cli.model_spec import ModelConfig
 from autodynamics_cli.windows import BATCH_OVERHEAD_TOKENS, WindowInput, plan_batches
 
 LN_EPS = 1e-5  # torch.nn.LayerNorm's default
+PARALLEL_BATCH = 8  # windows per batch: small enough for threads to share a file's batches
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -56,10 +58,11 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 class NumpyTagger:
     """A tagger model's weights as numpy arrays, with its one-pass forward."""
 
-    def __init__(self, cfg: ModelConfig, state: dict[str, np.ndarray]) -> None:
+    def __init__(self, cfg: ModelConfig, state: dict[str, np.ndarray], workers: int = 1) -> None:
         if cfg.causal_decoder:
             raise ValueError("the numpy engine runs taggers only (causal_decoder off)")
         self.cfg = cfg
+        self.workers = workers
         self.w = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
         self.feat_used, self.feat_offset, _ = spec.feature_layout(cfg)
         self.enc_pos = spec.sinusoidal_positions(cfg.roll_steps, cfg.d_model)
@@ -95,13 +98,19 @@ class NumpyTagger:
 
     def _attend(self, x: np.ndarray, k: np.ndarray, v: np.ndarray, name: str,
                 key_bias: np.ndarray | None = None) -> np.ndarray:
-        """``key_bias``: ``(B, 1, 1, L)``, 0 where a key may be read, -inf where not."""
-        q = self._heads(self._linear(x, name + ".q"))
+        """``key_bias``: ``(B, 1, 1, L)``, 0 where a key may be read, -inf where not.
+
+        The scale goes on the queries and the softmax's division on the output,
+        both smaller than the ``(B, heads, queries, keys)`` scores.
+        """
+        q = self._heads(self._linear(x, name + ".q") * self.scale)
         scores = q @ k.transpose(0, 1, 3, 2)
-        scores *= self.scale
         if key_bias is not None:
             scores += key_bias
-        y = _softmax(scores) @ v
+        scores -= scores.max(-1, keepdims=True)
+        np.exp(scores, out=scores)
+        y = scores @ v
+        y /= scores.sum(-1, keepdims=True)
         b, _, n, _ = y.shape
         return self._linear(y.transpose(0, 2, 1, 3).reshape(b, n, -1), name + ".o")
 
@@ -164,22 +173,37 @@ class NumpyTagger:
         return np.clip(np.round(_softmax(vel_logits) @ values), 1, 127).astype(np.int64)
 
     def velocities(self, items: list[WindowInput], batch_size: int = 32) -> list[np.ndarray]:
-        """``decoding.decode_cached`` for this engine: one velocity per note of each window."""
+        """``decoding.decode_cached`` for this engine: one velocity per note of each window.
+
+        With ``workers`` above 1, batches run in that many threads at once (numpy
+        releases the GIL in its kernels); batches are capped at ``PARALLEL_BATCH``
+        windows so that there are enough of them to share. The cap does not
+        depend on ``workers``, so neither do the velocities.
+        """
         limit = T.max_notes(self.cfg.max_decoder_len)
         if any(len(w) > limit for w in items):
             raise ValueError(f"a window has more than {limit} notes; split it (windows.plan_windows)")
         out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(items)
         order = sorted((i for i in range(len(items)) if len(items[i]) > 0), key=lambda i: len(items[i]))
-        for lo, hi in plan_batches([len(items[i]) for i in order], batch_size,
-                                   BATCH_OVERHEAD_TOKENS["cpu"]):
-            idx = order[lo:hi]
+        cuts = plan_batches([len(items[i]) for i in order], min(batch_size, PARALLEL_BATCH),
+                            BATCH_OVERHEAD_TOKENS["cpu"])
+
+        def run(cut: tuple[int, int]) -> None:
+            idx = order[cut[0] : cut[1]]
             batch = [items[i] for i in idx]
             tokens, onsets, roles, keys, features = decoder_inputs(batch)
             roll = np.stack([w.roll for w in batch])
-            logits = self.velocity_logits(tokens, onsets, roles, keys, features, self.encode(roll))
-            vel = self.readout(logits)
+            vel = self.readout(self.velocity_logits(tokens, onsets, roles, keys, features,
+                                                    self.encode(roll)))
             for row, i in enumerate(idx):
                 out[i] = vel[row, : len(items[i])]
+
+        if self.workers > 1 and len(cuts) > 1:
+            with ThreadPoolExecutor(self.workers) as pool:
+                list(pool.map(run, cuts))
+        else:
+            for cut in cuts:
+                run(cut)
         return out
 
 

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 if "--spinning-threads" not in sys.argv:  # before torch loads, as `autodyn humanize` does
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # (cli._calm_threads)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `autodyn humanize` (numpy engine)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -54,7 +55,7 @@ from autodynamics_cli.decoding import (  # noqa: E402
     decode_reference,
     free_generation_twin,
 )
-from autodynamics_cli.engine import load_engine  # noqa: E402
+from autodynamics_cli.engine import TORCH_FROM_BYTES, cpu_cores, load_engine  # noqa: E402
 from autodynamics_cli.humanize import HOP_STEPS, model_features, window_inputs  # noqa: E402
 from autodynamics_cli.midi_io import read_midi  # noqa: E402
 from autodynamics_cli.model import PRESETS, AutoDynamics  # noqa: E402
@@ -79,19 +80,21 @@ def list_files(data: Path, limit: int | None) -> list[Path]:
 
 
 def to_numpy(model: AutoDynamics) -> NumpyTagger:
-    return NumpyTagger(model.cfg, {k: v.float().cpu().numpy() for k, v in model.state_dict().items()})
+    return NumpyTagger(model.cfg, {k: v.float().cpu().numpy() for k, v in model.state_dict().items()},
+                       workers=cpu_cores())
 
 
-def make_model(args: argparse.Namespace, device: torch.device
+def make_model(args: argparse.Namespace, device: torch.device, work_bytes: int = 0
                ) -> tuple[AutoDynamics | NumpyTagger, str]:
-    """The model as ``autodyn humanize --engine`` would run it."""
+    """The model as ``autodyn humanize --engine`` would run it on ``work_bytes`` of MIDI."""
     if args.preset:
         torch.manual_seed(0)
         model = AutoDynamics(PRESETS[args.preset]).to(device).eval()
         numpy = args.engine == "numpy" or (args.engine == "auto" and device.type == "cpu"
-                                           and not model.cfg.causal_decoder)
+                                           and not model.cfg.causal_decoder
+                                           and work_bytes <= TORCH_FROM_BYTES)
         return (to_numpy(model) if numpy else model), f"preset {args.preset} (random weights)"
-    return load_engine(args.model, device.type, args.engine)[0], args.model
+    return load_engine(args.model, device.type, args.engine, work_bytes=work_bytes)[0], args.model
 
 
 def timed(fn, *a, repeat: int = 1, **kw):
@@ -111,7 +114,7 @@ def timed(fn, *a, repeat: int = 1, **kw):
 def run_files(args: argparse.Namespace, files: list[Path], device: torch.device) -> dict:
     """Humanize every file once, as ``autodyn humanize FILES -o DIR`` does."""
     t0 = time.perf_counter()
-    model, name = make_model(args, device)
+    model, name = make_model(args, device, sum(f.stat().st_size for f in files))
     load_s = time.perf_counter() - t0
     first: list[float] = []
     with tempfile.TemporaryDirectory(prefix="autodyn-bench-") as out:
@@ -152,21 +155,23 @@ def sample_windows(model: AutoDynamics | NumpyTagger, scores: list, k: int, hop:
 
 
 def compare_decoding(model: AutoDynamics, items: list, device: torch.device, batch_size: int,
-                     engine: NumpyTagger | None = None) -> dict:
+                     engine: NumpyTagger | None = None, ship_numpy: bool = False) -> dict:
     """Shipping vs reference vs paper-style free generation, same windows, same run.
 
-    The shipping path is ``engine`` (the numpy tagger) when given, else the torch
-    path; both are reported. The batched paths are timed best of two; the
+    The shipping path is ``engine`` (the numpy tagger) with ``ship_numpy``, else
+    the torch path; with ``engine`` both are timed and compared. The batched paths are timed best of two; the
     reference, slow and already a long average over many decoder passes, once.
     """
     torch_vel, torch_s = timed(decode_cached, model, items, device, batch_size, repeat=2)
     ship, ship_s = torch_vel, torch_s
     extra = {}
     if engine is not None:
-        ship, ship_s = timed(engine.velocities, items, batch_size, repeat=2)
-        extra = {"torch_one_pass_s": torch_s, "numpy_vs_torch_speedup": torch_s / ship_s,
+        np_vel, np_s = timed(engine.velocities, items, batch_size, repeat=2)
+        extra = {"torch_s": torch_s, "numpy_s": np_s, "numpy_vs_torch_speedup": torch_s / np_s,
                  "numpy_identical_to_torch": all(
-                     a.tolist() == b.tolist() for a, b in zip(ship, torch_vel, strict=True))}
+                     a.tolist() == b.tolist() for a, b in zip(np_vel, torch_vel, strict=True))}
+        if ship_numpy:
+            ship, ship_s = np_vel, np_s
     ref_s = 0.0
     identical = True
     for item, got in zip(items, ship, strict=True):
@@ -176,7 +181,7 @@ def compare_decoding(model: AutoDynamics, items: list, device: torch.device, bat
     twin = free_generation_twin(model)
     _, free_s = timed(decode_free_greedy, twin, items, device, batch_size, repeat=2)
     notes = sum(len(w) for w in items)
-    path = ("numpy engine, one pass" if engine is not None else
+    path = ("numpy engine, one pass" if engine is not None and ship_numpy else
             "stepwise (KV cache)" if model.cfg.velocity_feedback else "one pass")
     return {"windows": len(items), "notes": notes,
             "shipping_s": ship_s, "reference_s": ref_s, "free_greedy_s": free_s,
@@ -268,9 +273,12 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if args.compare_windows:
         items = sample_windows(model, scores, args.compare_windows, args.hop or HOP_STEPS)
-        engine = model if isinstance(model, NumpyTagger) else None
         torch_model = make_model(argparse.Namespace(**{**vars(args), "engine": "torch"}), device)[0]
-        result["decoding"] = compare_decoding(torch_model, items, device, args.batch_size, engine)
+        engine = None
+        if device.type == "cpu" and not torch_model.cfg.causal_decoder:
+            engine = model if isinstance(model, NumpyTagger) else to_numpy(torch_model)
+        result["decoding"] = compare_decoding(torch_model, items, device, args.batch_size, engine,
+                                              ship_numpy=isinstance(model, NumpyTagger))
     if not args.no_startup:
         near5 = min(zip(files, scores, strict=True), key=lambda fs: abs(fs[1].duration - 300))[0]
         result["startup"] = startup(args.model, near5)

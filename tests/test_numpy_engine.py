@@ -74,6 +74,8 @@ def test_numpy_velocities_equal_torch(kw):
     got = engine.velocities(items, batch_size=4)
     assert [g.tolist() for g in got] == [w.tolist() for w in want]
     assert len({v for g in got for v in g.tolist()}) > 5  # the comparison is not between constants
+    engine.workers = 2  # batches in two threads: the same velocities
+    assert [g.tolist() for g in engine.velocities(items, batch_size=2)] == [g.tolist() for g in got]
     # the logits themselves agree, not only their readout
     x = _stack(items[:3], CPU)
     inputs = _full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))
@@ -136,6 +138,9 @@ def test_engine_choice(tiny_weights: Path, tmp_path: Path, capsys, monkeypatch):
     assert isinstance(load_engine(str(tagger), "cpu", "torch")[0], AutoDynamics)
     assert isinstance(load_engine(str(tagger), "cpu", temperature=0.5)[0], AutoDynamics)
     assert isinstance(load_engine(causal, "cpu")[0], AutoDynamics)
+    # a long job repays torch's import: auto picks torch, an explicit numpy stays numpy
+    assert isinstance(load_engine(str(tagger), "cpu", work_bytes=10**7)[0], AutoDynamics)
+    assert isinstance(load_engine(str(tagger), "cpu", "numpy", work_bytes=10**7)[0], NumpyTagger)
     src = tmp_path / "in.mid"
     src.write_bytes(piece(2))
     code, _, err = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "o.mid",
