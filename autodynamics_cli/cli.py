@@ -28,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 err = Console(stderr=True, highlight=False)
 
@@ -100,7 +101,9 @@ def humanize(
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
     engine: Annotated[Engine, typer.Option(
         help="numpy: run a tagger model (the bundled one) on the CPU without torch, which starts "
-             "seconds sooner, same velocities; torch; auto: numpy whenever it can.")] = Engine.auto,
+             "seconds sooner, same velocities; torch; auto: numpy where it can, unless the job "
+             "is over 128 KB of MIDI (there torch's faster kernels repay its import).")
+    ] = Engine.auto,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     skip_existing: Annotated[bool, typer.Option(
         help="Leave files whose output exists alone (resume a batch).")] = False,
