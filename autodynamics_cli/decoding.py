@@ -21,7 +21,7 @@ import torch
 from autodynamics_cli import note_features as NF
 from autodynamics_cli import tokens as T
 from autodynamics_cli.model import AutoDynamics
-from autodynamics_cli.windows import BATCH_OVERHEAD_TOKENS, WindowInput, plan_batches
+from autodynamics_cli.windows import BATCH_OVERHEAD_TOKENS, WindowInput, batch_windows, plan_batches
 
 __all__ = ["WindowInput", "decode_cached", "decode_reference", "plan_batches"]
 
@@ -105,16 +105,11 @@ def decode_cached(model: AutoDynamics, items: list[WindowInput], device: torch.d
 
     ``temperature`` 0 is the model's own readout (greedy); above 0, sampling.
     """
-    limit = T.max_notes(model.cfg.max_decoder_len)
-    if any(len(w) > limit for w in items):
-        raise ValueError(f"a window has more than {limit} notes; split it (windows.plan_windows)")
     out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(items)
-    order = sorted((i for i in range(len(items)) if len(items[i]) > 0), key=lambda i: len(items[i]))
     overhead = BATCH_OVERHEAD_TOKENS.get(device.type, BATCH_OVERHEAD_TOKENS["cuda"])
     if model.cfg.velocity_feedback:  # one step per note: every batch costs hundreds of steps
         overhead = 1 << 40
-    for lo, hi in plan_batches([len(items[i]) for i in order], batch_size, overhead):
-        idx = order[lo:hi]
+    for idx in batch_windows(items, model.cfg.max_decoder_len, batch_size, overhead):
         batch = [items[i] for i in idx]
         sampler = VelocitySampler(batch, temperature) if temperature > 0 else None
         if model.cfg.velocity_feedback:

@@ -10,6 +10,7 @@ models, sampling (``--temperature``) and GPUs.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from autodynamics_cli.errors import UsageError
@@ -28,8 +29,6 @@ TORCH_FROM_BYTES = 128 * 1024
 
 def cpu_cores() -> int:
     """Cores this process may use."""
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

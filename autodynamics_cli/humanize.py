@@ -92,13 +92,13 @@ def predict_velocities(model: AutoDynamics | NumpyTagger, notes_list: list[Notes
     cfg = model.cfg
     hop = hop or HOP_STEPS
     all_items: list[WindowInput] = []
-    plans: list[tuple[int, list[Window]]] = []
+    plans: list[tuple[int, list[Window], np.ndarray]] = []
     for notes in notes_list:
         on, _ = note_steps(notes.onset, notes.offset)
         windows = plan_windows(on, notes.pitch, cfg.roll_steps, hop, T.max_notes(cfg.max_decoder_len))
         if cfg.causal_decoder:
             windows = [trim_after_last_kept(w) for w in windows]
-        plans.append((len(all_items), windows))
+        plans.append((len(all_items), windows, on))
         feats = model_features(model, notes, read_dynamics)
         items = window_inputs(notes, windows, cfg.roll_steps, feats)
         for k, item in enumerate(items):
@@ -113,9 +113,9 @@ def predict_velocities(model: AutoDynamics | NumpyTagger, notes_list: list[Notes
 
         decoded = decode_cached(model, all_items, device, batch_size, temperature)
     results = []
-    for notes, (first, windows) in zip(notes_list, plans, strict=True):
+    for notes, (first, windows, on) in zip(notes_list, plans, strict=True):
         if blend and not cfg.causal_decoder and temperature == 0:
-            results.append(blend_windows(notes, windows, decoded[first : first + len(windows)],
+            results.append(blend_windows(on, windows, decoded[first : first + len(windows)],
                                          cfg.roll_steps))
             continue
         vel = np.zeros(len(notes), dtype=np.int64)
@@ -125,19 +125,19 @@ def predict_velocities(model: AutoDynamics | NumpyTagger, notes_list: list[Notes
     return results
 
 
-def blend_windows(notes: Notes, windows: list[Window], decoded: list[np.ndarray], steps: int
+def blend_windows(on_step: np.ndarray, windows: list[Window], decoded: list[np.ndarray], steps: int
                   ) -> np.ndarray:
     """Each note's velocity: the mean over the windows that read it, weighted by centrality.
 
-    A note's weight in a window is its distance from the nearer edge, so the
-    window that sees most context on both sides counts most, and an edge, where
-    a note's context is cut off, counts nearly nothing.
+    ``on_step``: each note's onset step (``pianoroll.note_steps``). A note's
+    weight in a window is its distance from the nearer edge, so the window that
+    sees most context on both sides counts most, and an edge, where a note's
+    context is cut off, counts nearly nothing.
     """
-    on, _ = note_steps(notes.onset, notes.offset)
-    total = np.zeros(len(notes))
-    weight = np.zeros(len(notes))
+    total = np.zeros(len(on_step))
+    weight = np.zeros(len(on_step))
     for w, vel in zip(windows, decoded, strict=True):
-        rel = on[w.notes] - w.start
+        rel = on_step[w.notes] - w.start
         wt = np.minimum(rel + 0.5, steps - rel - 0.5)
         total[w.notes] += wt * vel
         weight[w.notes] += wt

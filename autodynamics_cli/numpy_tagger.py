@@ -21,7 +21,7 @@ from autodynamics_cli import model_spec as spec
 from autodynamics_cli import note_features as NF
 from autodynamics_cli import tokens as T
 from autodynamics_cli.model_spec import ModelConfig
-from autodynamics_cli.windows import BATCH_OVERHEAD_TOKENS, WindowInput, plan_batches
+from autodynamics_cli.windows import BATCH_OVERHEAD_TOKENS, WindowInput, batch_windows
 
 LN_EPS = 1e-5  # torch.nn.LayerNorm's default
 PARALLEL_BATCH = 8  # windows per batch: small enough for threads to share a file's batches
@@ -180,16 +180,11 @@ class NumpyTagger:
         windows so that there are enough of them to share. The cap does not
         depend on ``workers``, so neither do the velocities.
         """
-        limit = T.max_notes(self.cfg.max_decoder_len)
-        if any(len(w) > limit for w in items):
-            raise ValueError(f"a window has more than {limit} notes; split it (windows.plan_windows)")
         out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(items)
-        order = sorted((i for i in range(len(items)) if len(items[i]) > 0), key=lambda i: len(items[i]))
-        cuts = plan_batches([len(items[i]) for i in order], min(batch_size, PARALLEL_BATCH),
-                            BATCH_OVERHEAD_TOKENS["cpu"])
+        batches = batch_windows(items, self.cfg.max_decoder_len, min(batch_size, PARALLEL_BATCH),
+                                BATCH_OVERHEAD_TOKENS["cpu"])
 
-        def run(cut: tuple[int, int]) -> None:
-            idx = order[cut[0] : cut[1]]
+        def run(idx: list[int]) -> None:
             batch = [items[i] for i in idx]
             tokens, onsets, roles, keys, features = decoder_inputs(batch)
             roll = np.stack([w.roll for w in batch])
@@ -198,12 +193,12 @@ class NumpyTagger:
             for row, i in enumerate(idx):
                 out[i] = vel[row, : len(items[i])]
 
-        if self.workers > 1 and len(cuts) > 1:
+        if self.workers > 1 and len(batches) > 1:
             with ThreadPoolExecutor(self.workers) as pool:
-                list(pool.map(run, cuts))
+                list(pool.map(run, batches))
         else:
-            for cut in cuts:
-                run(cut)
+            for idx in batches:
+                run(idx)
         return out
 
 

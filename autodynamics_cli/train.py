@@ -169,13 +169,14 @@ def train(cfg: TrainConfig, resume: bool = False,
         if not ckpt_path.is_file():
             raise AutodynError(f"{ckpt_path}: no checkpoint to resume from")
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        # what a sitting may change; everything else continues as it was
-        resume_decay_from = cfg.decay_from
-        cfg = TrainConfig(**{**ckpt["train_config"], "max_steps": cfg.max_steps,
+        # what a sitting may change; everything else continues as it was (a decay asked
+        # for now anneals a run that was trained at a constant rate)
+        saved = ckpt["train_config"]
+        cfg = TrainConfig(**{**saved, "max_steps": cfg.max_steps,
                              "max_minutes": cfg.max_minutes, "threads": cfg.threads,
-                             "device": cfg.device, "eval_minutes": cfg.eval_minutes})
-        if resume_decay_from is not None:  # anneal a run that was trained at a constant rate
-            cfg.decay_from = resume_decay_from
+                             "device": cfg.device, "eval_minutes": cfg.eval_minutes,
+                             "decay_from": cfg.decay_from if cfg.decay_from is not None
+                             else saved.get("decay_from")})
     mcfg = model_config(cfg) if ckpt is None else ModelConfig.from_dict(ckpt["model_config"])
 
     entries = list_dataset(cfg.data)

@@ -123,3 +123,18 @@ def plan_batches(lengths: list[int], batch_size: int, overhead: int = 256) -> li
         batches.append((cut[n], n))
         n = cut[n]
     return batches[::-1]
+
+
+def batch_windows(items: list[WindowInput], max_decoder_len: int, batch_size: int,
+                  overhead: int) -> list[list[int]]:
+    """Indices into ``items`` of each decoder batch (both engines batch this way).
+
+    Windows are sorted by note count and cut by ``plan_batches``; empty windows
+    are left out (they have no velocities to read). A window with more notes
+    than the decoder holds is refused: ``plan_windows`` splits them.
+    """
+    limit = T.max_notes(max_decoder_len)
+    if any(len(w) > limit for w in items):
+        raise ValueError(f"a window has more than {limit} notes; split it (windows.plan_windows)")
+    order = sorted((i for i in range(len(items)) if len(items[i]) > 0), key=lambda i: len(items[i]))
+    return [order[lo:hi] for lo, hi in plan_batches([len(items[i]) for i in order], batch_size, overhead)]

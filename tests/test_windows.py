@@ -51,17 +51,13 @@ def test_empty():
 
 def test_blend_weights_windows_by_centrality():
     from autodynamics_cli.humanize import blend_windows
-    from autodynamics_cli.midi_io import Notes
     from autodynamics_cli.windows import Window
 
-    # three notes at steps 0, 128 and 200 (50 ms steps); windows at 0 and 128
-    onset = np.array([0.0, 6.4, 10.0])
-    notes = Notes(onset=onset, offset=onset + 0.5, pitch=np.array([60, 62, 64]),
-                  velocity=np.full(3, 64), channel=np.zeros(3, dtype=np.int64),
-                  track=np.zeros(3, dtype=np.int64), byte_offset=np.arange(3))
+    # three notes at steps 0, 128 and 200; windows at 0 and 128
+    on_step = np.array([0, 128, 200])
     windows = [Window(0, np.array([0, 1, 2]), np.array([True, True, True])),
                Window(128, np.array([1, 2]), np.array([False, False]))]
-    got = blend_windows(notes, windows, [np.array([10, 20, 30]), np.array([100, 120])], 256)
+    got = blend_windows(on_step, windows, [np.array([10, 20, 30]), np.array([100, 120])], 256)
     assert got[0] == 10  # in one window only
     # step 128: 127.5 from the first window's edge, 0.5 from the second's
     assert got[1] == round((127.5 * 20 + 0.5 * 100) / 128)
