@@ -357,6 +357,12 @@ def train(
         min=0.0, max=1.0, help="Fraction of windows drawn from aligned scores.")] = 0.5,
     drop_dynamics: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Chance to hide a score window's notated velocities.")] = 0.3,
+    note_tokens: Annotated[bool, typer.Option(
+        help="Tagger with one decoder position per note instead of three (a third of the "
+             "decoder's work); needs --velocity-mask-prob 1.")] = False,
+    init_from: Annotated[Path | None, typer.Option(
+        help="Start a new run from this weights file (same shapes; e.g. a three-token tagger "
+             "for a --note-tokens one).")] = None,
     eval_seconds: Annotated[float, typer.Option(
         help="Validate on each performance's first N seconds (0: whole).")] = 60.0,
     eval_minutes: Annotated[float, typer.Option(help="Validate every N minutes.")] = 10.0,
@@ -380,7 +386,9 @@ def train(
         scores=str(scores) if scores else None, alignments=str(alignments) if alignments else None,
         score_share=score_share, drop_dynamics=drop_dynamics,
         eval_seconds=eval_seconds or None, eval_minutes=eval_minutes,
-        checkpoint_minutes=checkpoint_minutes, threads=threads, device=device.value, seed=seed)
+        checkpoint_minutes=checkpoint_minutes, threads=threads, device=device.value, seed=seed,
+        overrides={"note_tokens": True} if note_tokens else {},
+        init_from=str(init_from) if init_from else None)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=err) as bar:
         task = bar.add_task("training", total=max_steps, info="loading data")

@@ -196,7 +196,8 @@ def decode_reference(model: AutoDynamics, item: WindowInput, device: torch.devic
         upto = i + 1 if model.cfg.causal_decoder else n
         tokens, onsets, roles, features = _full_inputs(x, vel_tok, upto)
         logits = model.decode(tokens, onsets, roles, mem_kv, features)
-        v = velocity_from_logits(logits[:, 2 + 3 * i], model.cfg.readout)
+        pos = i if model.cfg.note_tokens else 2 + 3 * i  # where note i's velocity is read
+        v = velocity_from_logits(logits[:, pos], model.cfg.readout)
         vel[i] = int(v[0])
         if model.cfg.velocity_feedback:
             vel_tok[0, i] = v[0] - 1 + T.VEL_OFFSET

@@ -7,7 +7,10 @@ embeddings of each token's note onset step, key and role (see ``tokens.py``),
 and optionally of its note's context features and notated velocity
 (``note_features.py``). With ``causal_decoder`` off the decoder is a tagger:
 self-attention over the whole window (padding masked), one pass, no velocity
-read back.
+read back. A tagger with ``note_tokens`` gives the decoder one position per
+note instead of three: the embeddings of its pitch and duration tokens, onset,
+key and features, summed. It reads the same three-token inputs (``tokens.py``),
+so data and decoding code are shared, but its decoder does a third of the work.
 Pre-norm layers, gated-GELU feed-forward (as T5 v1.1, which the paper's
 T5X configuration uses), attention through ``scaled_dot_product_attention``.
 
@@ -202,15 +205,38 @@ class AutoDynamics(nn.Module):
         if self.feat_emb is not None:
             if features is None:
                 raise ValueError("this model reads note features; pass features=")
-            if self.training:
-                used = self.feat_used.to(features.dtype)
-                x = x + (self.feat_emb((features + self.feat_offset) * used) * used[:, None]).sum(-2)
-            else:  # the same sum without a (B, L, 8, d_model) intermediate
-                cols = self.feat_used.nonzero()[:, 0]
-                idx = (features[..., cols] + self.feat_offset[cols]).reshape(-1, len(cols))
-                bag = F.embedding_bag(idx, self.feat_emb.weight, mode="sum")
-                x = x + bag.view(*features.shape[:-1], -1)
+            x = x + self._feature_sum(features)
         return self.drop(x)
+
+    def _note_input(self, tokens: torch.Tensor, onsets: torch.Tensor,
+                    features: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A note-token model's decoder input, one position per note, and its key mask.
+
+        Note i's pitch and duration tokens sit at positions 3i+1 and 3i+2 of the
+        three-token input; its position sums their embeddings with its onset,
+        key and features. Padding notes (pitch PAD) are masked as keys.
+        """
+        pitch, dur = tokens[:, 1::3], tokens[:, 2::3]
+        real = pitch != T.PAD
+        x = self.tok_emb(pitch) + self.tok_emb(dur) + self.onset_emb(onsets[:, 1::3])
+        x = x + self.dec_pos[: pitch.shape[1]]
+        if self.key_emb is not None:
+            x = x + self.key_emb(torch.where(real, pitch - T.PITCH_OFFSET, torch.zeros_like(pitch)))
+        if self.feat_emb is not None:
+            if features is None:
+                raise ValueError("this model reads note features; pass features=")
+            x = x + self._feature_sum(features[:, 1::3])
+        return self.drop(x), real[:, None, None, :]
+
+    def _feature_sum(self, features: torch.Tensor) -> torch.Tensor:
+        """The summed embeddings of each position's used note-feature columns."""
+        if self.training:
+            used = self.feat_used.to(features.dtype)
+            return (self.feat_emb((features + self.feat_offset) * used) * used[:, None]).sum(-2)
+        # the same sum without a (B, L, 8, d_model) intermediate
+        cols = self.feat_used.nonzero()[:, 0]
+        idx = (features[..., cols] + self.feat_offset[cols]).reshape(-1, len(cols))
+        return F.embedding_bag(idx, self.feat_emb.weight, mode="sum").view(*features.shape[:-1], -1)
 
     def decode(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
                mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
@@ -218,11 +244,15 @@ class AutoDynamics(nn.Module):
         """Logits for a whole decoder input sequence (no cache).
 
         ``features`` is ``(B, L, N_FEATURES)``: each token's note features
-        (``note_features.py``), zeros for BOS and padding.
+        (``note_features.py``), zeros for BOS and padding. A note-token model
+        returns one row per note (``(B, n, vocab)``), else one per position.
         """
-        x = self._decoder_input(tokens, onsets, roles, 0, features=features)
-        # a tagger reads the whole window, but never the padding after it
-        key_mask = None if self.cfg.causal_decoder else (tokens != T.PAD)[:, None, None, :]
+        if self.cfg.note_tokens:
+            x, key_mask = self._note_input(tokens, onsets, features)
+        else:
+            x = self._decoder_input(tokens, onsets, roles, 0, features=features)
+            # a tagger reads the whole window, but never the padding after it
+            key_mask = None if self.cfg.causal_decoder else (tokens != T.PAD)[:, None, None, :]
         for layer, kv in zip(self.decoder, mem_kv, strict=True):
             x = layer(x, kv, key_mask=key_mask)
         return self.head(self.dec_norm(x))
@@ -235,8 +265,14 @@ class AutoDynamics(nn.Module):
         The same numbers as ``decode(...)[:, 2::3, VEL_OFFSET:VEL_OFFSET + N_VELOCITY]``
         (up to float rounding), but the last layer, the final norm and the head
         run only where a velocity is read: a third of the positions and 127 of
-        the 347 vocabulary rows.
+        the 347 vocabulary rows. A note-token model reads every position.
         """
+        head = self.head.weight[T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY]
+        if self.cfg.note_tokens:
+            x, key_mask = self._note_input(tokens, onsets, features)
+            for layer, kv in zip(self.decoder, mem_kv, strict=True):
+                x = layer(x, kv, key_mask=key_mask)
+            return F.linear(self.dec_norm(x), head)
         x = self._decoder_input(tokens, onsets, roles, 0, features=features)
         key_mask = None if self.cfg.causal_decoder else (tokens != T.PAD)[:, None, None, :]
         last = len(self.decoder) - 1
@@ -244,7 +280,6 @@ class AutoDynamics(nn.Module):
             x = layer(x, kv, key_mask=key_mask, queries=slice(2, None, 3) if i == last else None)
         if last < 0:
             x = x[:, 2::3]
-        head = self.head.weight[T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY]
         return F.linear(self.dec_norm(x), head)
 
     def new_cache(self, batch: int, max_len: int) -> list[KVCache]:
@@ -272,6 +307,9 @@ class AutoDynamics(nn.Module):
         logits = self.decode(tokens, onsets, roles, self.encode(roll), features)
         if targets is None:
             return logits, None
+        if self.cfg.note_tokens:  # one row per note: its velocity target (input d_i)
+            targets = targets[:, 2::3]
+            weights = None if weights is None else weights[:, 2::3]
         return logits, sequence_loss(logits, targets, weights, loss_kind)
 
 

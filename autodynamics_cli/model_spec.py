@@ -37,11 +37,19 @@ class ModelConfig:
     note_features: bool = False  # decoder tokens carry note_features.py's context features
     input_velocity: bool = False  # ... and the note's notated (input) velocity bucket
     causal_decoder: bool = True  # False: decoder self-attention sees the whole window (tagger)
+    note_tokens: bool = False  # tagger: one decoder position per note (not three), see model.py
     layout_version: int = T.LAYOUT_VERSION
 
     def __post_init__(self) -> None:
         if not self.causal_decoder and self.velocity_feedback:
             raise ValueError("a non-causal decoder cannot read back its own velocities")
+        if self.note_tokens and self.causal_decoder:
+            raise ValueError("note_tokens needs a tagger (causal_decoder off)")
+
+    @property
+    def positions_per_note(self) -> int:
+        """Decoder positions a note takes: one for a note-token tagger, else three (tokens.py)."""
+        return 1 if self.note_tokens else T.TOKENS_PER_NOTE
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -145,13 +145,34 @@ class NumpyTagger:
                 x += table[features[..., c] + self.feat_offset[c]]
         return x
 
+    def _note_input(self, tokens: np.ndarray, onsets: np.ndarray, keys: np.ndarray,
+                    features: np.ndarray) -> np.ndarray:
+        """``AutoDynamics._note_input``: one position per note of the three-token input."""
+        w = self.w
+        pitch = tokens[:, 1::3]
+        x = (w["tok_emb.weight"][pitch] + w["tok_emb.weight"][tokens[:, 2::3]]
+             + w["onset_emb.weight"][onsets[:, 1::3]] + self.dec_pos[: pitch.shape[1]])
+        if "key_emb.weight" in w:
+            x += w["key_emb.weight"][keys[:, 1::3]]
+        if "feat_emb.weight" in w:
+            table = w["feat_emb.weight"]
+            for c in np.flatnonzero(self.feat_used):
+                x += table[features[:, 1::3, c] + self.feat_offset[c]]
+        return x
+
     def velocity_logits(self, tokens: np.ndarray, onsets: np.ndarray, roles: np.ndarray,
                         keys: np.ndarray, features: np.ndarray,
                         mem_kv: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """``AutoDynamics.velocity_logits``: ``(B, n, N_VELOCITY)`` at each duration position."""
-        x = self._decoder_input(tokens, onsets, roles, keys, features)
-        key_bias = np.where(tokens != T.PAD, np.float32(0), np.float32(-np.inf))[:, None, None, :]
-        last = self.cfg.n_dec_layers - 1
+        """``AutoDynamics.velocity_logits``: ``(B, n, N_VELOCITY)``, one row per note."""
+        if self.cfg.note_tokens:
+            x = self._note_input(tokens, onsets, keys, features)
+            real = tokens[:, 1::3] != T.PAD
+            last = self.cfg.n_dec_layers  # no layer is cut down: every position is read
+        else:
+            x = self._decoder_input(tokens, onsets, roles, keys, features)
+            real = tokens != T.PAD
+            last = self.cfg.n_dec_layers - 1
+        key_bias = np.where(real, np.float32(0), np.float32(-np.inf))[:, None, None, :]
         for i, kv in enumerate(mem_kv):
             p = f"decoder.{i}"
             h = self._norm(x, p + ".norm1")
@@ -161,7 +182,7 @@ class NumpyTagger:
             x = x + self._attend(h, k, v, p + ".self_attn", key_bias)
             x = x + self._attend(self._norm(x, p + ".norm2"), *kv, p + ".cross_attn")
             x = x + self._feed_forward(self._norm(x, p + ".norm3"), p + ".ff")
-        if last < 0:
+        if last < 0 and not self.cfg.note_tokens:
             x = x[:, 2::3]
         return self._norm(x, "dec_norm") @ self.vel_head_t
 

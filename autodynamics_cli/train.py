@@ -75,6 +75,7 @@ class TrainConfig:
     threads: int | None = None
     device: str = "auto"
     overrides: dict = field(default_factory=dict)  # ModelConfig fields to change
+    init_from: str | None = None  # a weights file of the same shapes to start a new run from
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -102,6 +103,24 @@ def model_config(cfg: TrainConfig) -> ModelConfig:
         return ModelConfig.from_dict(d)
     except ValueError as e:
         raise AutodynError(f"model configuration: {e}") from None
+
+
+def init_weights(model: AutoDynamics, path: str | Path) -> None:
+    """Start a new run from a trained model's weights (same shapes; the layout may differ).
+
+    A note-token tagger has exactly the weights of a three-token one, so it can
+    start from one instead of from scratch.
+    """
+    from autodynamics_cli.weights import load_model
+
+    src = load_model(str(path)).state_dict()
+    dst = model.state_dict()
+    wrong = sorted(k for k in dst if k not in src or src[k].shape != dst[k].shape)
+    wrong += sorted(set(src) - set(dst))
+    if wrong:
+        raise AutodynError(f"{path}: weights do not fit this model ({len(wrong)} tensors missing, "
+                           f"extra or of another shape, e.g. {wrong[0]})")
+    model.load_state_dict({k: v.float() for k, v in src.items()})
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:
@@ -209,6 +228,8 @@ def train(cfg: TrainConfig, resume: bool = False,
                             cfg.aux_weight if mcfg.causal_decoder else 0.0,  # a tagger sees them
                             cfg.velocity_mask_prob, share, cfg.drop_dynamics)
     step, best, elapsed_before = 0, float("inf"), 0.0
+    if ckpt is None and cfg.init_from:
+        init_weights(model, cfg.init_from)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
