@@ -212,7 +212,8 @@ def free_generation_twin(model: AutoDynamics) -> AutoDynamics:
     """
     from dataclasses import replace
 
-    cfg = replace(model.cfg, causal_decoder=True, velocity_feedback=True, dropout=0.0)
+    cfg = replace(model.cfg, causal_decoder=True, velocity_feedback=True, note_tokens=False,
+                  dropout=0.0)
     w = model.head.weight
     return AutoDynamics(cfg).to(device=w.device, dtype=w.dtype).eval()
 

@@ -119,3 +119,13 @@ def test_cli_flags(dataset: Path, tmp_path: Path):  # noqa: F811
                                  "--max-steps", "2", "--batch-size", "2", "--threads", "1",
                                  "--eval-minutes", "0", "--device", "cpu", "--note-tokens"])
     assert r.exit_code != 0 and "needs a tagger" in str(r.exception)  # the tiny preset is causal
+
+
+def test_free_generation_twin_of_a_note_token_tagger():
+    """The paper-style comparison runs on a causal three-token twin of the same size."""
+    from autodynamics_cli.decoding import free_generation_twin
+
+    tagger = tiny_model(**NOTE_TAGGER)
+    twin = free_generation_twin(tagger)
+    assert twin.cfg.causal_decoder and not twin.cfg.note_tokens
+    assert twin.num_parameters() == tagger.num_parameters()
