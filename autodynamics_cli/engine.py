@@ -3,7 +3,7 @@
 For a short job on a CPU with a tagger model (the bundled one), ``autodyn
 humanize`` never imports torch: the numpy engine (``numpy_tagger.py``) gives the
 same velocities, and importing torch (two to three seconds on a small CPU) would
-take longer than the model. Torch's kernels are about a fifth faster, so a job
+take longer than the model. Torch's kernels are somewhat faster (8 to 20%), so a job
 of more than ``TORCH_FROM_BYTES`` of MIDI goes through torch, as do causal
 models, sampling (``--temperature``) and GPUs.
 """
@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 ENGINES = ("auto", "numpy", "torch")
 # Where torch's faster kernels repay its import: about 14,000 notes of MIDI on the
-# development CPU (numpy about 1,100 notes/s, torch about 1,330, import 2.2 s).
+# development CPU with the three-token tagger (numpy about 1,100 notes/s, torch about
+# 1,330, import 2.2 s). With the note-token tagger torch's lead is smaller (about 8% on a
+# five-minute score), so the break-even is later; not re-tuned yet.
 TORCH_FROM_BYTES = 128 * 1024
 
 
