@@ -203,8 +203,6 @@ class AutoDynamics(nn.Module):
         if self.key_emb is not None:
             x = x + self.key_emb(note_keys(tokens, roles, tail))
         if self.feat_emb is not None:
-            if features is None:
-                raise ValueError("this model reads note features; pass features=")
             x = x + self._feature_sum(features)
         return self.drop(x)
 
@@ -223,13 +221,22 @@ class AutoDynamics(nn.Module):
         if self.key_emb is not None:
             x = x + self.key_emb(torch.where(real, pitch - T.PITCH_OFFSET, torch.zeros_like(pitch)))
         if self.feat_emb is not None:
-            if features is None:
-                raise ValueError("this model reads note features; pass features=")
-            x = x + self._feature_sum(features[:, 1::3])
+            x = x + self._feature_sum(None if features is None else features[:, 1::3])
         return self.drop(x), real[:, None, None, :]
 
-    def _feature_sum(self, features: torch.Tensor) -> torch.Tensor:
+    def _note_states(self, tokens: torch.Tensor, onsets: torch.Tensor,
+                     mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
+                     features: torch.Tensor | None) -> torch.Tensor:
+        """A note-token model's decoder output, one row per note, before the final norm."""
+        x, key_mask = self._note_input(tokens, onsets, features)
+        for layer, kv in zip(self.decoder, mem_kv, strict=True):
+            x = layer(x, kv, key_mask=key_mask)
+        return x
+
+    def _feature_sum(self, features: torch.Tensor | None) -> torch.Tensor:
         """The summed embeddings of each position's used note-feature columns."""
+        if features is None:
+            raise ValueError("this model reads note features; pass features=")
         if self.training:
             used = self.feat_used.to(features.dtype)
             return (self.feat_emb((features + self.feat_offset) * used) * used[:, None]).sum(-2)
@@ -248,11 +255,10 @@ class AutoDynamics(nn.Module):
         returns one row per note (``(B, n, vocab)``), else one per position.
         """
         if self.cfg.note_tokens:
-            x, key_mask = self._note_input(tokens, onsets, features)
-        else:
-            x = self._decoder_input(tokens, onsets, roles, 0, features=features)
-            # a tagger reads the whole window, but never the padding after it
-            key_mask = None if self.cfg.causal_decoder else (tokens != T.PAD)[:, None, None, :]
+            return self.head(self.dec_norm(self._note_states(tokens, onsets, mem_kv, features)))
+        x = self._decoder_input(tokens, onsets, roles, 0, features=features)
+        # a tagger reads the whole window, but never the padding after it
+        key_mask = None if self.cfg.causal_decoder else (tokens != T.PAD)[:, None, None, :]
         for layer, kv in zip(self.decoder, mem_kv, strict=True):
             x = layer(x, kv, key_mask=key_mask)
         return self.head(self.dec_norm(x))
@@ -269,10 +275,7 @@ class AutoDynamics(nn.Module):
         """
         head = self.head.weight[T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY]
         if self.cfg.note_tokens:
-            x, key_mask = self._note_input(tokens, onsets, features)
-            for layer, kv in zip(self.decoder, mem_kv, strict=True):
-                x = layer(x, kv, key_mask=key_mask)
-            return F.linear(self.dec_norm(x), head)
+            return F.linear(self.dec_norm(self._note_states(tokens, onsets, mem_kv, features)), head)
         x = self._decoder_input(tokens, onsets, roles, 0, features=features)
         key_mask = None if self.cfg.causal_decoder else (tokens != T.PAD)[:, None, None, :]
         last = len(self.decoder) - 1

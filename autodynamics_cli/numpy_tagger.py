@@ -137,13 +137,7 @@ class NumpyTagger:
         w = self.w
         x = (w["tok_emb.weight"][tokens] + w["onset_emb.weight"][onsets]
              + w["role_emb.weight"][roles] + self.dec_pos[: tokens.shape[1]])
-        if "key_emb.weight" in w:
-            x += w["key_emb.weight"][keys]
-        if "feat_emb.weight" in w:
-            table = w["feat_emb.weight"]
-            for c in np.flatnonzero(self.feat_used):  # no (B, L, columns, d) intermediate
-                x += table[features[..., c] + self.feat_offset[c]]
-        return x
+        return self._add_note_embeddings(x, keys, features)
 
     def _note_input(self, tokens: np.ndarray, onsets: np.ndarray, keys: np.ndarray,
                     features: np.ndarray) -> np.ndarray:
@@ -152,12 +146,18 @@ class NumpyTagger:
         pitch = tokens[:, 1::3]
         x = (w["tok_emb.weight"][pitch] + w["tok_emb.weight"][tokens[:, 2::3]]
              + w["onset_emb.weight"][onsets[:, 1::3]] + self.dec_pos[: pitch.shape[1]])
+        return self._add_note_embeddings(x, keys[:, 1::3], features[:, 1::3])
+
+    def _add_note_embeddings(self, x: np.ndarray, keys: np.ndarray, features: np.ndarray
+                             ) -> np.ndarray:
+        """Adds each position's key and note-feature embeddings to ``x`` (in place)."""
+        w = self.w
         if "key_emb.weight" in w:
-            x += w["key_emb.weight"][keys[:, 1::3]]
+            x += w["key_emb.weight"][keys]
         if "feat_emb.weight" in w:
             table = w["feat_emb.weight"]
-            for c in np.flatnonzero(self.feat_used):
-                x += table[features[:, 1::3, c] + self.feat_offset[c]]
+            for c in np.flatnonzero(self.feat_used):  # no (B, L, columns, d) intermediate
+                x += table[features[..., c] + self.feat_offset[c]]
         return x
 
     def velocity_logits(self, tokens: np.ndarray, onsets: np.ndarray, roles: np.ndarray,
@@ -182,7 +182,7 @@ class NumpyTagger:
             x = x + self._attend(h, k, v, p + ".self_attn", key_bias)
             x = x + self._attend(self._norm(x, p + ".norm2"), *kv, p + ".cross_attn")
             x = x + self._feed_forward(self._norm(x, p + ".norm3"), p + ".ff")
-        if last < 0 and not self.cfg.note_tokens:
+        if last < 0:
             x = x[:, 2::3]
         return self._norm(x, "dec_norm") @ self.vel_head_t
 
