@@ -306,6 +306,7 @@ def plot(
 class Loss(str, Enum):
     mse = "mse"
     ce = "ce"
+    ev = "ev"
 
 
 class Optimizer(str, Enum):
@@ -327,7 +328,9 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.ckpt.")] = False,
     preset: Annotated[str, typer.Option(help="Model size: default, small, paper-small, paper-base.")
                       ] = "default",
-    loss: Annotated[Loss, typer.Option(help="mse: the paper's; ce: cross-entropy.")] = Loss.mse,
+    loss: Annotated[Loss, typer.Option(
+        help="mse: the paper's; ce: cross-entropy; ev: squared error of the expected velocity "
+             "(what the mean readout reports; needs it).")] = Loss.mse,
     optimizer: Annotated[Optimizer, typer.Option()] = Optimizer.adafactor,
     lr: Annotated[float, typer.Option(help="Constant learning rate.")] = 1e-3,
     warmup_steps: Annotated[int, typer.Option(min=0, help="Linear warm-up steps.")] = 0,

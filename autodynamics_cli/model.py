@@ -333,13 +333,19 @@ def note_keys(tokens: torch.Tensor, roles: torch.Tensor, tail: torch.Tensor | No
     return torch.where(valid, keys, torch.zeros_like(keys))
 
 
+EV_SCALE = 8.0  # velocity steps per unit of the ``ev`` loss: its values land near cross-entropy's
+
+
 def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None,
                   kind: str = "mse") -> torch.Tensor:
     """Per-position loss, weighted and summed over each sequence, averaged over the batch.
 
     ``mse`` is the paper's loss: squared error between the softmax and the
-    one-hot target. ``ce`` is cross-entropy. Positions with weight 0 (padding,
-    unmatched notes) carry no loss.
+    one-hot target. ``ce`` is cross-entropy. ``ev`` trains what the ``mean``
+    readout reports: at velocity targets, the squared error of the expected
+    velocity under the softmax (over the velocity tokens), in units of
+    ``EV_SCALE`` velocity steps; cross-entropy at the other targets. Positions
+    with weight 0 (padding, unmatched notes) carry no loss.
     """
     if weights is None:
         weights = (targets != T.PAD).to(logits.dtype)
@@ -349,6 +355,13 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Te
         per = (p * p).sum(-1) - 2 * p.gather(-1, targets[..., None]).squeeze(-1) + 1.0
     elif kind == "ce":
         per = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    elif kind == "ev":
+        per = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+        vel = logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY].softmax(-1)
+        values = torch.arange(1, T.N_VELOCITY + 1, device=logits.device, dtype=vel.dtype)
+        err = ((vel @ values) - (targets - T.VEL_OFFSET + 1).to(vel.dtype)) / EV_SCALE
+        is_vel = (targets >= T.VEL_OFFSET) & (targets < T.VEL_OFFSET + T.N_VELOCITY)
+        per = torch.where(is_vel, err * err, per)
     else:
-        raise ValueError(f"unknown loss {kind!r} (use 'mse' or 'ce')")
+        raise ValueError(f"unknown loss {kind!r} (use 'mse', 'ce' or 'ev')")
     return (per * weights).sum() / targets.shape[0]

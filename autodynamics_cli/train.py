@@ -46,7 +46,7 @@ class TrainConfig:
     data: str
     out: str
     preset: str = "default"
-    loss: str = "mse"  # the paper's; or "ce"
+    loss: str = "mse"  # the paper's; or "ce", or "ev" (squared error of the mean readout)
     optimizer: str = "adafactor"  # the paper's; or "adamw"
     lr: float = 1e-3
     warmup_steps: int = 0  # linear learning-rate warm-up (0: the paper's constant rate)
@@ -197,6 +197,8 @@ def train(cfg: TrainConfig, resume: bool = False,
                              "decay_from": cfg.decay_from if cfg.decay_from is not None
                              else saved.get("decay_from")})
     mcfg = model_config(cfg) if ckpt is None else ModelConfig.from_dict(ckpt["model_config"])
+    if cfg.loss == "ev" and mcfg.readout != "mean":
+        raise AutodynError("--loss ev trains the expected velocity, so it needs --readout mean")
 
     entries = list_dataset(cfg.data)
     pieces, skipped = _load_pieces(entries, "train", cfg.note_cache)

@@ -89,6 +89,37 @@ def test_loss_reads_the_velocity_targets_only():
     assert loss.item() == pytest.approx(per[[0, 1, 3]].sum().item(), rel=1e-5)  # note 3: no target
 
 
+def test_ev_loss_is_the_squared_error_of_the_mean_readout():
+    """``ev``: velocity targets score (expected velocity - target)^2; others keep cross-entropy."""
+    from autodynamics_cli.model import EV_SCALE, sequence_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, T.VOCAB_SIZE) * 3
+    targets = torch.tensor([[T.velocity_token(np.array([30]))[0], T.PITCH_OFFSET + 12,
+                             T.velocity_token(np.array([100]))[0], T.PAD, T.EOS]] * 2)
+    loss = sequence_loss(logits, targets, None, "ev")
+    probs = logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY].softmax(-1)
+    mean = (probs * torch.arange(1, 128)).sum(-1)
+    ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    want = (((mean[:, 0] - 30) / EV_SCALE) ** 2 + ((mean[:, 2] - 100) / EV_SCALE) ** 2
+            + ce[:, 1] + ce[:, 4]).mean()
+    assert loss.item() == pytest.approx(want.item(), rel=1e-5)
+    # moving probability towards the target lowers it, even where argmax stays put
+    shifted = logits.clone()
+    shifted[:, 0, T.velocity_token(np.array([30]))[0]] += 1.0
+    assert sequence_loss(shifted, targets, None, "ev") < loss
+
+
+def test_ev_loss_needs_the_mean_readout(dataset: Path, tmp_path: Path):  # noqa: F811
+    cfg = tiny_cfg(dataset, tmp_path / "run", 1)
+    cfg.loss, cfg.readout = "ev", "argmax"
+    with pytest.raises(Exception, match="readout mean"):
+        train(cfg)
+    cfg.readout, cfg.out = "mean", str(tmp_path / "run2")
+    train(cfg)
+    assert (tmp_path / "run2" / "best.safetensors").is_file()
+
+
 def test_train_from_a_three_token_model(dataset: Path, tmp_path: Path):  # noqa: F811
     three = tmp_path / "three.safetensors"
     src = AutoDynamics(ModelConfig(**{**tiny_model(**{**NOTE_TAGGER, "note_tokens": False}).cfg.to_dict()}))
