@@ -365,7 +365,12 @@ def train(
              "decoder's work); needs --velocity-mask-prob 1.")] = False,
     init_from: Annotated[Path | None, typer.Option(
         help="Start a new run from this weights file (same shapes; e.g. a three-token tagger "
-             "for a --note-tokens one).")] = None,
+             "for a --note-tokens one; or fewer layers, the added ones starting as identity).")
+                         ] = None,
+    enc_layers: Annotated[int | None, typer.Option(
+        min=1, help="Encoder layers (default: the preset's).")] = None,
+    dec_layers: Annotated[int | None, typer.Option(
+        min=1, help="Decoder layers (default: the preset's).")] = None,
     eval_seconds: Annotated[float, typer.Option(
         help="Validate on each performance's first N seconds (0: whole).")] = 60.0,
     eval_minutes: Annotated[float, typer.Option(help="Validate every N minutes.")] = 10.0,
@@ -390,7 +395,9 @@ def train(
         score_share=score_share, drop_dynamics=drop_dynamics,
         eval_seconds=eval_seconds or None, eval_minutes=eval_minutes,
         checkpoint_minutes=checkpoint_minutes, threads=threads, device=device.value, seed=seed,
-        overrides={"note_tokens": True} if note_tokens else {},
+        overrides={k: v for k, v in {"note_tokens": True if note_tokens else None,
+                                     "n_enc_layers": enc_layers,
+                                     "n_dec_layers": dec_layers}.items() if v is not None},
         init_from=str(init_from) if init_from else None)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=err) as bar:

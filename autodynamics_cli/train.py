@@ -106,21 +106,43 @@ def model_config(cfg: TrainConfig) -> ModelConfig:
 
 
 def init_weights(model: AutoDynamics, path: str | Path) -> None:
-    """Start a new run from a trained model's weights (same shapes; the layout may differ).
+    """Start a new run from a trained model's weights (the layout may differ).
 
-    A note-token tagger has exactly the weights of a three-token one, so it can
-    start from one instead of from scratch.
+    Shapes must match, so a note-token tagger can start from a three-token one.
+    The new model may also have more encoder or decoder layers than the source
+    (grown at the top of each stack): an added layer starts with its residual
+    outputs at zero, so it is the identity and the grown model computes exactly
+    what the source did until training moves it.
     """
     from autodynamics_cli.weights import load_model
 
     src = load_model(str(path)).state_dict()
     dst = model.state_dict()
-    wrong = sorted(k for k in dst if k not in src or src[k].shape != dst[k].shape)
+    added = {k for k in dst if k not in src and _added_layer(k, src)}
+    wrong = sorted(k for k in dst if k not in added
+                   and (k not in src or src[k].shape != dst[k].shape))
     wrong += sorted(set(src) - set(dst))
     if wrong:
         raise AutodynError(f"{path}: weights do not fit this model ({len(wrong)} tensors missing, "
                            f"extra or of another shape, e.g. {wrong[0]})")
-    model.load_state_dict({k: v.float() for k, v in src.items()})
+    state = {k: v.float() for k, v in src.items()}
+    for k in added:
+        state[k] = torch.zeros_like(dst[k]) if k.endswith(_RESIDUAL_OUTPUTS) else dst[k]
+    model.load_state_dict(state)
+
+
+_RESIDUAL_OUTPUTS = (".attn.o.weight", ".self_attn.o.weight", ".cross_attn.o.weight",
+                     ".ff.wo.weight")
+
+
+def _added_layer(key: str, src: dict) -> bool:
+    """Whether ``key`` belongs to an encoder or decoder layer above the source's top one."""
+    stack, _, rest = key.partition(".")
+    index = rest.split(".", 1)[0]
+    if stack not in ("encoder", "decoder") or not index.isdigit():
+        return False
+    depth = sum(1 for k in src if k.startswith(f"{stack}.") and k.endswith(".norm1.weight"))
+    return depth > 0 and int(index) >= depth
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:

@@ -144,12 +144,48 @@ def test_train_from_a_three_token_model(dataset: Path, tmp_path: Path):  # noqa:
         train(cfg2)
 
 
+def test_init_from_a_shallower_model_grows_it_as_identity(tmp_path: Path):
+    """Added layers start as the identity: the grown model computes what the source did."""
+    from autodynamics_cli.train import init_weights
+
+    src = tiny_model(seed=4, **NOTE_TAGGER)
+    for p in src.parameters():  # no zeros by chance: every tensor matters
+        torch.nn.init.normal_(p, std=0.3)
+    save_model(tmp_path / "src.safetensors", src)
+    grown = tiny_model(seed=5, n_enc_layers=2, n_dec_layers=3, **NOTE_TAGGER)
+    init_weights(grown, tmp_path / "src.safetensors")
+    rng = np.random.default_rng(3)
+    x = _stack([random_window(rng, n) for n in (5, 12)], CPU)
+    inputs = _full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))
+    with torch.inference_mode():
+        want = src.decode(*inputs[:3], src.encode(x.roll), inputs[3])
+        got = grown.decode(*inputs[:3], grown.encode(x.roll), inputs[3])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert grown.decoder[2].ff.wi.weight.abs().sum() > 0  # only the residual outputs are zero
+    assert grown.decoder[2].ff.wo.weight.abs().sum() == 0
+    # a shallower model cannot start from a deeper one
+    with pytest.raises(Exception, match="do not fit"):
+        init_weights(tiny_model(**NOTE_TAGGER), _save(tmp_path / "deep.safetensors", grown))
+
+
+def _save(path: Path, model: AutoDynamics) -> Path:
+    save_model(path, model)
+    return path
+
+
 def test_cli_flags(dataset: Path, tmp_path: Path):  # noqa: F811
     out = tmp_path / "run"
     r = CliRunner().invoke(app, ["train", "--data", str(dataset), "--out", str(out), "--preset", "tiny",
                                  "--max-steps", "2", "--batch-size", "2", "--threads", "1",
                                  "--eval-minutes", "0", "--device", "cpu", "--note-tokens"])
     assert r.exit_code != 0 and "needs a tagger" in str(r.exception)  # the tiny preset is causal
+    r = CliRunner().invoke(app, ["train", "--data", str(dataset), "--out", str(out), "--preset", "tiny",
+                                 "--max-steps", "1", "--batch-size", "2", "--threads", "1",
+                                 "--eval-minutes", "0", "--device", "cpu", "--dec-layers", "2",
+                                 "--enc-layers", "3"])
+    assert r.exit_code == 0, r.output
+    cfg = load_model(str(out / "best.safetensors")).cfg
+    assert (cfg.n_enc_layers, cfg.n_dec_layers) == (3, 2)
 
 
 def test_free_generation_twin_of_a_note_token_tagger():
