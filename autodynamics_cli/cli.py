@@ -102,7 +102,7 @@ def humanize(
     engine: Annotated[Engine, typer.Option(
         help="numpy: run a tagger model (the bundled one) on the CPU without torch, which starts "
              "seconds sooner, same velocities; torch; auto: numpy where it can, unless the job "
-             "is over 128 KB of MIDI (there torch's faster kernels repay its import).")
+             "is over 512 KB of MIDI (there torch's faster kernels repay its import).")
     ] = Engine.auto,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     skip_existing: Annotated[bool, typer.Option(

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
     from autodynamics_cli.numpy_tagger import NumpyTagger
 
 ENGINES = ("auto", "numpy", "torch")
-# Where torch's faster kernels repay its import: about 14,000 notes of MIDI on the
-# development CPU with the three-token tagger (numpy about 1,100 notes/s, torch about
-# 1,330, import 2.2 s). With the note-token tagger torch's lead is smaller (about 8% on a
-# five-minute score), so the break-even is later; not re-tuned yet.
-TORCH_FROM_BYTES = 128 * 1024
+# Where torch's faster kernels repay its import, measured with the bundled note-token
+# tagger on the two-core development CPU (`autodyn humanize DIR -o OUT/ -q --engine E`
+# on copies of ASAP scores): 27 files, 318 KB: numpy 26.6 s, torch 27.3 and 28.9 s;
+# 81 files, 1,065 KB: numpy 88.5 s, torch 85.6 s. Linear between them, the break-even
+# is near 580 KB. Below it numpy also needs less than half of torch's memory.
+TORCH_FROM_BYTES = 512 * 1024
 
 
 def cpu_cores() -> int:
