@@ -20,7 +20,7 @@ import torch
 
 from autodynamics_cli import note_features as NF
 from autodynamics_cli import tokens as T
-from autodynamics_cli.model import AutoDynamics
+from autodynamics_cli.model import AutoDynamics, expected_velocity
 from autodynamics_cli.windows import BATCH_OVERHEAD_TOKENS, WindowInput, batch_windows, plan_batches
 
 __all__ = ["WindowInput", "decode_cached", "decode_reference", "plan_batches"]
@@ -37,12 +37,10 @@ def velocity_from_logits(logits: torch.Tensor, readout: str = "argmax") -> torch
 
 def readout_velocity(vel_logits: torch.Tensor, readout: str = "argmax") -> torch.Tensor:
     """``velocity_from_logits`` for logits of the velocity tokens only (``N_VELOCITY`` wide)."""
-    vel_logits = vel_logits.float()
     if readout == "argmax":
-        return vel_logits.argmax(-1) + 1
+        return vel_logits.float().argmax(-1) + 1
     if readout == "mean":
-        values = torch.arange(1, T.N_VELOCITY + 1, device=vel_logits.device, dtype=torch.float32)
-        return (vel_logits.softmax(-1) @ values).round().long().clamp(1, 127)
+        return expected_velocity(vel_logits).round().long().clamp(1, 127)
     raise ValueError(f"unknown readout {readout!r}")
 
 

@@ -336,6 +336,16 @@ def note_keys(tokens: torch.Tensor, roles: torch.Tensor, tail: torch.Tensor | No
 EV_SCALE = 8.0  # velocity steps per unit of the ``ev`` loss: its values land near cross-entropy's
 
 
+def expected_velocity(vel_logits: torch.Tensor) -> torch.Tensor:
+    """Expected velocity (1..127, unrounded) under the softmax of the velocity-token logits.
+
+    The ``mean`` readout rounds it; the ``ev`` loss trains it.
+    """
+    vel_logits = vel_logits.float()
+    values = torch.arange(1, T.N_VELOCITY + 1, device=vel_logits.device, dtype=torch.float32)
+    return vel_logits.softmax(-1) @ values
+
+
 def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None,
                   kind: str = "mse") -> torch.Tensor:
     """Per-position loss, weighted and summed over each sequence, averaged over the batch.
@@ -357,9 +367,8 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Te
         per = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
     elif kind == "ev":
         per = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-        vel = logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY].softmax(-1)
-        values = torch.arange(1, T.N_VELOCITY + 1, device=logits.device, dtype=vel.dtype)
-        err = ((vel @ values) - (targets - T.VEL_OFFSET + 1).to(vel.dtype)) / EV_SCALE
+        mean = expected_velocity(logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY])
+        err = (mean - (targets - T.VEL_OFFSET + 1).to(mean.dtype)) / EV_SCALE
         is_vel = (targets >= T.VEL_OFFSET) & (targets < T.VEL_OFFSET + T.N_VELOCITY)
         per = torch.where(is_vel, err * err, per)
     else:
