@@ -118,7 +118,9 @@ def init_weights(model: AutoDynamics, path: str | Path) -> None:
 
     src = load_model(str(path)).state_dict()
     dst = model.state_dict()
-    added = {k for k in dst if k not in src and _added_layer(k, src)}
+    depth = {stack: sum(1 for k in src if k.startswith(f"{stack}.") and k.endswith(".norm1.weight"))
+             for stack in ("encoder", "decoder")}
+    added = {k for k in dst if k not in src and _added_layer(k, depth)}
     wrong = sorted(k for k in dst if k not in added
                    and (k not in src or src[k].shape != dst[k].shape))
     wrong += sorted(set(src) - set(dst))
@@ -135,14 +137,14 @@ _RESIDUAL_OUTPUTS = (".attn.o.weight", ".self_attn.o.weight", ".cross_attn.o.wei
                      ".ff.wo.weight")
 
 
-def _added_layer(key: str, src: dict) -> bool:
-    """Whether ``key`` belongs to an encoder or decoder layer above the source's top one."""
+def _added_layer(key: str, depth: dict[str, int]) -> bool:
+    """Whether ``key`` belongs to an encoder or decoder layer above the source's top one.
+
+    ``depth``: the source's layer count per stack.
+    """
     stack, _, rest = key.partition(".")
     index = rest.split(".", 1)[0]
-    if stack not in ("encoder", "decoder") or not index.isdigit():
-        return False
-    depth = sum(1 for k in src if k.startswith(f"{stack}.") and k.endswith(".norm1.weight"))
-    return depth > 0 and int(index) >= depth
+    return depth.get(stack, 0) > 0 and index.isdigit() and int(index) >= depth[stack]
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:
