@@ -363,6 +363,9 @@ def train(
     note_tokens: Annotated[bool, typer.Option(
         help="Tagger with one decoder position per note instead of three (a third of the "
              "decoder's work); needs --velocity-mask-prob 1.")] = False,
+    onset_lead: Annotated[bool, typer.Option(
+        help="Also read each note's onset lead (timing finer than a 50 ms step: in played "
+             "performances the louder notes of a chord come first).")] = False,
     init_from: Annotated[Path | None, typer.Option(
         help="Start a new run from this weights file (same shapes; e.g. a three-token tagger "
              "for a --note-tokens one; or fewer layers, the added ones starting as identity).")
@@ -396,6 +399,7 @@ def train(
         eval_seconds=eval_seconds or None, eval_minutes=eval_minutes,
         checkpoint_minutes=checkpoint_minutes, threads=threads, device=device.value, seed=seed,
         overrides={k: v for k, v in {"note_tokens": True if note_tokens else None,
+                                     "onset_lead": True if onset_lead else None,
                                      "n_enc_layers": enc_layers,
                                      "n_dec_layers": dec_layers}.items() if v is not None},
         init_from=str(init_from) if init_from else None)

@@ -172,22 +172,25 @@ class WindowSampler:
         if in_vel is not None and self.rng.random() < self.drop_dynamics:
             in_vel = None  # so that flat inputs, which carry no dynamics, still work
         return make_window(on, end, pitch, piece.target, piece.has_target, start, self.roll_steps,
-                           self.max_notes, self.aux_weight, mask, in_vel)
+                           self.max_notes, self.aux_weight, mask, in_vel, onset)
 
 
 def make_window(on: np.ndarray, end: np.ndarray, pitch: np.ndarray, target: np.ndarray,
                 has_target: np.ndarray, start: int, roll_steps: int, max_notes: int,
                 aux_weight: float, velocity_mask: np.ndarray | None = None,
-                in_velocity: np.ndarray | None = None) -> WindowSample:
+                in_velocity: np.ndarray | None = None,
+                onset_s: np.ndarray | None = None) -> WindowSample:
     """The model inputs and weighted targets of the window that starts at ``start``.
 
     ``velocity_mask[i]`` True hides note i's velocity from the decoder input;
-    ``in_velocity`` are notated velocities the model may read (None: none).
+    ``in_velocity`` are notated velocities the model may read (None: none);
+    ``onset_s`` the onsets in seconds, for the onset-lead feature.
     Note features are computed on the notes near the window, which gives
     exactly what inference computes on the whole file (``note_features.py``).
     """
     near = np.flatnonzero((on >= start - NF.CONTEXT_STEPS) & (on < start + roll_steps + NF.CONTEXT_STEPS))
-    feats = NF.note_features(on[near], pitch[near], None if in_velocity is None else in_velocity[near])
+    feats = NF.note_features(on[near], pitch[near], None if in_velocity is None else in_velocity[near],
+                             None if onset_s is None else onset_s[near])
     inside = np.flatnonzero((on[near] >= start) & (on[near] < start + roll_steps))
     inside = inside[T.note_order(on[near][inside], pitch[near][inside])][:max_notes]
     feats, inside = feats[inside], near[inside]

@@ -33,7 +33,7 @@ def model_features(model: AutoDynamics | NumpyTagger, notes: Notes, read_dynamic
     """
     on, _ = note_steps(notes.onset, notes.offset)
     read = read_dynamics and model.cfg.input_velocity and NF.has_dynamics(notes.velocity)
-    return NF.note_features(on, notes.pitch, notes.velocity if read else None)
+    return NF.note_features(on, notes.pitch, notes.velocity if read else None, notes.onset)
 
 
 def window_inputs(notes: Notes, windows: list[Window], roll_steps: int,
