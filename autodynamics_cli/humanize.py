@@ -26,14 +26,15 @@ HOP_STEPS = 128  # 6.4 s: every note is decoded in up to two overlapping windows
 
 
 def model_features(model: AutoDynamics | NumpyTagger, notes: Notes, read_dynamics: bool = True) -> np.ndarray:
-    """Note features of a whole file, with its notated velocities when the model reads them.
+    """Note features of a whole file, with its notated velocities and onset leads when the model reads them.
 
     A file whose velocities are all equal carries no dynamics: it gets "none",
     as does every file when ``read_dynamics`` is off.
     """
     on, _ = note_steps(notes.onset, notes.offset)
     read = read_dynamics and model.cfg.input_velocity and NF.has_dynamics(notes.velocity)
-    return NF.note_features(on, notes.pitch, notes.velocity if read else None, notes.onset)
+    return NF.note_features(on, notes.pitch, notes.velocity if read else None,
+                            notes.onset if model.cfg.onset_lead else None)
 
 
 def window_inputs(notes: Notes, windows: list[Window], roll_steps: int,

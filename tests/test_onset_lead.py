@@ -64,7 +64,8 @@ def test_training_windows_see_the_lead_inference_sees():
     onset = np.sort(rng.uniform(0, 60, n))
     onset[1::4] = onset[::4][: len(onset[1::4])] + rng.uniform(-0.03, 0.03, len(onset[1::4]))
     pitch = rng.integers(21, 109, n)
-    on, end = (np.floor(onset / 0.05)).astype(np.int64), (np.floor(onset / 0.05)).astype(np.int64) + 5
+    on = np.floor(onset / 0.05).astype(np.int64)
+    end = on + 5
     notes = Notes(onset=onset, offset=onset + 0.25, pitch=pitch, velocity=np.full(n, 64),
                   channel=np.zeros(n, np.int64), track=np.zeros(n, np.int64),
                   byte_offset=np.arange(n))
