@@ -1,0 +1,85 @@
+"""Is model B really better than model A? A paired comparison of two ``autodyn eval --json`` files.
+
+Run from the repository root::
+
+    autodyn eval ... --model A.safetensors --json a.json
+    autodyn eval ... --model B.safetensors --json b.json
+    python scripts/compare_evals.py a.json b.json
+
+Both files must judge the same performances (the same split and protocol). For
+MSE, MAE and Pearson r it prints A, B, their difference (B minus A, averaged per
+piece then over pieces, as ``autodyn eval`` does), a 95% bootstrap interval of
+that difference over pieces, and on how many pieces B is better. With 18
+validation pieces, checkpoints of one run differ by two or three MSE: a
+difference whose interval straddles zero is not evidence that B is better.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+METRICS = ("mse", "mae", "r")
+LOWER_IS_BETTER = {"mse": True, "mae": True, "r": False}
+
+
+def piece_means(report: dict) -> dict[str, dict[str, float]]:
+    """Each piece's mean of each metric over its performances (NaN entries skipped)."""
+    rows: dict[str, list[dict]] = defaultdict(list)
+    for p in report["performances"]:
+        rows[p["group"]].append(p)
+    out = {}
+    for group, ps in rows.items():
+        out[group] = {}
+        for m in METRICS:
+            v = [p[m] for p in ps if p.get(m) is not None and not np.isnan(p[m])]
+            out[group][m] = float(np.mean(v)) if v else float("nan")
+    return out
+
+
+def compare(a: dict, b: dict, resamples: int = 10_000, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Per metric: A, B, mean difference B - A over pieces, its 95% bootstrap interval, pieces better."""
+    pa, pb = piece_means(a), piece_means(b)
+    paths_a = sorted(p["path"] for p in a["performances"])
+    paths_b = sorted(p["path"] for p in b["performances"])
+    if paths_a != paths_b:
+        raise ValueError("the two reports judge different performances; run both on the same split")
+    pieces = sorted(pa)
+    out = {}
+    for m in METRICS:
+        va = np.array([pa[g][m] for g in pieces])
+        vb = np.array([pb[g][m] for g in pieces])
+        ok = ~(np.isnan(va) | np.isnan(vb))
+        d = (vb - va)[ok]
+        if not len(d):
+            raise ValueError(f"no piece has {m} in both reports")
+        draws = np.random.default_rng(seed).integers(0, len(d), size=(resamples, len(d)))
+        boot = d[draws].mean(axis=1)
+        better = (d < 0) if LOWER_IS_BETTER[m] else (d > 0)
+        out[m] = {"a": float(np.nanmean(va)), "b": float(np.nanmean(vb)), "diff": float(d.mean()),
+                  "low": float(np.percentile(boot, 2.5)), "high": float(np.percentile(boot, 97.5)),
+                  "better": int(better.sum()), "pieces": int(len(d))}
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("a", type=Path, help="eval JSON of model A (e.g. the shipped model)")
+    p.add_argument("b", type=Path, help="eval JSON of model B (the candidate)")
+    p.add_argument("--resamples", type=int, default=10_000)
+    args = p.parse_args(argv)
+    result = compare(json.loads(args.a.read_text()), json.loads(args.b.read_text()), args.resamples)
+    print(f"{'metric':6} {'A':>8} {'B':>8} {'B-A':>8} {'95% interval':>20} {'B better':>9}")
+    for m, r in result.items():
+        interval = f"[{r['low']:+.3f}, {r['high']:+.3f}]"
+        print(f"{m:6} {r['a']:8.3f} {r['b']:8.3f} {r['diff']:+8.3f} {interval:>20} "
+              f"{r['better']:>4}/{r['pieces']}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
