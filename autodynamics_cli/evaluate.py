@@ -103,19 +103,25 @@ def evaluate(model: AutoDynamics, entries: list[Entry], device: torch.device,
     return results
 
 
-def summarize(scores: list, metrics: tuple[str, ...] = METRICS) -> dict[str, float]:
-    """Average per piece, then over pieces (metrics that are NaN for a row are skipped)."""
+def nan_mean(values: list[float]) -> float:
+    """Mean of the values that are not NaN (NaN if none is)."""
+    v = [x for x in values if not np.isnan(x)]
+    return float(np.mean(v)) if v else float("nan")
+
+
+def piece_means(scores: list, metrics: tuple[str, ...] = METRICS) -> dict[str, dict[str, float]]:
+    """Each piece's mean of each metric over its performances (NaN rows skipped)."""
     by_piece: dict[str, list] = defaultdict(list)
     for s in scores:
         by_piece[s.group].append(s)
+    return {g: {m: nan_mean([getattr(s, m) for s in ss]) for m in metrics} for g, ss in by_piece.items()}
 
-    def mean(values: list[float]) -> float:
-        v = [x for x in values if not np.isnan(x)]
-        return float(np.mean(v)) if v else float("nan")
 
-    piece_means = [{m: mean([getattr(s, m) for s in ss]) for m in metrics} for ss in by_piece.values()]
-    out = {m: mean([p[m] for p in piece_means]) for m in metrics}
-    out.update(performances=len(scores), pieces=len(by_piece), notes=sum(s.notes for s in scores))
+def summarize(scores: list, metrics: tuple[str, ...] = METRICS) -> dict[str, float]:
+    """Average per piece, then over pieces (metrics that are NaN for a row are skipped)."""
+    pieces = piece_means(scores, metrics)
+    out = {m: nan_mean([p[m] for p in pieces.values()]) for m in metrics}
+    out.update(performances=len(scores), pieces=len(pieces), notes=sum(s.notes for s in scores))
     return out
 
 

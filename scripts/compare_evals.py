@@ -18,27 +18,23 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from autodynamics_cli.evaluate import piece_means as eval_piece_means  # noqa: E402
 
 METRICS = ("mse", "mae", "r")
 LOWER_IS_BETTER = {"mse": True, "mae": True, "r": False}
 
 
 def piece_means(report: dict) -> dict[str, dict[str, float]]:
-    """Each piece's mean of each metric over its performances (NaN entries skipped)."""
-    rows: dict[str, list[dict]] = defaultdict(list)
-    for p in report["performances"]:
-        rows[p["group"]].append(p)
-    out = {}
-    for group, ps in rows.items():
-        out[group] = {}
-        for m in METRICS:
-            v = [p[m] for p in ps if p.get(m) is not None and not np.isnan(p[m])]
-            out[group][m] = float(np.mean(v)) if v else float("nan")
-    return out
+    """Each piece's means, computed by ``autodyn eval``'s own code from the report's rows."""
+    return eval_piece_means([SimpleNamespace(**p) for p in report["performances"]], METRICS)
 
 
 def compare(a: dict, b: dict, resamples: int = 10_000, seed: int = 0) -> dict[str, dict[str, float]]:
