@@ -366,6 +366,12 @@ def train(
     onset_lead: Annotated[bool, typer.Option(
         help="Also read each note's onset lead (timing finer than a 50 ms step: in played "
              "performances the louder notes of a chord come first).")] = False,
+    staff: Annotated[bool, typer.Option(
+        help="Also read each note's staff (top or bottom part of a notation export, whose "
+             "tracks or channels are its staves) and its rank in its staff's chord.")] = False,
+    drop_staff: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Chance to hide a window's staves (as in a one-track file); "
+                               "with --staff.")] = 0.2,
     init_from: Annotated[Path | None, typer.Option(
         help="Start a new run from this weights file (same shapes; e.g. a three-token tagger "
              "for a --note-tokens one; or fewer layers, the added ones starting as identity).")
@@ -395,11 +401,12 @@ def train(
         max_steps=max_steps, max_minutes=max_minutes, velocity_mask_prob=velocity_mask_prob,
         aux_weight=aux_weight, dropout=dropout, readout=readout.value if readout else None,
         scores=str(scores) if scores else None, alignments=str(alignments) if alignments else None,
-        score_share=score_share, drop_dynamics=drop_dynamics,
+        score_share=score_share, drop_dynamics=drop_dynamics, drop_staff=drop_staff,
         eval_seconds=eval_seconds or None, eval_minutes=eval_minutes,
         checkpoint_minutes=checkpoint_minutes, threads=threads, device=device.value, seed=seed,
         overrides={k: v for k, v in {"note_tokens": True if note_tokens else None,
                                      "onset_lead": True if onset_lead else None,
+                                     "staff": True if staff else None,
                                      "n_enc_layers": enc_layers,
                                      "n_dec_layers": dec_layers}.items() if v is not None},
         init_from=str(init_from) if init_from else None)

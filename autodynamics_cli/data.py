@@ -52,6 +52,7 @@ class Piece:
     name: str = ""
     in_velocity: np.ndarray | None = None  # notated velocities the model may read (None: none)
     source: str = "performance"  # or "score"
+    staff: np.ndarray | None = None  # note_features.part_staff of the file (None: one part)
 
     def __len__(self) -> int:
         return len(self.pitch)
@@ -90,7 +91,8 @@ def load_performance(path: str | Path, cache: bool = False) -> Piece:
     """
     notes = read_notes_cached(path, cache)
     return Piece(notes.onset, notes.offset, notes.pitch, notes.velocity,
-                 np.ones(len(notes), dtype=bool), name=str(path))
+                 np.ones(len(notes), dtype=bool), name=str(path),
+                 staff=NF.part_staff(notes.track, notes.channel, notes.pitch))
 
 
 @dataclass
@@ -138,12 +140,14 @@ class WindowSampler:
 
     def __init__(self, pieces: list[Piece], seed: int, roll_steps: int, max_notes: int,
                  augment: Augment | None, aux_weight: float, velocity_mask_prob: float,
-                 source_share: dict[str, float] | None = None, drop_dynamics: float = 0.3) -> None:
+                 source_share: dict[str, float] | None = None, drop_dynamics: float = 0.3,
+                 drop_staff: float | None = None) -> None:
         if not pieces:
             raise AutodynError("no training pieces with notes")
         self.pieces = pieces
         self.prob = source_probabilities(pieces, source_share)
         self.drop_dynamics = drop_dynamics
+        self.drop_staff = drop_staff  # None: the model reads no staves
         self.rng = np.random.default_rng(seed)
         self.roll_steps, self.max_notes = roll_steps, max_notes
         self.augment, self.aux_weight = augment, aux_weight
@@ -171,26 +175,32 @@ class WindowSampler:
         in_vel = piece.in_velocity
         if in_vel is not None and self.rng.random() < self.drop_dynamics:
             in_vel = None  # so that flat inputs, which carry no dynamics, still work
+        staff = None
+        if self.drop_staff is not None and self.rng.random() >= self.drop_staff:
+            staff = piece.staff  # else as a one-track export, which has no staves
         return make_window(on, end, pitch, piece.target, piece.has_target, start, self.roll_steps,
-                           self.max_notes, self.aux_weight, mask, in_vel, onset)
+                           self.max_notes, self.aux_weight, mask, in_vel, onset, staff)
 
 
 def make_window(on: np.ndarray, end: np.ndarray, pitch: np.ndarray, target: np.ndarray,
                 has_target: np.ndarray, start: int, roll_steps: int, max_notes: int,
                 aux_weight: float, velocity_mask: np.ndarray | None = None,
                 in_velocity: np.ndarray | None = None,
-                onset_s: np.ndarray | None = None) -> WindowSample:
+                onset_s: np.ndarray | None = None,
+                staff: np.ndarray | None = None) -> WindowSample:
     """The model inputs and weighted targets of the window that starts at ``start``.
 
     ``velocity_mask[i]`` True hides note i's velocity from the decoder input;
     ``in_velocity`` are notated velocities the model may read (None: none);
-    ``onset_s`` the onsets in seconds, for the onset-lead feature.
+    ``onset_s`` the onsets in seconds, for the onset-lead feature; ``staff``
+    the notes' ``note_features.part_staff`` (None: as a one-part file).
     Note features are computed on the notes near the window, which gives
     exactly what inference computes on the whole file (``note_features.py``).
     """
     near = np.flatnonzero((on >= start - NF.CONTEXT_STEPS) & (on < start + roll_steps + NF.CONTEXT_STEPS))
     feats = NF.note_features(on[near], pitch[near], None if in_velocity is None else in_velocity[near],
-                             None if onset_s is None else onset_s[near])
+                             None if onset_s is None else onset_s[near],
+                             None if staff is None else staff[near])
     inside = np.flatnonzero((on[near] >= start) & (on[near] < start + roll_steps))
     inside = inside[T.note_order(on[near][inside], pitch[near][inside])][:max_notes]
     feats, inside = feats[inside], near[inside]
@@ -317,7 +327,8 @@ def load_aligned(entry: AlignedEntry, score_notes: Notes | None = None) -> Piece
                                   str(entry.alignment))
     in_vel = notes.velocity if NF.has_dynamics(notes.velocity) else None
     return Piece(notes.onset, notes.offset, notes.pitch, target, has, name=str(entry.alignment),
-                 in_velocity=in_vel, source="score")
+                 in_velocity=in_vel, source="score",
+                 staff=NF.part_staff(notes.track, notes.channel, notes.pitch))
 
 
 def notes_cache_dir() -> Path:

@@ -26,15 +26,19 @@ HOP_STEPS = 128  # 6.4 s: every note is decoded in up to two overlapping windows
 
 
 def model_features(model: AutoDynamics | NumpyTagger, notes: Notes, read_dynamics: bool = True) -> np.ndarray:
-    """Note features of a whole file, with its notated velocities and onset leads when the model reads them.
+    """Note features of a whole file, with what else of it the model reads.
+
+    That is its notated velocities, onset leads and staves (``note_features.py``).
 
     A file whose velocities are all equal carries no dynamics: it gets "none",
     as does every file when ``read_dynamics`` is off.
     """
     on, _ = note_steps(notes.onset, notes.offset)
+    staff = NF.part_staff(notes.track, notes.channel, notes.pitch) if model.cfg.staff else None
     read = read_dynamics and model.cfg.input_velocity and NF.has_dynamics(notes.velocity)
     return NF.note_features(on, notes.pitch, notes.velocity if read else None,
-                            notes.onset if model.cfg.onset_lead else None)
+                            notes.onset if model.cfg.onset_lead else None,
+                            staff)
 
 
 def window_inputs(notes: Notes, windows: list[Window], roll_steps: int,

@@ -37,6 +37,7 @@ class ModelConfig:
     note_features: bool = False  # decoder tokens carry note_features.py's context features
     input_velocity: bool = False  # ... and the note's notated (input) velocity bucket
     onset_lead: bool = False  # ... and its onset lead, timing finer than a roll step
+    staff: bool = False  # ... and its staff (top or bottom part of a notation export)
     causal_decoder: bool = True  # False: decoder self-attention sees the whole window (tagger)
     note_tokens: bool = False  # tagger: one decoder position per note (not three), see model.py
     layout_version: int = T.LAYOUT_VERSION
@@ -99,7 +100,8 @@ def feature_layout(cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray, int]:
     All used columns share one embedding table; column i's value v is row
     ``offset[i] + v``.
     """
-    flags = {NF.VELOCITY_COLUMN: cfg.input_velocity, NF.LEAD_COLUMN: cfg.onset_lead}
+    flags = {NF.VELOCITY_COLUMN: cfg.input_velocity, NF.LEAD_COLUMN: cfg.onset_lead,
+             NF.STAFF_COLUMN: cfg.staff, NF.STAFF_RANK_COLUMN: cfg.staff}
     used = np.array([flags.get(i, cfg.note_features) for i in range(NF.N_FEATURES)])
     sizes = [NF.FEATURE_SIZES[i] if used[i] else 0 for i in range(NF.N_FEATURES)]
     return used, np.cumsum([0] + sizes[:-1]).astype(np.int64), int(sum(sizes))

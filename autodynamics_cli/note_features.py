@@ -23,6 +23,10 @@ col   name                buckets
 8     onset lead          0..8 (onset minus the mean onset of the notes
                           within 40 ms, in ms: < -25, -25..-15, -15..-8,
                           -8..-3, -3..3 (4), 3..8, 8..15, 15..25, >= 25)
+9     staff               0 (one part), 1 top, 2 bottom, 3 middle part
+10    rank in staff       0 (one part) or 1 + rank from top among the
+                          notes of its staff starting in the same step
+                          (1..4, capped)
 ====  ==================  ==========================================
 
 The onset lead sees timing finer than the roll's 50 ms steps. In a played
@@ -30,6 +34,15 @@ performance the louder notes of a chord sound a few milliseconds before the
 others (the hammer travels faster) and late notes are soft, so the lead is
 a strong velocity cue on performance input; a quantized score has lead 0
 (bucket 4) everywhere. It needs onsets in seconds; without them it is 4.
+
+The staff is what a notation program's export carries and a performance does
+not: one track (or channel) per staff. A part is a (track, channel) pair with
+notes; parts are ranked by their mean pitch over the whole file, so the right
+hand's staff is "top" and the left hand's "bottom". The melody is most often
+the top note of the top staff, and an accompaniment's chords are the bottom
+staff's, which the pitch alone does not say where the hands' ranges overlap.
+A file with a single part (every performance, a sequencer's one-track export)
+gets 0 in both columns.
 
 Gaps of 2 s or more (and "no previous/next note") share the top bucket, so a
 feature only ever depends on notes within ``CONTEXT_STEPS`` of the note: a
@@ -41,10 +54,12 @@ from __future__ import annotations
 
 import numpy as np
 
-FEATURE_SIZES = (9, 8, 8, 10, 10, 10, 17, 17, 9)
+FEATURE_SIZES = (9, 8, 8, 10, 10, 10, 17, 17, 9, 4, 5)
 N_FEATURES = len(FEATURE_SIZES)
 VELOCITY_COLUMN = 7
 LEAD_COLUMN = 8
+STAFF_COLUMN = 9
+STAFF_RANK_COLUMN = 10
 LEAD_RADIUS_S = 0.04
 LEAD_EDGES_MS = (-25.0, -15.0, -8.0, -3.0, 3.0, 8.0, 15.0, 25.0)
 LEAD_NONE = 4  # the bucket of a note on time with its neighbours
@@ -84,12 +99,39 @@ def onset_lead_bucket(onset: np.ndarray) -> np.ndarray:
     return out
 
 
+def part_staff(track: np.ndarray, channel: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """Each note's staff (0..3, see the module docstring) from the parts of the whole file."""
+    part = np.asarray(track, dtype=np.int64) * 16 + np.asarray(channel, dtype=np.int64)
+    staff = np.zeros(len(part), dtype=np.int64)
+    parts, index = np.unique(part, return_inverse=True)
+    if len(parts) < 2:
+        return staff
+    mean_pitch = np.bincount(index, weights=np.asarray(pitch, dtype=np.float64)) / np.bincount(index)
+    rank = np.empty(len(parts), dtype=np.int64)
+    rank[np.argsort(-mean_pitch, kind="stable")] = np.arange(len(parts))
+    by_part = np.where(rank == 0, 1, np.where(rank == len(parts) - 1, 2, 3))
+    return by_part[index]
+
+
+def _staff_rank(on: np.ndarray, pitch: np.ndarray, staff: np.ndarray) -> np.ndarray:
+    """Column 10: 1 + rank from the top within the notes of one staff starting in one step."""
+    order = np.lexsort((-pitch, on, staff))
+    key = np.stack([staff[order], on[order]])
+    starts = np.flatnonzero(np.r_[True, (key[:, 1:] != key[:, :-1]).any(axis=0)])
+    rank = np.arange(len(on)) - np.repeat(starts, np.diff(np.r_[starts, len(on)]))
+    out = np.empty(len(on), dtype=np.int64)
+    out[order] = 1 + np.minimum(rank, 3)
+    return np.where(staff > 0, out, 0)
+
+
 def note_features(on_step: np.ndarray, pitch: np.ndarray,
                   in_velocity: np.ndarray | None = None,
-                  onset_s: np.ndarray | None = None) -> np.ndarray:
+                  onset_s: np.ndarray | None = None,
+                  staff: np.ndarray | None = None) -> np.ndarray:
     """``(n, N_FEATURES)`` int64 features of notes (any order); see the module docstring.
 
-    ``onset_s``: the notes' onsets in seconds, for the onset lead (else "on time").
+    ``onset_s``: the notes' onsets in seconds, for the onset lead (else "on time");
+    ``staff``: the notes' ``part_staff`` of the whole file (else "one part").
     """
     on = np.asarray(on_step, dtype=np.int64)
     pitch = np.asarray(pitch, dtype=np.int64)
@@ -124,10 +166,16 @@ def note_features(on_step: np.ndarray, pitch: np.ndarray,
         rel,
         np.zeros(n, dtype=np.int64),
         np.full(n, LEAD_NONE, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
     ], axis=1)
     out[order] = feats
     if in_velocity is not None:
         out[:, VELOCITY_COLUMN] = velocity_bucket(in_velocity)
     if onset_s is not None:
         out[:, LEAD_COLUMN] = onset_lead_bucket(onset_s)
+    if staff is not None:
+        staff = np.asarray(staff, dtype=np.int64)
+        out[:, STAFF_COLUMN] = staff
+        out[:, STAFF_RANK_COLUMN] = _staff_rank(on, pitch, staff)
     return out

@@ -68,6 +68,7 @@ class TrainConfig:
     alignments: str | None = None  # alignment CSV folder (layout: data.list_aligned)
     score_share: float = 0.5  # fraction of training windows drawn from aligned scores
     drop_dynamics: float = 0.3  # chance a score window's notated velocities are hidden
+    drop_staff: float = 0.2  # chance a window's staves are hidden (a model that reads them)
     note_cache: bool = True  # cache parsed notes (data.read_notes_cached)
     checkpoint_minutes: float = 5.0
     eval_minutes: float = 10.0
@@ -268,7 +269,8 @@ def train(cfg: TrainConfig, resume: bool = False,
                             min(max_notes, cfg.max_train_notes or max_notes),
                             Augment(cfg.stretch, cfg.transpose),
                             cfg.aux_weight if mcfg.causal_decoder else 0.0,  # a tagger sees them
-                            cfg.velocity_mask_prob, share, cfg.drop_dynamics)
+                            cfg.velocity_mask_prob, share, cfg.drop_dynamics,
+                            cfg.drop_staff if mcfg.staff else None)
     step, best, elapsed_before = 0, float("inf"), 0.0
     if ckpt is None and cfg.init_from:
         init_weights(model, cfg.init_from)

@@ -1,0 +1,168 @@
+"""The staff note features: which part of a notation export a note is in (note_features.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from conftest import tiny_model
+from test_decoding import random_window
+from test_numpy_engine import as_numpy
+from test_onset_lead import NOTE_TAGGER
+from test_train_eval import dataset  # noqa: F401 (a fixture)
+from typer.testing import CliRunner
+
+from autodynamics_cli import note_features as NF
+from autodynamics_cli import tokens as T
+from autodynamics_cli.cli import app
+from autodynamics_cli.data import Piece, WindowSampler, make_window
+from autodynamics_cli.decoding import _full_inputs, _stack, decode_cached, decode_reference
+from autodynamics_cli.humanize import model_features
+from autodynamics_cli.midi_io import Notes
+from autodynamics_cli.model_spec import feature_layout
+from autodynamics_cli.train import init_weights
+from autodynamics_cli.weights import load_model, save_model
+
+CPU = torch.device("cpu")
+STAFF_TAGGER = dict(NOTE_TAGGER, onset_lead=True)
+
+
+def _notes(pitch, track, channel=None, onset=None) -> Notes:
+    n = len(pitch)
+    onset = np.zeros(n) if onset is None else np.asarray(onset, dtype=np.float64)
+    return Notes(onset=onset, offset=onset + 0.5, pitch=np.asarray(pitch), velocity=np.full(n, 64),
+                 channel=np.zeros(n, np.int64) if channel is None else np.asarray(channel),
+                 track=np.asarray(track), byte_offset=np.arange(n))
+
+
+def test_parts_are_ranked_by_mean_pitch():
+    # the left hand's track comes first in the file: still the bottom staff
+    pitch = np.array([40, 45, 72, 76, 60])
+    assert NF.part_staff(np.array([1, 1, 2, 2, 3]), np.zeros(5, np.int64), pitch).tolist() == \
+        [2, 2, 1, 1, 3]
+    # one part: no staves; a part is a track and channel, so channels split a track
+    assert NF.part_staff(np.zeros(5, np.int64), np.zeros(5, np.int64), pitch).tolist() == [0] * 5
+    assert NF.part_staff(np.zeros(5, np.int64), np.array([0, 0, 1, 1, 0]), pitch).tolist() == \
+        [2, 2, 1, 1, 2]
+    assert NF.part_staff(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)).tolist() == []
+
+
+def test_rank_within_the_staff_chord():
+    # one step: right hand C-E-G over a left-hand fifth that reaches above the right hand's C
+    on = np.array([0, 0, 0, 0, 0, 10])
+    pitch = np.array([60, 64, 67, 55, 62, 70])
+    staff = np.array([1, 1, 1, 2, 2, 1])
+    f = NF.note_features(on, pitch, staff=staff)
+    assert f[:, NF.STAFF_COLUMN].tolist() == staff.tolist()
+    assert f[:, NF.STAFF_RANK_COLUMN].tolist() == [3, 2, 1, 2, 1, 1]
+    # the whole-chord rank says otherwise: the left hand's D is above the right hand's C
+    assert f[:, 1].tolist() == [3, 1, 0, 4, 2, 0]
+    # ranks are capped; without staves both columns are 0
+    big = NF.note_features(np.zeros(6, np.int64), np.arange(60, 66), staff=np.ones(6, np.int64))
+    assert big[:, NF.STAFF_RANK_COLUMN].tolist() == [4, 4, 4, 3, 2, 1]
+    assert (NF.note_features(on, pitch)[:, [NF.STAFF_COLUMN, NF.STAFF_RANK_COLUMN]] == 0).all()
+    assert (NF.note_features(on, pitch, staff=np.zeros(6, np.int64))[:, NF.STAFF_RANK_COLUMN] == 0).all()
+
+
+def test_only_a_staff_model_reads_the_staves():
+    notes = _notes([72, 76, 48, 52], track=[1, 1, 2, 2])
+    got = model_features(tiny_model(**STAFF_TAGGER, staff=True), notes)
+    assert got[:, NF.STAFF_COLUMN].tolist() == [1, 1, 2, 2]
+    assert got[:, NF.STAFF_RANK_COLUMN].tolist() == [2, 1, 2, 1]
+    plain = model_features(tiny_model(**STAFF_TAGGER), notes)
+    assert (plain[:, [NF.STAFF_COLUMN, NF.STAFF_RANK_COLUMN]] == 0).all()
+
+
+def test_training_windows_see_the_staves_inference_sees():
+    rng = np.random.default_rng(5)
+    n = 400
+    onset = np.sort(rng.uniform(0, 60, n))
+    onset = np.round(onset / 0.1) * 0.1  # chords
+    track = rng.integers(1, 3, n)
+    pitch = np.where(track == 1, rng.integers(55, 100, n), rng.integers(30, 70, n))
+    notes = _notes(pitch, track, onset=onset)
+    whole = model_features(tiny_model(**STAFF_TAGGER, staff=True), notes)
+    assert len(set(whole[:, NF.STAFF_RANK_COLUMN].tolist())) >= 3  # the data has chords
+    on = np.floor(onset / 0.05 + 1e-9).astype(np.int64)
+    start = 300
+    staff = NF.part_staff(notes.track, notes.channel, notes.pitch)
+    w = make_window(on, on + 5, pitch, np.full(n, 64), np.ones(n, bool), start, 256, 1000, 0.0,
+                    None, None, onset, staff)
+    inside = np.flatnonzero((on >= start) & (on < start + 256))
+    inside = inside[T.note_order(on[inside], pitch[inside])]
+    cols = [NF.STAFF_COLUMN, NF.STAFF_RANK_COLUMN]
+    assert w.features[1::3][:, cols].tolist() == whole[inside][:, cols].tolist()
+
+
+def test_the_sampler_hides_staves_at_the_asked_rate():
+    n = 50
+    piece = Piece(np.arange(n) * 0.1, np.arange(n) * 0.1 + 0.1, np.full(n, 60), np.full(n, 64),
+                  np.ones(n, bool), staff=np.where(np.arange(n) % 2 == 0, 1, 2))
+
+    def shown(drop: float | None) -> float:
+        s = WindowSampler([piece], 0, 256, 100, None, 0.0, 1.0, drop_staff=drop)
+        return np.mean([(s.sample().features[:, NF.STAFF_COLUMN] > 0).any() for _ in range(200)])
+
+    assert shown(None) == 0.0  # a model that reads no staves is never shown them
+    assert shown(0.0) == 1.0
+    assert 0.65 < shown(0.2) < 0.95
+
+
+def test_layout_appends_the_staff_rows():
+    cfg = tiny_model(**STAFF_TAGGER).cfg
+    used, offset, rows = feature_layout(cfg)
+    used2, offset2, rows2 = feature_layout(replace(cfg, staff=True))
+    cols = [NF.STAFF_COLUMN, NF.STAFF_RANK_COLUMN]
+    assert not used[cols].any() and used2[cols].all()
+    assert rows2 == rows + sum(NF.FEATURE_SIZES[c] for c in cols)
+    assert offset2[NF.STAFF_COLUMN] == rows and (offset2[used] == offset[used]).all()
+
+
+def _windows_with_staves(rng: np.random.Generator, sizes: tuple[int, ...]):
+    items = [random_window(rng, n) for n in sizes]
+    for w in items:
+        for c in (NF.STAFF_COLUMN, NF.STAFF_RANK_COLUMN):
+            w.features[:, c] = rng.integers(0, NF.FEATURE_SIZES[c], len(w.features))
+    return items
+
+
+def test_engines_agree_on_a_staff_model():
+    model = tiny_model(seed=8, n_dec_layers=2, readout="mean", staff=True, **STAFF_TAGGER)
+    with torch.no_grad():
+        model.head.weight.mul_(50)
+    items = _windows_with_staves(np.random.default_rng(9), (1, 6, 18, 9))
+    fast = decode_cached(model, items, CPU, batch_size=2)
+    assert [f.tolist() for f in fast] == [decode_reference(model, w, CPU).tolist() for w in items]
+    assert [g.tolist() for g in as_numpy(model).velocities(items, batch_size=2)] == \
+        [f.tolist() for f in fast]
+    for w in items:  # the staves are read: other staves, other velocities
+        w.features[:, NF.STAFF_COLUMN] = (w.features[:, NF.STAFF_COLUMN] + 1) % 4
+    assert [m.tolist() for m in decode_cached(model, items, CPU, batch_size=2)] != \
+        [f.tolist() for f in fast]
+
+
+def test_init_from_a_model_without_staves(tmp_path: Path):
+    """The staff rows start at zero: the new model computes what the source did."""
+    src = tiny_model(seed=4, **STAFF_TAGGER)
+    for p in src.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    save_model(tmp_path / "src.safetensors", src)
+    dst = tiny_model(seed=5, staff=True, **STAFF_TAGGER)
+    init_weights(dst, tmp_path / "src.safetensors")
+    x = _stack(_windows_with_staves(np.random.default_rng(3), (5, 12)), CPU)
+    inputs = _full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))
+    with torch.inference_mode():
+        want = src.decode(*inputs[:3], src.encode(x.roll), inputs[3])
+        got = dst.decode(*inputs[:3], dst.encode(x.roll), inputs[3])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_cli_flag_reaches_the_config(dataset: Path, tmp_path: Path):  # noqa: F811
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["train", "--data", str(dataset), "--out", str(out), "--preset", "tiny",
+                                 "--max-steps", "1", "--batch-size", "2", "--threads", "1",
+                                 "--eval-minutes", "0", "--device", "cpu", "--staff"])
+    assert r.exit_code == 0, r.output
+    assert load_model(str(out / "best.safetensors")).cfg.staff
