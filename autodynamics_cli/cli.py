@@ -548,6 +548,8 @@ def eval_cmd(
                           ] = None,
     read_dynamics: Annotated[bool, typer.Option(
         help="Let the model read the scores' notated velocities (off: measure without).")] = True,
+    read_staves: Annotated[bool, typer.Option(
+        help="Let a --staff model read the scores' staves (off: as one-track exports).")] = True,
     device: Annotated[Device, typer.Option()] = Device.auto,
 ) -> None:
     """Humanize flat performances (or, with --scores, the scores) and compare with real pianists."""
@@ -569,7 +571,7 @@ def eval_cmd(
         if not (scores and alignments):
             raise AutodynError("score evaluation needs both --scores and --alignments")
         _eval_scores(net, data, scores, alignments, split, dev, max_seconds, model, json_out,
-                     read_dynamics)
+                     read_dynamics, read_staves)
         return
     entries = [e for e in list_dataset(data) if e.split == split]
     if not entries:
@@ -592,7 +594,8 @@ def eval_cmd(
 
 
 def _eval_scores(net, data: Path, scores: Path, alignments: Path, split: str, dev, max_seconds,
-                 model: str | None, json_out: Path | None, read_dynamics: bool) -> None:
+                 model: str | None, json_out: Path | None, read_dynamics: bool,
+                 read_staves: bool) -> None:
     import json
     from dataclasses import asdict
 
@@ -608,7 +611,7 @@ def _eval_scores(net, data: Path, scores: Path, alignments: Path, split: str, de
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"scoring {split} scores", total=len(entries))
         rows = evaluate_scores(net, entries, dev, max_seconds, on_done=lambda _s: bar.advance(task),
-                               read_dynamics=read_dynamics)
+                               read_dynamics=read_dynamics, read_staves=read_staves)
     s = summarize(rows, SCORE_METRICS)
     stepped = summarize([r for r in rows if r.notated_dynamics], SCORE_METRICS)
     table = Table(title=f"{split}, score input: {s['performances']} performances, {s['pieces']} "
@@ -627,6 +630,7 @@ def _eval_scores(net, data: Path, scores: Path, alignments: Path, split: str, de
     if json_out:
         json_out.write_text(json.dumps({"summary": s, "summary_notated_dynamics": stepped,
                                         "read_dynamics": read_dynamics,
+                                        "read_staves": read_staves,
                                         "model": model or "default", "input": "score",
                                         "performances": [asdict(x) for x in rows]}, indent=1))
 

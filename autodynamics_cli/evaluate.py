@@ -149,11 +149,12 @@ def _mse(a: np.ndarray, b: np.ndarray) -> float:
 def evaluate_scores(model: AutoDynamics, entries: list[AlignedEntry], device: torch.device,
                     max_seconds: float | None = None,
                     on_done: Callable[[ScoreInputScore], None] | None = None,
-                    read_dynamics: bool = True) -> list[ScoreInputScore]:
+                    read_dynamics: bool = True, read_staves: bool = True) -> list[ScoreInputScore]:
     """Humanize each score once and compare it with each of its performers.
 
-    ``read_dynamics`` off hides the notated velocities from the model (to
-    measure what reading them is worth).
+    ``read_dynamics`` off hides the notated velocities from the model,
+    ``read_staves`` off the staves (to measure what reading them is worth, or
+    how the model does on a one-track export).
     """
     by_score: dict[str, list[AlignedEntry]] = defaultdict(list)
     for e in entries:
@@ -168,7 +169,8 @@ def evaluate_scores(model: AutoDynamics, entries: list[AlignedEntry], device: to
         targets = [aligned_targets(notes, midi.data, read_alignment(e.alignment), str(e.alignment))
                    for e in group]
         clipped = clip_notes(notes, max_seconds)
-        (pred,) = predict_velocities(model, [clipped], device, read_dynamics=read_dynamics)
+        (pred,) = predict_velocities(model, [clipped], device, read_dynamics=read_dynamics,
+                                     read_staves=read_staves)
         full_pred = np.zeros(len(notes), dtype=np.int64)
         full_pred[keep] = pred
         for k, (e, (target, has)) in enumerate(zip(group, targets, strict=True)):

@@ -25,16 +25,19 @@ if TYPE_CHECKING:
 HOP_STEPS = 128  # 6.4 s: every note is decoded in up to two overlapping windows
 
 
-def model_features(model: AutoDynamics | NumpyTagger, notes: Notes, read_dynamics: bool = True) -> np.ndarray:
+def model_features(model: AutoDynamics | NumpyTagger, notes: Notes, read_dynamics: bool = True,
+                   read_staves: bool = True) -> np.ndarray:
     """Note features of a whole file, with what else of it the model reads.
 
     That is its notated velocities, onset leads and staves (``note_features.py``).
 
     A file whose velocities are all equal carries no dynamics: it gets "none",
-    as does every file when ``read_dynamics`` is off.
+    as does every file when ``read_dynamics`` is off. ``read_staves`` off
+    gives every note "one part", as if the file had a single track.
     """
     on, _ = note_steps(notes.onset, notes.offset)
-    staff = NF.part_staff(notes.track, notes.channel, notes.pitch) if model.cfg.staff else None
+    staves = model.cfg.staff and read_staves
+    staff = NF.part_staff(notes.track, notes.channel, notes.pitch) if staves else None
     read = read_dynamics and model.cfg.input_velocity and NF.has_dynamics(notes.velocity)
     return NF.note_features(on, notes.pitch, notes.velocity if read else None,
                             notes.onset if model.cfg.onset_lead else None,
@@ -80,7 +83,8 @@ def trim_after_last_kept(w: Window) -> Window:
 def predict_velocities(model: AutoDynamics | NumpyTagger, notes_list: list[Notes],
                        device: torch.device | None,
                        batch_size: int = 32, hop: int | None = None, temperature: float = 0.0,
-                       seed: int = 0, read_dynamics: bool = True, blend: bool = True
+                       seed: int = 0, read_dynamics: bool = True, blend: bool = True,
+                       read_staves: bool = True
                        ) -> list[np.ndarray]:
     """One velocity (1..127) per note of each file, aligned with ``Notes``.
 
@@ -88,7 +92,8 @@ def predict_velocities(model: AutoDynamics | NumpyTagger, notes_list: list[Notes
     faster but gives notes near a window's edge less context (see the README).
     ``temperature`` above 0 samples each velocity; every file's windows are
     seeded from ``seed`` alone, so a file's take does not depend on the others.
-    ``read_dynamics`` off hides the files' notated velocities from a model that reads them.
+    ``read_dynamics`` off hides the files' notated velocities from a model that reads them,
+    ``read_staves`` off their staves.
     ``model`` is a torch model on ``device``, or the numpy engine (``device`` None).
     ``blend`` (taggers): each note's velocity is the centrality-weighted mean over
     the overlapping windows that read it (``blend_windows``); off, for a causal
@@ -104,7 +109,7 @@ def predict_velocities(model: AutoDynamics | NumpyTagger, notes_list: list[Notes
         if cfg.causal_decoder:
             windows = [trim_after_last_kept(w) for w in windows]
         plans.append((len(all_items), windows, on))
-        feats = model_features(model, notes, read_dynamics)
+        feats = model_features(model, notes, read_dynamics, read_staves)
         items = window_inputs(notes, windows, cfg.roll_steps, feats)
         for k, item in enumerate(items):
             item.seed = window_seed(seed, k)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from conftest import tiny_model
 from test_decoding import random_window
 from test_numpy_engine import as_numpy
 from test_onset_lead import NOTE_TAGGER
+from test_scores import aligned  # noqa: F401 (a fixture)
 from test_train_eval import dataset  # noqa: F401 (a fixture)
 from typer.testing import CliRunner
 
@@ -19,7 +21,7 @@ from autodynamics_cli import tokens as T
 from autodynamics_cli.cli import app
 from autodynamics_cli.data import Piece, WindowSampler, make_window
 from autodynamics_cli.decoding import _full_inputs, _stack, decode_cached, decode_reference
-from autodynamics_cli.humanize import model_features
+from autodynamics_cli.humanize import model_features, predict_velocities
 from autodynamics_cli.midi_io import Notes
 from autodynamics_cli.model_spec import feature_layout
 from autodynamics_cli.train import init_weights
@@ -73,6 +75,25 @@ def test_only_a_staff_model_reads_the_staves():
     assert got[:, NF.STAFF_RANK_COLUMN].tolist() == [2, 1, 2, 1]
     plain = model_features(tiny_model(**STAFF_TAGGER), notes)
     assert (plain[:, [NF.STAFF_COLUMN, NF.STAFF_RANK_COLUMN]] == 0).all()
+    hidden = model_features(tiny_model(**STAFF_TAGGER, staff=True), notes, read_staves=False)
+    assert (hidden[:, [NF.STAFF_COLUMN, NF.STAFF_RANK_COLUMN]] == 0).all()
+
+
+def test_hidden_staves_read_as_a_one_track_file():
+    model = tiny_model(seed=2, readout="mean", staff=True, **STAFF_TAGGER)
+    with torch.no_grad():
+        model.head.weight.mul_(50)
+        model.feat_emb.weight.normal_(std=1.0)
+    rng = np.random.default_rng(1)
+    n = 60
+    onset = np.round(np.sort(rng.uniform(0, 20, n)) / 0.25) * 0.25
+    track = np.arange(n) % 2
+    pitch = np.where(track == 0, rng.integers(60, 90, n), rng.integers(36, 66, n))
+    two, one = _notes(pitch, track, onset=onset), _notes(pitch, np.zeros(n, np.int64), onset=onset)
+    (a,) = predict_velocities(model, [two], CPU)
+    (b,) = predict_velocities(model, [two], CPU, read_staves=False)
+    (c,) = predict_velocities(model, [one], CPU)
+    assert b.tolist() == c.tolist() and a.tolist() != b.tolist()
 
 
 def test_training_windows_see_the_staves_inference_sees():
@@ -166,3 +187,18 @@ def test_cli_flag_reaches_the_config(dataset: Path, tmp_path: Path):  # noqa: F8
                                  "--eval-minutes", "0", "--device", "cpu", "--staff"])
     assert r.exit_code == 0, r.output
     assert load_model(str(out / "best.safetensors")).cfg.staff
+
+
+def test_eval_scores_without_staves(aligned, tmp_path: Path):  # noqa: F811
+    perf_root, score_root, align_root = aligned
+    model = tmp_path / "staff.safetensors"
+    save_model(model, tiny_model(seed=3, staff=True, **STAFF_TAGGER))
+    reports = []
+    for flag in ("--read-staves", "--no-read-staves"):
+        reports.append(tmp_path / f"{flag}.json")
+        r = CliRunner().invoke(app, ["eval", "--data", str(perf_root), "--scores", str(score_root),
+                                     "--alignments", str(align_root), "--model", str(model),
+                                     "--json", str(reports[-1]), "--device", "cpu", flag])
+        assert r.exit_code == 0, r.output
+    got = [json.loads(p.read_text()) for p in reports]
+    assert [g["read_staves"] for g in got] == [True, False]
