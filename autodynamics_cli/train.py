@@ -383,18 +383,48 @@ LICENSE_NOTE = ("CC BY-NC-SA 4.0 (weights trained on ASAP/MAESTRO performances; 
                 "non-commercial, share-alike)")
 
 
-def export_best(run_dir: str | Path, dest: str | Path, readout: str | None = None,
-                metadata: dict[str, str] | None = None) -> None:
-    """Write a run's best weights as fp16 for shipping, with model-card metadata."""
+def export_run(run_dir: str | Path, dest: str | Path, readout: str | None = None,
+               metadata: dict[str, str] | None = None, last: bool = False) -> None:
+    """Write a run's best weights (``last``: its latest checkpoint's) as fp16 for shipping.
+
+    The latest checkpoint is the end of a learning-rate decay, where the best one
+    may only be the luckiest validation; its metadata gets that step's
+    validation from ``metrics.jsonl`` when the run validated there.
+    """
     from autodynamics_cli.weights import load_model, read_metadata
 
-    src = Path(run_dir) / "best.safetensors"
+    run = Path(run_dir)
+    src = run / ("last.ckpt" if last else "best.safetensors")
     if not src.is_file():
-        raise AutodynError(f"{src}: no best weights in this run folder yet")
-    meta = {"license": LICENSE_NOTE, **read_metadata(src), **(metadata or {})}
+        raise AutodynError(f"{src}: no {'checkpoint' if last else 'best weights'} in this run folder yet")
+    if last:
+        ckpt = torch.load(src, map_location="cpu", weights_only=False)
+        model = AutoDynamics(ModelConfig.from_dict(ckpt["model_config"]))
+        model.load_state_dict(ckpt["model"])
+        meta = {"step": str(ckpt["step"]), "training_data": str(ckpt["train_config"]["data"]),
+                "train_config": json.dumps(ckpt["train_config"])}
+        summary = _validation_at(run / "metrics.jsonl", ckpt["step"])
+        if summary:
+            meta["validation"] = json.dumps(summary)
+    else:
+        model, meta = load_model(str(src)), read_metadata(src)
+    meta = {"license": LICENSE_NOTE, **meta, **(metadata or {})}
     for k in ("config", "layout_version", "autodyn_version"):
         meta.pop(k, None)
-    model = load_model(str(src))
     if readout:
         model.cfg.readout = readout
     save_model(dest, model, meta, half=True)
+
+
+def _validation_at(metrics: Path, step: int) -> dict | None:
+    """The summary ``best.safetensors`` would carry for a validation at ``step`` (None: none)."""
+    if not metrics.is_file():
+        return None
+    found = [m for m in map(json.loads, metrics.read_text().splitlines())
+             if m.get("event") == "validation" and m.get("step") == step]
+    if not found:
+        return None
+    m = found[-1]
+    if "score_mse" in m:  # checkpoints are chosen on score input when the run had it
+        return {k.removeprefix("score_"): v for k, v in m.items() if k.startswith("score_")}
+    return {k: v for k, v in m.items() if k not in ("event", "step", "best")}

@@ -7,12 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import tiny_model
 from hf_cache import add_to_hf_cache
 from midi_factory import simple_file
+from test_train_eval import dataset  # noqa: F401 (a fixture)
 from typer.testing import CliRunner
 
 from autodynamics_cli.cli import app
+from autodynamics_cli.errors import AutodynError
 from autodynamics_cli.modelcard import hub_license_id
 from autodynamics_cli.weights import load_model, read_metadata, save_model
 
@@ -72,3 +75,25 @@ def test_export_single_file_refuses_folder_options(run_dir: Path, tmp_path: Path
     ("MIT", "mit"), ("my own terms", "other"), (None, "other")])
 def test_hub_license_ids(text: str | None, ident: str):
     assert hub_license_id(text) == ident
+
+
+def test_export_last_takes_the_latest_checkpoint(dataset: Path, tmp_path: Path):  # noqa: F811
+    run = tmp_path / "run"
+    r = CliRunner().invoke(app, ["train", "--data", str(dataset), "--out", str(run), "--preset", "tiny",
+                                 "--max-steps", "3", "--batch-size", "2", "--threads", "1",
+                                 "--eval-minutes", "0", "--eval-seconds", "0", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    ckpt = torch.load(run / "last.ckpt", map_location="cpu", weights_only=False)
+    out = tmp_path / "last.safetensors"
+    r = CliRunner().invoke(app, ["export", str(run), "-o", str(out), "--last"])
+    assert r.exit_code == 0, r.output
+    meta = read_metadata(out)
+    assert meta["step"] == str(ckpt["step"]) == "3" and "license" in meta
+    logged = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    at_end = [m for m in logged if m["event"] == "validation" and m["step"] == 3][-1]
+    assert json.loads(meta["validation"])["mse"] == at_end["mse"]
+    got = load_model(str(out)).state_dict()
+    for k, v in ckpt["model"].items():
+        torch.testing.assert_close(got[k].float(), v.half().float())
+    r = CliRunner().invoke(app, ["export", str(tmp_path), "-o", str(out), "--last"])
+    assert isinstance(r.exception, AutodynError) and "last.ckpt: no checkpoint" in str(r.exception)
