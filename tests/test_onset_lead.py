@@ -88,47 +88,57 @@ def test_layout_appends_the_lead_rows():
     assert (offset2[used] == offset[used]).all()
 
 
-def _windows_with_leads(rng: np.random.Generator, sizes: tuple[int, ...]):
+def windows_with(columns: tuple[int, ...], seed: int, sizes: tuple[int, ...]) -> list:
+    """Random windows whose feature ``columns`` hold random values."""
+    rng = np.random.default_rng(seed)
     items = [random_window(rng, n) for n in sizes]
     for w in items:
-        w.features[:, NF.LEAD_COLUMN] = rng.integers(0, NF.FEATURE_SIZES[NF.LEAD_COLUMN], len(w.features))
+        for c in columns:
+            w.features[:, c] = rng.integers(0, NF.FEATURE_SIZES[c], len(w.features))
     return items
 
 
-def test_engines_agree_on_a_lead_model():
-    model = tiny_model(seed=8, n_dec_layers=2, readout="mean", onset_lead=True, **NOTE_TAGGER)
+def assert_engines_agree_and_read(model, items: list, column: int) -> None:
+    """Torch cached, reference and numpy decoding agree; changing ``column`` changes velocities."""
     with torch.no_grad():
         model.head.weight.mul_(50)
-    rng = np.random.default_rng(9)
-    items = _windows_with_leads(rng, (1, 6, 18, 9))
     fast = decode_cached(model, items, CPU, batch_size=2)
     assert [f.tolist() for f in fast] == [decode_reference(model, w, CPU).tolist() for w in items]
     assert [g.tolist() for g in as_numpy(model).velocities(items, batch_size=2)] == \
         [f.tolist() for f in fast]
-    # the lead is read: other leads, other velocities
-    for w in items:
-        w.features[:, NF.LEAD_COLUMN] = (w.features[:, NF.LEAD_COLUMN] + 3) % 9
+    for w in items:  # the column is read: other values, other velocities
+        w.features[:, column] = (w.features[:, column] + 1) % NF.FEATURE_SIZES[column]
     moved = decode_cached(model, items, CPU, batch_size=2)
     assert [m.tolist() for m in moved] != [f.tolist() for f in fast]
 
 
-def test_init_from_a_model_without_the_lead(tmp_path: Path):
-    """The lead's rows start at zero: the new model computes what the source did."""
-    src = tiny_model(seed=4, **NOTE_TAGGER)
+def assert_init_keeps_the_logits(src, dst, items: list, tmp_path: Path) -> None:
+    """``init_weights(dst, src)`` with added feature rows: dst computes what src did."""
     for p in src.parameters():
         torch.nn.init.normal_(p, std=0.3)
     save_model(tmp_path / "src.safetensors", src)
-    dst = tiny_model(seed=5, onset_lead=True, **NOTE_TAGGER)
     init_weights(dst, tmp_path / "src.safetensors")
-    rows = NF.FEATURE_SIZES[NF.LEAD_COLUMN]
-    assert dst.feat_emb.weight[-rows:].abs().sum() == 0
-    rng = np.random.default_rng(3)
-    x = _stack(_windows_with_leads(rng, (5, 12)), CPU)
+    x = _stack(items, CPU)
     inputs = _full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))
     with torch.inference_mode():
         want = src.decode(*inputs[:3], src.encode(x.roll), inputs[3])
         got = dst.decode(*inputs[:3], dst.encode(x.roll), inputs[3])
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_engines_agree_on_a_lead_model():
+    model = tiny_model(seed=8, n_dec_layers=2, readout="mean", onset_lead=True, **NOTE_TAGGER)
+    items = windows_with((NF.LEAD_COLUMN,), 9, (1, 6, 18, 9))
+    assert_engines_agree_and_read(model, items, NF.LEAD_COLUMN)
+
+
+def test_init_from_a_model_without_the_lead(tmp_path: Path):
+    """The lead's rows start at zero: the new model computes what the source did."""
+    dst = tiny_model(seed=5, onset_lead=True, **NOTE_TAGGER)
+    items = windows_with((NF.LEAD_COLUMN,), 3, (5, 12))
+    assert_init_keeps_the_logits(tiny_model(seed=4, **NOTE_TAGGER), dst, items, tmp_path)
+    rows = NF.FEATURE_SIZES[NF.LEAD_COLUMN]
+    assert dst.feat_emb.weight[-rows:].abs().sum() == 0
     # not the other way round: a model without the lead cannot drop the source's rows
     save_model(tmp_path / "lead.safetensors", dst)
     with pytest.raises(Exception, match="do not fit"):

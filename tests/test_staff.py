@@ -9,9 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from conftest import tiny_model
-from test_decoding import random_window
-from test_numpy_engine import as_numpy
-from test_onset_lead import NOTE_TAGGER
+from test_onset_lead import (
+    NOTE_TAGGER,
+    assert_engines_agree_and_read,
+    assert_init_keeps_the_logits,
+    windows_with,
+)
 from test_scores import aligned  # noqa: F401 (a fixture)
 from test_train_eval import dataset  # noqa: F401 (a fixture)
 from typer.testing import CliRunner
@@ -20,15 +23,14 @@ from autodynamics_cli import note_features as NF
 from autodynamics_cli import tokens as T
 from autodynamics_cli.cli import app
 from autodynamics_cli.data import Piece, WindowSampler, make_window
-from autodynamics_cli.decoding import _full_inputs, _stack, decode_cached, decode_reference
 from autodynamics_cli.humanize import model_features, predict_velocities
 from autodynamics_cli.midi_io import Notes
 from autodynamics_cli.model_spec import feature_layout
-from autodynamics_cli.train import init_weights
 from autodynamics_cli.weights import load_model, save_model
 
 CPU = torch.device("cpu")
 STAFF_TAGGER = dict(NOTE_TAGGER, onset_lead=True)
+STAFF_COLUMNS = (NF.STAFF_COLUMN, NF.STAFF_RANK_COLUMN)
 
 
 def _notes(pitch, track, channel=None, onset=None) -> Notes:
@@ -113,7 +115,7 @@ def test_training_windows_see_the_staves_inference_sees():
                     None, None, onset, staff)
     inside = np.flatnonzero((on >= start) & (on < start + 256))
     inside = inside[T.note_order(on[inside], pitch[inside])]
-    cols = [NF.STAFF_COLUMN, NF.STAFF_RANK_COLUMN]
+    cols = list(STAFF_COLUMNS)
     assert w.features[1::3][:, cols].tolist() == whole[inside][:, cols].tolist()
 
 
@@ -135,49 +137,25 @@ def test_layout_appends_the_staff_rows():
     cfg = tiny_model(**STAFF_TAGGER).cfg
     used, offset, rows = feature_layout(cfg)
     used2, offset2, rows2 = feature_layout(replace(cfg, staff=True))
-    cols = [NF.STAFF_COLUMN, NF.STAFF_RANK_COLUMN]
+    cols = list(STAFF_COLUMNS)
     assert not used[cols].any() and used2[cols].all()
     assert rows2 == rows + sum(NF.FEATURE_SIZES[c] for c in cols)
     assert offset2[NF.STAFF_COLUMN] == rows and (offset2[used] == offset[used]).all()
 
 
-def _windows_with_staves(rng: np.random.Generator, sizes: tuple[int, ...]):
-    items = [random_window(rng, n) for n in sizes]
-    for w in items:
-        for c in (NF.STAFF_COLUMN, NF.STAFF_RANK_COLUMN):
-            w.features[:, c] = rng.integers(0, NF.FEATURE_SIZES[c], len(w.features))
-    return items
-
-
 def test_engines_agree_on_a_staff_model():
     model = tiny_model(seed=8, n_dec_layers=2, readout="mean", staff=True, **STAFF_TAGGER)
-    with torch.no_grad():
-        model.head.weight.mul_(50)
-    items = _windows_with_staves(np.random.default_rng(9), (1, 6, 18, 9))
-    fast = decode_cached(model, items, CPU, batch_size=2)
-    assert [f.tolist() for f in fast] == [decode_reference(model, w, CPU).tolist() for w in items]
-    assert [g.tolist() for g in as_numpy(model).velocities(items, batch_size=2)] == \
-        [f.tolist() for f in fast]
-    for w in items:  # the staves are read: other staves, other velocities
-        w.features[:, NF.STAFF_COLUMN] = (w.features[:, NF.STAFF_COLUMN] + 1) % 4
-    assert [m.tolist() for m in decode_cached(model, items, CPU, batch_size=2)] != \
-        [f.tolist() for f in fast]
+    items = windows_with(STAFF_COLUMNS, 9, (1, 6, 18, 9))
+    assert_engines_agree_and_read(model, items, NF.STAFF_COLUMN)
 
 
 def test_init_from_a_model_without_staves(tmp_path: Path):
     """The staff rows start at zero: the new model computes what the source did."""
-    src = tiny_model(seed=4, **STAFF_TAGGER)
-    for p in src.parameters():
-        torch.nn.init.normal_(p, std=0.3)
-    save_model(tmp_path / "src.safetensors", src)
     dst = tiny_model(seed=5, staff=True, **STAFF_TAGGER)
-    init_weights(dst, tmp_path / "src.safetensors")
-    x = _stack(_windows_with_staves(np.random.default_rng(3), (5, 12)), CPU)
-    inputs = _full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))
-    with torch.inference_mode():
-        want = src.decode(*inputs[:3], src.encode(x.roll), inputs[3])
-        got = dst.decode(*inputs[:3], dst.encode(x.roll), inputs[3])
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    items = windows_with(STAFF_COLUMNS, 3, (5, 12))
+    assert_init_keeps_the_logits(tiny_model(seed=4, **STAFF_TAGGER), dst, items, tmp_path)
+    rows = sum(NF.FEATURE_SIZES[c] for c in STAFF_COLUMNS)
+    assert dst.feat_emb.weight[-rows:].abs().sum() == 0
 
 
 def test_cli_flag_reaches_the_config(dataset: Path, tmp_path: Path):  # noqa: F811
