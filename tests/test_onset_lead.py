@@ -151,10 +151,14 @@ def test_init_from_a_model_without_the_lead(tmp_path: Path):
         init_weights(tiny_model(onset_lead=True, **NOTE_TAGGER), tmp_path / "plain.safetensors")
 
 
-def test_cli_flag_reaches_the_config(dataset: Path, tmp_path: Path):  # noqa: F811
-    out = tmp_path / "run"
-    r = CliRunner().invoke(app, ["train", "--data", str(dataset), "--out", str(out), "--preset", "tiny",
+def trained_with(flag: str, data: Path, out: Path):
+    """The config of a one-step tiny run trained with ``flag`` (a feature switch of `autodyn train`)."""
+    r = CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(out), "--preset", "tiny",
                                  "--max-steps", "1", "--batch-size", "2", "--threads", "1",
-                                 "--eval-minutes", "0", "--device", "cpu", "--onset-lead"])
+                                 "--eval-minutes", "0", "--device", "cpu", flag])
     assert r.exit_code == 0, r.output
-    assert load_model(str(out / "best.safetensors")).cfg.onset_lead
+    return load_model(str(out / "best.safetensors")).cfg
+
+
+def test_cli_flag_reaches_the_config(dataset: Path, tmp_path: Path):  # noqa: F811
+    assert trained_with("--onset-lead", dataset, tmp_path / "run").onset_lead

@@ -13,6 +13,7 @@ from test_onset_lead import (
     NOTE_TAGGER,
     assert_engines_agree_and_read,
     assert_init_keeps_the_logits,
+    trained_with,
     windows_with,
 )
 from test_scores import aligned  # noqa: F401 (a fixture)
@@ -26,7 +27,7 @@ from autodynamics_cli.data import Piece, WindowSampler, make_window
 from autodynamics_cli.humanize import model_features, predict_velocities
 from autodynamics_cli.midi_io import Notes
 from autodynamics_cli.model_spec import feature_layout
-from autodynamics_cli.weights import load_model, save_model
+from autodynamics_cli.weights import save_model
 
 CPU = torch.device("cpu")
 STAFF_TAGGER = dict(NOTE_TAGGER, onset_lead=True)
@@ -159,12 +160,7 @@ def test_init_from_a_model_without_staves(tmp_path: Path):
 
 
 def test_cli_flag_reaches_the_config(dataset: Path, tmp_path: Path):  # noqa: F811
-    out = tmp_path / "run"
-    r = CliRunner().invoke(app, ["train", "--data", str(dataset), "--out", str(out), "--preset", "tiny",
-                                 "--max-steps", "1", "--batch-size", "2", "--threads", "1",
-                                 "--eval-minutes", "0", "--device", "cpu", "--staff"])
-    assert r.exit_code == 0, r.output
-    assert load_model(str(out / "best.safetensors")).cfg.staff
+    assert trained_with("--staff", dataset, tmp_path / "run").staff
 
 
 def test_eval_scores_without_staves(aligned, tmp_path: Path):  # noqa: F811
