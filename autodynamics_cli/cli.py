@@ -385,6 +385,9 @@ def train(
     eval_minutes: Annotated[float, typer.Option(help="Validate every N minutes.")] = 10.0,
     checkpoint_minutes: Annotated[float, typer.Option()] = 5.0,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    workers: Annotated[int, typer.Option(
+        min=0, help="Processes that parse the data and build training batches (for a GPU "
+        "machine's cores; 0: the training process alone). The run does not depend on it.")] = 0,
     device: Annotated[Device, typer.Option()] = Device.auto,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
@@ -403,7 +406,8 @@ def train(
         scores=str(scores) if scores else None, alignments=str(alignments) if alignments else None,
         score_share=score_share, drop_dynamics=drop_dynamics, drop_staff=drop_staff,
         eval_seconds=eval_seconds or None, eval_minutes=eval_minutes,
-        checkpoint_minutes=checkpoint_minutes, threads=threads, device=device.value, seed=seed,
+        checkpoint_minutes=checkpoint_minutes, threads=threads, workers=workers, device=device.value,
+        seed=seed,
         overrides={k: v for k, v in {"note_tokens": True if note_tokens else None,
                                      "onset_lead": True if onset_lead else None,
                                      "staff": True if staff else None,

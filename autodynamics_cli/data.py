@@ -131,6 +131,19 @@ def source_probabilities(pieces: list[Piece], share: dict[str, float] | None) ->
     return prob
 
 
+@dataclass
+class WindowDraw:
+    """The random choices behind one training window (``WindowSampler.draw``)."""
+
+    piece: int
+    factor: float  # tempo stretch
+    shift: int  # transposition in semitones
+    start: int  # first step
+    mask: np.ndarray  # velocity tokens hidden from the decoder
+    hide_dynamics: bool
+    read_staff: bool
+
+
 class WindowSampler:
     """Draws random training windows, pieces in proportion to their note counts.
 
@@ -160,26 +173,38 @@ class WindowSampler:
         self.rng.bit_generator.state = state
 
     def sample(self) -> WindowSample:
-        piece = self.pieces[self.rng.choice(len(self.pieces), p=self.prob)]
-        onset, offset, pitch = piece.onset, piece.offset, piece.pitch
+        return self.build(self.draw())
+
+    def draw(self) -> WindowDraw:
+        """Every random choice of one window, cheap: the main process draws, workers build."""
+        piece = int(self.rng.choice(len(self.pieces), p=self.prob))
+        p = self.pieces[piece]
+        factor, shift = 1.0, 0
         if self.augment:
             factor = 1.0 + self.rng.uniform(-self.augment.stretch, self.augment.stretch)
-            onset, offset = onset * factor, offset * factor
-            lo = max(-self.augment.transpose, LOWEST_KEY - int(pitch.min()))
-            hi = min(self.augment.transpose, LOWEST_KEY + N_KEYS - 1 - int(pitch.max()))
-            pitch = pitch + (int(self.rng.integers(lo, hi + 1)) if hi >= lo else 0)
-        on, end = note_steps(onset, offset)
+            lo = max(-self.augment.transpose, LOWEST_KEY - int(p.pitch.min()))
+            hi = min(self.augment.transpose, LOWEST_KEY + N_KEYS - 1 - int(p.pitch.max()))
+            shift = int(self.rng.integers(lo, hi + 1)) if hi >= lo else 0
+        on, _ = note_steps(p.onset * factor, p.offset * factor)
         # a window starts at a random note's onset, give or take a little, as inference windows do
         start = int(on[self.rng.integers(len(on))]) - int(self.rng.integers(0, self.roll_steps // 2))
         mask = self.rng.random(self.max_notes) < self.velocity_mask_prob
-        in_vel = piece.in_velocity
-        if in_vel is not None and self.rng.random() < self.drop_dynamics:
-            in_vel = None  # so that flat inputs, which carry no dynamics, still work
-        staff = None
-        if self.drop_staff is not None and self.rng.random() >= self.drop_staff:
-            staff = piece.staff  # else as a one-track export, which has no staves
-        return make_window(on, end, pitch, piece.target, piece.has_target, start, self.roll_steps,
-                           self.max_notes, self.aux_weight, mask, in_vel, onset, staff)
+        # hidden dynamics: so that flat inputs, which carry no dynamics, still work
+        hide_dynamics = p.in_velocity is not None and self.rng.random() < self.drop_dynamics
+        # staves read unless hidden, as in a one-track export, which has no staves
+        read_staff = self.drop_staff is not None and self.rng.random() >= self.drop_staff
+        return WindowDraw(piece, factor, shift, start, mask, hide_dynamics, read_staff)
+
+    def build(self, d: WindowDraw) -> WindowSample:
+        """The window a draw describes (deterministic: any process gives the same)."""
+        piece = self.pieces[d.piece]
+        onset, offset = piece.onset * d.factor, piece.offset * d.factor
+        on, end = note_steps(onset, offset)
+        in_vel = None if d.hide_dynamics else piece.in_velocity
+        staff = piece.staff if d.read_staff else None
+        return make_window(on, end, piece.pitch + d.shift, piece.target, piece.has_target, d.start,
+                           self.roll_steps, self.max_notes, self.aux_weight, d.mask, in_vel, onset,
+                           staff)
 
 
 def make_window(on: np.ndarray, end: np.ndarray, pitch: np.ndarray, target: np.ndarray,

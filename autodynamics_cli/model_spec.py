@@ -72,6 +72,12 @@ PRESETS: dict[str, ModelConfig] = {
     # The paper's smaller model that scored as well (T5X small).
     "paper-small": ModelConfig(n_enc_layers=8, n_dec_layers=8, n_heads=6, d_model=512,
                                d_kv=64, d_ff=2048, max_decoder_len=2048),
+    # The paper's small size with this project's design (note features, one-pass tagger,
+    # mean readout): how far capacity goes, given a GPU to train it (too slow for CPU use).
+    "paper-small-tagger": ModelConfig(n_enc_layers=8, n_dec_layers=8, n_heads=6, d_model=512,
+                                      d_kv=64, d_ff=2048, note_features=True, input_velocity=True,
+                                      causal_decoder=False, velocity_feedback=False,
+                                      readout="mean"),
     # CPU-friendly default size (6.2M parameters), reading note features and notated dynamics.
     "default": ModelConfig(note_features=True, input_velocity=True, causal_decoder=False,
                            velocity_feedback=False, readout="mean"),

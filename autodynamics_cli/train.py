@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -29,7 +31,6 @@ from autodynamics_cli.data import (
     Entry,
     Piece,
     WindowSampler,
-    collate,
     list_aligned,
     list_dataset,
     load_aligned,
@@ -39,6 +40,7 @@ from autodynamics_cli.data import (
 from autodynamics_cli.errors import AutodynError, MidiReadError
 from autodynamics_cli.evaluate import SCORE_METRICS, evaluate, evaluate_scores, load_notes, summarize
 from autodynamics_cli.model import PRESETS, AutoDynamics, ModelConfig
+from autodynamics_cli.prefetch import BatchStream
 from autodynamics_cli.weights import save_model
 
 
@@ -75,6 +77,7 @@ class TrainConfig:
     eval_seconds: float | None = 60.0  # validate on each performance's opening (None: whole)
     log_every: int = 10
     threads: int | None = None
+    workers: int = 0  # processes that build training batches (prefetch.py); 0: this one
     device: str = "auto"
     overrides: dict = field(default_factory=dict)  # ModelConfig fields to change
     init_from: str | None = None  # a weights file of the same shapes to start a new run from
@@ -170,35 +173,35 @@ def _atomic_torch_save(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _load_pieces(entries: list[Entry], split: str, cache: bool) -> tuple[list[Piece], list[str]]:
-    pieces, skipped = [], []
-    for e in entries:
-        if e.split != split:
-            continue
-        try:
-            p = load_performance(e.path, cache)
-        except MidiReadError as err:
-            skipped.append(str(err))
-            continue
-        if len(p):
-            pieces.append(p)
-    return pieces, skipped
+def _performance_piece(e: Entry, cache: bool) -> Piece | str | None:
+    """A training piece, the reason it was skipped, or None when it has no notes."""
+    try:
+        p = load_performance(e.path, cache)
+    except MidiReadError as err:
+        return str(err)
+    return p if len(p) else None
 
 
-def _load_aligned(entries: list[AlignedEntry], split: str, cache: bool
-                  ) -> tuple[list[Piece], list[str]]:
-    pieces, skipped = [], []
-    for e in entries:
-        if e.split != split:
-            continue
-        try:
-            p = load_aligned(e, read_notes_cached(e.score, cache))
-        except AutodynError as err:
-            skipped.append(str(err))
-            continue
-        if p.has_target.any():
-            pieces.append(p)
-    return pieces, skipped
+def _aligned_piece(e: AlignedEntry, cache: bool) -> Piece | str | None:
+    try:
+        p = load_aligned(e, read_notes_cached(e.score, cache))
+    except AutodynError as err:
+        return str(err)
+    return p if p.has_target.any() else None
+
+
+def _load_split(load: Callable[..., Piece | str | None], entries: list, split: str, cache: bool,
+                workers: int = 0) -> tuple[list[Piece], list[str]]:
+    """The split's pieces and skip reasons, in listing order; parsed in ``workers`` processes
+    when asked (minutes of mido parsing on one core, seconds on a GPU machine's many)."""
+    chosen = [e for e in entries if e.split == split]
+    job = partial(load, cache=cache)
+    if workers > 1 and len(chosen) > 1:
+        with mp.get_context("fork").Pool(workers) as pool:
+            results = pool.map(job, chosen, chunksize=4)
+    else:
+        results = [job(e) for e in chosen]
+    return ([r for r in results if isinstance(r, Piece)], [r for r in results if isinstance(r, str)])
 
 
 def train(cfg: TrainConfig, resume: bool = False,
@@ -234,6 +237,7 @@ def train(cfg: TrainConfig, resume: bool = False,
         saved = ckpt["train_config"]
         cfg = TrainConfig(**{**saved, "max_steps": cfg.max_steps,
                              "max_minutes": cfg.max_minutes, "threads": cfg.threads,
+                             "workers": cfg.workers,
                              "device": cfg.device, "eval_minutes": cfg.eval_minutes,
                              "decay_from": cfg.decay_from if cfg.decay_from is not None
                              else saved.get("decay_from")})
@@ -242,7 +246,7 @@ def train(cfg: TrainConfig, resume: bool = False,
         raise AutodynError("--loss ev trains the expected velocity, so it needs --readout mean")
 
     entries = list_dataset(cfg.data)
-    pieces, skipped = _load_pieces(entries, "train", cfg.note_cache)
+    pieces, skipped = _load_split(_performance_piece, entries, "train", cfg.note_cache, cfg.workers)
     val_entries = [e for e in entries if e.split == "validation"]
     val_notes = load_notes(val_entries, cfg.eval_seconds) if rank == 0 and val_entries else []
     val_aligned: list[AlignedEntry] = []
@@ -250,7 +254,8 @@ def train(cfg: TrainConfig, resume: bool = False,
         if not cfg.scores:
             raise AutodynError("--alignments needs --scores (the folder of the aligned scores)")
         aligned = list_aligned(cfg.data, cfg.scores, cfg.alignments)
-        score_pieces, skipped_scores = _load_aligned(aligned, "train", cfg.note_cache)
+        score_pieces, skipped_scores = _load_split(_aligned_piece, aligned, "train", cfg.note_cache,
+                                                   cfg.workers)
         pieces += score_pieces
         skipped += skipped_scores
         val_aligned = [e for e in aligned if e.split == "validation"]
@@ -298,10 +303,10 @@ def train(cfg: TrainConfig, resume: bool = False,
                "config": asdict(cfg), "model_config": mcfg.to_dict()})
 
     def checkpoint() -> None:
-        states = [sampler.state()]
+        states = [stream.state()]
         if distributed:
             states = [None] * world
-            dist.all_gather_object(states, sampler.state())
+            dist.all_gather_object(states, stream.state())
         if rank == 0:
             _atomic_torch_save({
                 "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
@@ -329,6 +334,7 @@ def train(cfg: TrainConfig, resume: bool = False,
         write(m)
         return m
 
+    stream = BatchStream(sampler, cfg.batch_size, cfg.workers)
     t_start = time.perf_counter()
     last_ckpt = last_eval = time.perf_counter()
     amp = device.type == "cuda"
@@ -336,42 +342,46 @@ def train(cfg: TrainConfig, resume: bool = False,
     window_count, loss_sum, t_log = 0, 0.0, time.perf_counter()
     last: dict = {}
     stop_at = None if cfg.max_minutes is None else t_start + cfg.max_minutes * 60
-    while step < cfg.max_steps:
-        batch = collate([sampler.sample() for _ in range(cfg.batch_size)])
-        t = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            _, loss = net(t["roll"], t["tokens"], t["onsets"], t["roles"], t["targets"],
-                          t["weights"], cfg.loss, t["features"])
-        for g in opt.param_groups:
-            g["lr"] = learning_rate(cfg, step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        window_count += cfg.batch_size * world
-        loss_sum += loss.item()
-        now = time.perf_counter()
-        if rank == 0 and step % cfg.log_every == 0:
-            last = {"event": "train", "step": step, "loss": loss_sum / cfg.log_every,
-                    "windows_per_s": window_count / (now - t_log),
-                    "elapsed_s": elapsed_before + now - t_start}
-            write(last)
-            window_count, loss_sum, t_log = 0, 0.0, now
-        done = step >= cfg.max_steps or (stop_at is not None and now >= stop_at)
-        save = done or now - last_ckpt >= cfg.checkpoint_minutes * 60
-        if distributed:  # rank 0's clock decides, so every rank stops and saves at the same step
-            flags = torch.tensor([float(done), float(save)], device=device)
-            dist.broadcast(flags, src=0)
-            done, save = bool(flags[0]), bool(flags[1])
-        if rank == 0 and (val_entries or val_aligned) and (done or now - last_eval >= cfg.eval_minutes * 60):
-            last = validate()
-            last_eval = time.perf_counter()
-        if save:
-            checkpoint()
-            last_ckpt = time.perf_counter()
-        if done:
-            break
+    try:
+        while step < cfg.max_steps:
+            batch = stream.next()
+            t = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                _, loss = net(t["roll"], t["tokens"], t["onsets"], t["roles"], t["targets"],
+                              t["weights"], cfg.loss, t["features"])
+            for g in opt.param_groups:
+                g["lr"] = learning_rate(cfg, step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            window_count += cfg.batch_size * world
+            loss_sum += loss.item()
+            now = time.perf_counter()
+            if rank == 0 and step % cfg.log_every == 0:
+                last = {"event": "train", "step": step, "loss": loss_sum / cfg.log_every,
+                        "windows_per_s": window_count / (now - t_log),
+                        "elapsed_s": elapsed_before + now - t_start}
+                write(last)
+                window_count, loss_sum, t_log = 0, 0.0, now
+            done = step >= cfg.max_steps or (stop_at is not None and now >= stop_at)
+            save = done or now - last_ckpt >= cfg.checkpoint_minutes * 60
+            if distributed:  # rank 0's clock decides, so every rank stops and saves at the same step
+                flags = torch.tensor([float(done), float(save)], device=device)
+                dist.broadcast(flags, src=0)
+                done, save = bool(flags[0]), bool(flags[1])
+            due = done or now - last_eval >= cfg.eval_minutes * 60
+            if rank == 0 and (val_entries or val_aligned) and due:
+                last = validate()
+                last_eval = time.perf_counter()
+            if save:
+                checkpoint()
+                last_ckpt = time.perf_counter()
+            if done:
+                break
+    finally:
+        stream.close()
     if log:
         log.close()
     if distributed:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import mido
@@ -77,6 +78,21 @@ def test_resume_continues_exactly(dataset: Path, tmp_path: Path):
         assert torch.equal(a["model"][k], b["model"][k]), k
     starts = [json.loads(x) for x in (split / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in starts if m["event"] == "start"] == [0, 2]
+
+
+def test_workers_give_the_same_run_and_resume_exactly(dataset: Path, tmp_path: Path):
+    """Batches built in worker processes, stopped with later batches already built."""
+    straight = tmp_path / "straight"
+    train(tiny_cfg(dataset, straight, 5))
+    split = tmp_path / "split"
+    train(replace(tiny_cfg(dataset, split, 2), workers=2))
+    train(replace(tiny_cfg(dataset, split, 5), workers=2), resume=True)
+    a = torch.load(straight / "last.ckpt", weights_only=False)
+    b = torch.load(split / "last.ckpt", weights_only=False)
+    assert a["step"] == b["step"] == 5
+    assert a["sampler"] == b["sampler"]
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
 
 
 def test_learning_rate_schedule():
