@@ -349,7 +349,8 @@ def humanize_files(model: AutoDynamics | NumpyTagger | None, plans: list[Plan],
                                     partial(predict_velocities, temperature=opts.temperature,
                                             seed=opts.seed, hop=hop,
                                             # --no-keep-dynamics: the model's dynamics only
-                                            read_dynamics=opts.keep_dynamics is not False))
+                                            read_dynamics=opts.keep_dynamics is not False,
+                                            read_staves=opts.read_staves))
         per_file = (time.perf_counter() - t0) / max(len(parsed), 1)
         for p, s, mask in parsed:
             vel = velocities.get(id(s))

@@ -129,6 +129,10 @@ def humanize(
     temperature: Annotated[float, typer.Option(
         min=0.0, help="Above 0: sample velocities for a different take (0: greedy).")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed for --temperature; same seed, same file.")] = 0,
+    read_staves: Annotated[bool, typer.Option(
+        help="Read each track (or channel) as a staff, ranked by mean pitch, as notation "
+             "programs export them; off for files whose tracks are not staves (one per voice, "
+             "say). Only models trained with staves read them.")] = True,
 ) -> None:
     """Predict a velocity for every note; only note velocities change."""
     _calm_threads()
@@ -152,7 +156,8 @@ def humanize(
     options = HumanizeOptions(
         keep_dynamics=keep_dynamics, strength=strength,
         velocity_range=_velocity_range(velocity_range), tracks=_split_list(tracks),
-        channels=_parse_channels(channels), temperature=temperature, seed=seed)
+        channels=_parse_channels(channels), temperature=temperature, seed=seed,
+        read_staves=read_staves)
     t0 = time.perf_counter()
     if overwrite and skip_existing:
         raise UsageError("--overwrite and --skip-existing contradict each other; give one")

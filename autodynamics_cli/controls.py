@@ -36,7 +36,8 @@ class HumanizeOptions:
     ``keep_dynamics`` None means automatic: on when the input has dynamics
     (``has_dynamics``), off for constant-velocity input. ``tracks`` items are
     1-based indices (as strings or ints) or track names; ``channels`` are 1..16.
-    ``temperature`` 0 is the greedy, deterministic choice.
+    ``temperature`` 0 is the greedy, deterministic choice. ``read_staves`` off
+    reads a multi-track file as one part (for tracks that are not staves).
     """
 
     keep_dynamics: bool | None = None
@@ -46,6 +47,7 @@ class HumanizeOptions:
     channels: tuple[int, ...] | None = None
     temperature: float = 0.0
     seed: int = 0
+    read_staves: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:

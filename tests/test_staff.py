@@ -176,3 +176,30 @@ def test_eval_scores_without_staves(aligned, tmp_path: Path):  # noqa: F811
         assert r.exit_code == 0, r.output
     got = [json.loads(p.read_text()) for p in reports]
     assert [g["read_staves"] for g in got] == [True, False]
+
+
+def test_humanize_can_read_a_multi_track_file_as_one_part(tmp_path: Path):
+    """`autodyn humanize --no-read-staves`: for files whose tracks are not staves."""
+    import mido
+    from midi_factory import off, on, to_bytes, track
+
+    from autodynamics_cli.midi_io import read_midi
+
+    right = track(*[m for i in range(12) for m in (on(72 + i % 5, time=0), off(72 + i % 5, time=240))])
+    left = track(*[m for i in range(12) for m in (on(48 + i % 3, time=0), off(48 + i % 3, time=240))])
+    src = tmp_path / "two_staves.mid"
+    src.write_bytes(to_bytes(mido.MidiFile(type=1, ticks_per_beat=480, tracks=[right, left])))
+    weights = tmp_path / "staff.safetensors"
+    model = tiny_model(seed=3, staff=True, **STAFF_TAGGER)
+    save_model(weights, model)
+    notes = read_midi(src).notes
+    got = {}
+    for flag in ("--read-staves", "--no-read-staves"):
+        out = tmp_path / f"{flag}.mid"
+        r = CliRunner().invoke(app, ["humanize", str(src), "-o", str(out), "-m", str(weights), flag])
+        assert r.exit_code == 0, r.output
+        got[flag] = read_midi(out).notes.velocity.tolist()
+    for flag, staves in (("--read-staves", True), ("--no-read-staves", False)):
+        (want,) = predict_velocities(model, [notes], CPU, read_staves=staves)
+        assert got[flag] == want.tolist()
+    assert got["--read-staves"] != got["--no-read-staves"]
