@@ -107,30 +107,30 @@ def cues(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, pedal: np.nda
 Row = tuple[str, dict[str, np.ndarray], np.ndarray, np.ndarray]  # piece, cues, pred, played
 
 
+def _summary(valid: list[Row], predicted: list[np.ndarray]) -> tuple[float, float]:
+    """MSE and r per performance, averaged per piece, then over pieces (as `autodyn eval`)."""
+    per_piece: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for (piece, _, _, played), q in zip(valid, predicted, strict=True):
+        per_piece[piece].append((float(((q - played) ** 2).mean()), pearson(q, played)))
+    return (nan_mean([nan_mean([m for m, _ in v]) for v in per_piece.values()]),
+            nan_mean([nan_mean([c for _, c in v]) for v in per_piece.values()]))
+
+
 def corrected_scores(train: list[Row], valid: list[Row], groups: list[str], lam: float = 10.0
                      ) -> tuple[float, float]:
-    """Validation MSE and r (per piece, then over pieces) after the fitted correction."""
+    """Validation MSE and r after the correction fitted on ``train``."""
     def design(c: dict[str, np.ndarray], pred: np.ndarray) -> np.ndarray:
         return np.column_stack([np.ones(len(pred)), pred - 64] + [c[g] for g in groups])
 
     x = np.concatenate([design(c, p) for _, c, p, _ in train])
     y = np.concatenate([t - p for _, _, p, t in train])
     w = np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ y)
-    per_piece: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for piece, c, p, t in valid:
-        q = np.clip(np.rint(p + design(c, p) @ w), 1, 127)
-        per_piece[piece].append((float(((q - t) ** 2).mean()), pearson(q, t)))
-    mse = nan_mean([nan_mean([m for m, _ in v]) for v in per_piece.values()])
-    r = nan_mean([nan_mean([c for _, c in v]) for v in per_piece.values()])
-    return mse, r
+    return _summary(valid, [np.clip(np.rint(p + design(c, p) @ w), 1, 127) for _, c, p, _ in valid])
 
 
 def model_scores(valid: list[Row]) -> tuple[float, float]:
-    per_piece: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for piece, _, p, t in valid:
-        per_piece[piece].append((float(((p - t) ** 2).mean()), pearson(p, t)))
-    return (nan_mean([nan_mean([m for m, _ in v]) for v in per_piece.values()]),
-            nan_mean([nan_mean([c for _, c in v]) for v in per_piece.values()]))
+    """Validation MSE and r of the model's own predictions."""
+    return _summary(valid, [p for _, _, p, _ in valid])
 
 
 def main() -> None:
@@ -157,8 +157,8 @@ def main() -> None:
     groups = list(rows["train"][0][1])
     print(f"{len(rows['train'])} training, {len(rows['validation'])} validation performances")
     print(f"{'correction by':<28}{'MSE':>8}{'r':>8}")
-    print(f"{'none (the model)':<28}{model_scores(rows['validation'])[0]:>8.1f}"
-          f"{model_scores(rows['validation'])[1]:>8.4f}")
+    mse, r = model_scores(rows["validation"])
+    print(f"{'none (the model)':<28}{mse:>8.1f}{r:>8.4f}")
     table = [([g], g) for g in groups] + [(groups, "all")] + \
         [([x for x in groups if x != g], f"all but {g}") for g in groups]
     for chosen_groups, name in table:
