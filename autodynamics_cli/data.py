@@ -28,7 +28,7 @@ from autodynamics_cli import tokens as T
 from autodynamics_cli.errors import AutodynError
 from autodynamics_cli.midi_bytes import note_on_velocity_offsets
 from autodynamics_cli.midi_io import Notes, read_midi
-from autodynamics_cli.pianoroll import LOWEST_KEY, N_KEYS, encode_roll, note_steps
+from autodynamics_cli.pianoroll import LOWEST_KEY, N_KEYS, encode_roll, note_steps, seconds_to_steps
 
 MIDI_SUFFIXES = {".mid", ".midi"}
 
@@ -185,9 +185,11 @@ class WindowSampler:
             lo = max(-self.augment.transpose, LOWEST_KEY - int(p.pitch.min()))
             hi = min(self.augment.transpose, LOWEST_KEY + N_KEYS - 1 - int(p.pitch.max()))
             shift = int(self.rng.integers(lo, hi + 1)) if hi >= lo else 0
-        on, _ = note_steps(p.onset * factor, p.offset * factor)
         # a window starts at a random note's onset, give or take a little, as inference windows do
-        start = int(on[self.rng.integers(len(on))]) - int(self.rng.integers(0, self.roll_steps // 2))
+        # (only that note's step is needed here: ``build`` steps the whole piece)
+        note = int(self.rng.integers(len(p.onset)))
+        start = int(seconds_to_steps(p.onset[note] * factor)) - \
+            int(self.rng.integers(0, self.roll_steps // 2))
         mask = self.rng.random(self.max_notes) < self.velocity_mask_prob
         # hidden dynamics: so that flat inputs, which carry no dynamics, still work
         hide_dynamics = p.in_velocity is not None and self.rng.random() < self.drop_dynamics

@@ -319,11 +319,11 @@ def train(cfg: TrainConfig, resume: bool = False,
         model.eval()
         summary = summarize(evaluate(model, val_entries, device, notes=val_notes)) if val_entries else {}
         m = {"event": "validation", "step": step, **summary}
-        if val_aligned:  # users feed scores: select checkpoints on score input when we can
+        if val_aligned:
             score_summary = summarize(evaluate_scores(model, val_aligned, device, cfg.eval_seconds),
                                       SCORE_METRICS)
             m.update({f"score_{k}": v for k, v in score_summary.items()})
-            summary = score_summary
+        summary = _selection_summary(m)
         model.train()
         if summary["mse"] < best:
             best = summary["mse"]
@@ -434,7 +434,12 @@ def _validation_at(metrics: Path, step: int) -> dict | None:
              if m.get("event") == "validation" and m.get("step") == step]
     if not found:
         return None
-    m = found[-1]
-    if "score_mse" in m:  # checkpoints are chosen on score input when the run had it
+    return _selection_summary(found[-1])
+
+
+def _selection_summary(m: dict) -> dict:
+    """The part of a validation record that checkpoints are chosen on and that weights carry:
+    score input when the run had it (users feed scores), else performance input."""
+    if "score_mse" in m:
         return {k.removeprefix("score_"): v for k, v in m.items() if k.startswith("score_")}
     return {k: v for k, v in m.items() if k not in ("event", "step", "best")}
