@@ -336,6 +336,9 @@ def train(
     loss: Annotated[Loss, typer.Option(
         help="mse: the paper's; ce: cross-entropy; ev: squared error of the expected velocity "
              "(what the mean readout reports; needs it).")] = Loss.mse,
+    corr_weight: Annotated[float, typer.Option(
+        min=0, help="Add, per window, this weight x notes x (1 - r): r of the expected velocity "
+                    "with the pianist's over the window's notes (0: off).")] = 0.0,
     optimizer: Annotated[Optimizer, typer.Option()] = Optimizer.adafactor,
     lr: Annotated[float, typer.Option(help="Constant learning rate.")] = 1e-3,
     warmup_steps: Annotated[int, typer.Option(min=0, help="Linear warm-up steps.")] = 0,
@@ -404,8 +407,8 @@ def train(
 
     cfg = TrainConfig(
         data=str(data), out=str(out), preset=preset, loss=loss.value, optimizer=optimizer.value,
-        lr=lr, warmup_steps=warmup_steps, decay_from=decay_from, batch_size=batch_size,
-        max_train_notes=max_train_notes,
+        corr_weight=corr_weight, lr=lr, warmup_steps=warmup_steps, decay_from=decay_from,
+        batch_size=batch_size, max_train_notes=max_train_notes,
         max_steps=max_steps, max_minutes=max_minutes, velocity_mask_prob=velocity_mask_prob,
         aux_weight=aux_weight, dropout=dropout, readout=readout.value if readout else None,
         scores=str(scores) if scores else None, alignments=str(alignments) if alignments else None,

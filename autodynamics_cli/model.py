@@ -305,7 +305,7 @@ class AutoDynamics(nn.Module):
     def forward(self, roll: torch.Tensor, tokens: torch.Tensor, onsets: torch.Tensor,
                 roles: torch.Tensor, targets: torch.Tensor | None = None,
                 weights: torch.Tensor | None = None, loss_kind: str = "mse",
-                features: torch.Tensor | None = None
+                features: torch.Tensor | None = None, corr_weight: float = 0.0
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         logits = self.decode(tokens, onsets, roles, self.encode(roll), features)
         if targets is None:
@@ -313,7 +313,7 @@ class AutoDynamics(nn.Module):
         if self.cfg.note_tokens:  # one row per note: its velocity target (input d_i)
             targets = targets[:, 2::3]
             weights = None if weights is None else weights[:, 2::3]
-        return logits, sequence_loss(logits, targets, weights, loss_kind)
+        return logits, sequence_loss(logits, targets, weights, loss_kind, corr_weight)
 
 
 def note_keys(tokens: torch.Tensor, roles: torch.Tensor, tail: torch.Tensor | None) -> torch.Tensor:
@@ -346,8 +346,26 @@ def expected_velocity(vel_logits: torch.Tensor) -> torch.Tensor:
     return vel_logits.softmax(-1) @ values
 
 
+def window_correlation(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pearson r of ``pred`` and ``target`` over each row's ``mask``ed positions.
+
+    Returns r per row and whether it is defined (at least three positions and
+    targets that vary); undefined rows get r 0.
+    """
+    m = mask.to(pred.dtype)
+    n = m.sum(-1)
+    mean_p = (pred * m).sum(-1) / n.clamp(min=1)
+    mean_t = (target * m).sum(-1) / n.clamp(min=1)
+    dp, dt = (pred - mean_p[:, None]) * m, (target - mean_t[:, None]) * m
+    var_t = (dt * dt).sum(-1)
+    ok = (n >= 3) & (var_t > 1e-6)
+    r = (dp * dt).sum(-1) / torch.sqrt((dp * dp).sum(-1) * var_t + 1e-6)
+    return torch.where(ok, r, torch.zeros_like(r)), ok
+
+
 def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None,
-                  kind: str = "mse") -> torch.Tensor:
+                  kind: str = "mse", corr_weight: float = 0.0) -> torch.Tensor:
     """Per-position loss, weighted and summed over each sequence, averaged over the batch.
 
     ``mse`` is the paper's loss: squared error between the softmax and the
@@ -356,6 +374,12 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Te
     velocity under the softmax (over the velocity tokens), in units of
     ``EV_SCALE`` velocity steps; cross-entropy at the other targets. Positions
     with weight 0 (padding, unmatched notes) carry no loss.
+
+    ``corr_weight`` > 0 adds, per window, ``corr_weight * notes * (1 - r)``,
+    with r the Pearson correlation of the expected velocity with the target
+    over the window's weighted velocity targets. The evaluation's r is within
+    a performance, where the overall level the per-note loss spends itself on
+    does not count; this term rewards the contrasts between notes directly.
     """
     if weights is None:
         weights = (targets != T.PAD).to(logits.dtype)
@@ -373,4 +397,10 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Te
         per = torch.where(is_vel, err * err, per)
     else:
         raise ValueError(f"unknown loss {kind!r} (use 'mse', 'ce' or 'ev')")
-    return (per * weights).sum() / targets.shape[0]
+    total = (per * weights).sum()
+    if corr_weight > 0:
+        is_vel = (targets >= T.VEL_OFFSET) & (targets < T.VEL_OFFSET + T.N_VELOCITY) & (weights > 0)
+        mean = expected_velocity(logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY])
+        r, ok = window_correlation(mean, (targets - T.VEL_OFFSET + 1).to(mean.dtype), is_vel)
+        total = total + corr_weight * (is_vel.sum(-1) * (1 - r) * ok).sum()
+    return total / targets.shape[0]

@@ -50,6 +50,7 @@ class TrainConfig:
     out: str
     preset: str = "default"
     loss: str = "mse"  # the paper's; or "ce", or "ev" (squared error of the mean readout)
+    corr_weight: float = 0.0  # weight of the per-window correlation term (model.sequence_loss)
     optimizer: str = "adafactor"  # the paper's; or "adamw"
     lr: float = 1e-3
     warmup_steps: int = 0  # linear learning-rate warm-up (0: the paper's constant rate)
@@ -348,7 +349,7 @@ def train(cfg: TrainConfig, resume: bool = False,
             t = {k: torch.from_numpy(v).to(device) for k, v in batch.items()}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 _, loss = net(t["roll"], t["tokens"], t["onsets"], t["roles"], t["targets"],
-                              t["weights"], cfg.loss, t["features"])
+                              t["weights"], cfg.loss, t["features"], cfg.corr_weight)
             for g in opt.param_groups:
                 g["lr"] = learning_rate(cfg, step)
             opt.zero_grad(set_to_none=True)
