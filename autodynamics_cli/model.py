@@ -384,6 +384,11 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Te
     if weights is None:
         weights = (targets != T.PAD).to(logits.dtype)
     logits = logits.float()
+    is_vel = (targets >= T.VEL_OFFSET) & (targets < T.VEL_OFFSET + T.N_VELOCITY)
+    true_vel = (targets - T.VEL_OFFSET + 1).to(logits.dtype)  # 1..127 where is_vel
+    mean = None
+    if kind == "ev" or corr_weight > 0:
+        mean = expected_velocity(logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY])
     if kind == "mse":
         p = logits.softmax(-1)
         per = (p * p).sum(-1) - 2 * p.gather(-1, targets[..., None]).squeeze(-1) + 1.0
@@ -391,16 +396,13 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Te
         per = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
     elif kind == "ev":
         per = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-        mean = expected_velocity(logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY])
-        err = (mean - (targets - T.VEL_OFFSET + 1).to(mean.dtype)) / EV_SCALE
-        is_vel = (targets >= T.VEL_OFFSET) & (targets < T.VEL_OFFSET + T.N_VELOCITY)
+        err = (mean - true_vel) / EV_SCALE
         per = torch.where(is_vel, err * err, per)
     else:
         raise ValueError(f"unknown loss {kind!r} (use 'mse', 'ce' or 'ev')")
     total = (per * weights).sum()
     if corr_weight > 0:
-        is_vel = (targets >= T.VEL_OFFSET) & (targets < T.VEL_OFFSET + T.N_VELOCITY) & (weights > 0)
-        mean = expected_velocity(logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY])
-        r, ok = window_correlation(mean, (targets - T.VEL_OFFSET + 1).to(mean.dtype), is_vel)
-        total = total + corr_weight * (is_vel.sum(-1) * (1 - r) * ok).sum()
+        scored = is_vel & (weights > 0)
+        r, ok = window_correlation(mean, true_vel, scored)
+        total = total + corr_weight * (scored.sum(-1) * (1 - r) * ok).sum()
     return total / targets.shape[0]
