@@ -1,5 +1,5 @@
 """Allow ``python -m autodynamics_cli``."""
 
-from autodynamics_cli.cli import main
+from autodynamics_cli.cli.app import main
 
 main()

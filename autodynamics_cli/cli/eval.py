@@ -1,0 +1,117 @@
+"""``autodyn eval``: humanize performances (or scores) of a split and compare with the pianists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from autodynamics_cli.cli.common import Device, calm_threads, err
+
+
+def eval_cmd(
+    data: Annotated[Path, typer.Option(help="Dataset folder (as for train).")],
+    split: Annotated[str, typer.Option(help="Which split to score.")] = "validation",
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", envvar="AUTODYN_MODEL", show_default=False,
+        help="A model name, .safetensors file or Hub repo (as for humanize).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write all results here.")] = None,
+    max_seconds: Annotated[float | None, typer.Option(
+        help="Score only each performance's first N seconds.")] = None,
+    scores: Annotated[Path | None, typer.Option(
+        help="Score input: humanize each score of this folder once and compare with every "
+             "performer (needs --alignments).")] = None,
+    alignments: Annotated[Path | None, typer.Option(help="Alignment CSV folder (as for train).")
+                          ] = None,
+    read_dynamics: Annotated[bool, typer.Option(
+        help="Let the model read the scores' notated velocities (off: measure without).")] = True,
+    read_staves: Annotated[bool, typer.Option(
+        help="Let a --staff model read the scores' staves (off: as one-track exports).")] = True,
+    device: Annotated[Device, typer.Option()] = Device.auto,
+) -> None:
+    """Humanize flat performances (or, with --scores, the scores) and compare with real pianists."""
+    calm_threads()
+    import json
+    from dataclasses import asdict
+
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from autodynamics_cli.errors import AutodynError
+    from autodynamics_cli.inference.device import resolve_device
+    from autodynamics_cli.inference.torch_engine import TorchEngine
+    from autodynamics_cli.model.registry import load_model
+    from autodynamics_cli.training.datasets import list_dataset
+    from autodynamics_cli.training.evaluate import evaluate, summarize
+
+    dev = resolve_device(device.value)
+    engine = TorchEngine(load_model(model, dev), dev)
+    if scores or alignments:
+        if not (scores and alignments):
+            raise AutodynError("score evaluation needs both --scores and --alignments")
+        _eval_scores(engine, data, scores, alignments, split, max_seconds, model, json_out,
+                     read_dynamics, read_staves)
+        return
+    entries = [e for e in list_dataset(data) if e.split == split]
+    if not entries:
+        raise AutodynError(f"{data}: no performances in split {split!r}")
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(f"scoring {split}", total=len(entries))
+        scores = evaluate(engine, entries, max_seconds=max_seconds,
+                          on_done=lambda _s: bar.advance(task))
+    s = summarize(scores)
+    table = Table(title=f"{split}: {s['performances']} performances, {s['pieces']} pieces, "
+                        f"{s['notes']:,} notes (mean over pieces)")
+    for col in ("", "MSE", "MAE", "Pearson r"):
+        table.add_column(col, justify="right")
+    table.add_row("model", f"{s['mse']:.1f}", f"{s['mae']:.2f}", f"{s['r']:.3f}")
+    table.add_row("constant 64", f"{s['baseline_mse']:.1f}", f"{s['baseline_mae']:.2f}", "")
+    Console(highlight=False).print(table)
+    if json_out:
+        json_out.write_text(json.dumps({"summary": s, "model": model or "default",
+                                        "performances": [asdict(x) for x in scores]}, indent=1))
+
+
+def _eval_scores(engine, data: Path, scores: Path, alignments: Path, split: str, max_seconds,
+                 model: str | None, json_out: Path | None, read_dynamics: bool,
+                 read_staves: bool) -> None:
+    import json
+    from dataclasses import asdict
+
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from autodynamics_cli.errors import AutodynError
+    from autodynamics_cli.training.datasets import list_aligned
+    from autodynamics_cli.training.evaluate import SCORE_METRICS, evaluate_scores, summarize
+
+    entries = [e for e in list_aligned(data, scores, alignments) if e.split == split]
+    if not entries:
+        raise AutodynError(f"{alignments}: no aligned performances in split {split!r}")
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(f"scoring {split} scores", total=len(entries))
+        rows = evaluate_scores(engine, entries, max_seconds, on_done=lambda _s: bar.advance(task),
+                               read_dynamics=read_dynamics, read_staves=read_staves)
+    s = summarize(rows, SCORE_METRICS)
+    stepped = summarize([r for r in rows if r.notated_dynamics], SCORE_METRICS)
+    table = Table(title=f"{split}, score input: {s['performances']} performances, {s['pieces']} "
+                        f"pieces, {s['notes']:,} matched notes (mean over pieces)")
+    for col in ("", "MSE", "MAE", "Pearson r"):
+        table.add_column(col, justify="right")
+    table.add_row("model", f"{s['mse']:.1f}", f"{s['mae']:.2f}", f"{s['r']:.3f}")
+    table.add_row("notated velocities", f"{s['notated_mse']:.1f}", "", f"{s['notated_r']:.3f}")
+    table.add_row("constant 64", f"{s['baseline_mse']:.1f}", f"{s['baseline_mae']:.2f}", "")
+    table.add_row("another performer", f"{s['other_mse']:.1f}", "", f"{s['other_r']:.3f}")
+    table.add_row("mean of the other performers", f"{s['others_mean_mse']:.1f}", "",
+                  f"{s['others_mean_r']:.3f}")
+    table.add_row(f"model, {stepped['pieces']} scores with notated dynamics",
+                  f"{stepped['mse']:.1f}", f"{stepped['mae']:.2f}", f"{stepped['r']:.3f}")
+    Console(highlight=False).print(table)
+    if json_out:
+        json_out.write_text(json.dumps({"summary": s, "summary_notated_dynamics": stepped,
+                                        "read_dynamics": read_dynamics,
+                                        "read_staves": read_staves,
+                                        "model": model or "default", "input": "score",
+                                        "performances": [asdict(x) for x in rows]}, indent=1))

@@ -1,0 +1,230 @@
+"""``autodyn humanize``: options in, the file loop, a summary line (or a JSON report) out."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from autodynamics_cli.cli.common import Device, Engine, calm_threads, debug_enabled, err
+
+
+def humanize(
+    inputs: Annotated[list[str], typer.Argument(
+        metavar="INPUT", help="MIDI files or folders ('-': standard input).", show_default=False)],
+    output: Annotated[str | None, typer.Option(
+        "-o", "--output", metavar="PATH",
+        help="Output file, or folder (several inputs, a folder input, an existing folder, a "
+             "trailing '/'); '-': standard output. Default: {stem}_humanized.mid beside each input.")
+    ] = None,
+    recursive: Annotated[bool, typer.Option(
+        "-r", "--recursive", help="Also humanize MIDI files in subfolders of folder inputs.")] = False,
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", envvar="AUTODYN_MODEL", show_default=False,
+        help="A name from `autodyn models` (default: 'default', the bundled model), "
+             "a .safetensors file, or a Hub repo owner/name (optionally /FILE and @REVISION).")] = None,
+    device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
+    engine: Annotated[Engine, typer.Option(
+        help="numpy: run a tagger model (the bundled one) on the CPU without torch, which starts "
+             "seconds sooner, same velocities; torch; auto: numpy where it can, unless the job "
+             "is over 512 KB of MIDI (there torch's faster kernels repay its import).")
+    ] = Engine.auto,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+    skip_existing: Annotated[bool, typer.Option(
+        help="Leave files whose output exists alone (resume a batch).")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="Windows per decoder batch.")] = 32,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print a JSON report of every file on standard output.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    keep_dynamics: Annotated[bool | None, typer.Option(
+        "--keep-dynamics/--no-keep-dynamics", show_default="auto",
+        help="Follow the input's loudness over time; the model shapes the notes within it. "
+             "Auto: on when the input's velocities vary (written dynamics), off when constant.")
+    ] = None,
+    strength: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="0 keeps the input velocities, 1 is the full result.")] = 1.0,
+    velocity_range: Annotated[tuple[int, int] | None, typer.Option(
+        "--range", metavar="LO HI", help="Map the result into LO..HI (1-127), loudness order kept.")
+    ] = None,
+    tracks: Annotated[list[str] | None, typer.Option(
+        "--tracks", metavar="LIST", help="Humanize only these tracks: numbers from 1 (file order) or names, "
+                         "comma-separated or repeated.")] = None,
+    channels: Annotated[str | None, typer.Option(
+        metavar="LIST", help="Humanize only these MIDI channels, 1-16: e.g. '1', '1,2' or '1-4'.")] = None,
+    temperature: Annotated[float, typer.Option(
+        min=0.0, help="Above 0: sample velocities for a different take (0: greedy).")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed for --temperature; same seed, same file.")] = 0,
+    read_staves: Annotated[bool, typer.Option(
+        help="Read each track (or channel) as a staff, ranked by mean pitch, as notation "
+             "programs export them; off for files whose tracks are not staves (one per voice, "
+             "say). Only models trained with staves read them.")] = True,
+) -> None:
+    """Predict a velocity for every note; only note velocities change."""
+    calm_threads()
+    from autodynamics_cli.errors import UsageError
+    from autodynamics_cli.humanize.controls import HumanizeOptions
+    from autodynamics_cli.humanize.inputs import STDIO, expand_inputs, plan_outputs
+
+    options = HumanizeOptions(
+        keep_dynamics=keep_dynamics, strength=strength,
+        velocity_range=_velocity_range(velocity_range), tracks=_split_list(tracks),
+        channels=_parse_channels(channels), temperature=temperature, seed=seed,
+        read_staves=read_staves)
+    t0 = time.perf_counter()
+    if overwrite and skip_existing:
+        raise UsageError("--overwrite and --skip-existing contradict each other; give one")
+    exclude = Path(output) if output not in (None, STDIO) else None
+    plans = plan_outputs(expand_inputs(inputs, recursive, exclude), output, overwrite, skip_existing)
+    to_stdout = any(p.to_stdout for p in plans)
+    if to_stdout and as_json:
+        raise UsageError("--json prints on standard output, which carries the MIDI data here; "
+                         "use -o FILE")
+    if to_stdout and sys.stdout.isatty():
+        raise UsageError("refusing to write MIDI data to a terminal; redirect standard output "
+                         "or use -o FILE")
+    stdin_data = _read_stdin() if any(p.source.path is None for p in plans) else None
+    results, signum = _run(plans, model, device, engine, temperature, batch_size, overwrite,
+                           stdin_data, to_stdout, options, show_bar=len(plans) > 1 and not quiet
+                           and not as_json and err.is_terminal, quiet=quiet)
+    _finish(results, len(plans), signum, as_json, quiet, time.perf_counter() - t0)
+
+
+def _read_stdin() -> bytes:
+    from autodynamics_cli.errors import UsageError
+    from autodynamics_cli.midi.read import MAX_FILE_BYTES
+
+    if sys.stdin.isatty():
+        raise UsageError("'-' reads a MIDI file from standard input, which is a terminal")
+    return sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+
+
+def _run(plans: list, model: str | None, device: Device, engine: Engine, temperature: float,
+         batch_size: int, overwrite: bool, stdin_data: bytes | None, to_stdout: bool, options,
+         show_bar: bool, quiet: bool) -> tuple[list, int | None]:
+    """Load the engine, humanize the planned files with a progress bar; results and the signal that
+    stopped the run (None: none)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from autodynamics_cli.humanize.files import humanize_files
+    from autodynamics_cli.inference.engine import load_engine
+
+    work = sum(_size(p.source.path) for p in plans if p.runs)
+    net = load_engine(model, device.value, engine.value, temperature, work) \
+        if any(p.runs for p in plans) else None
+    results: list = []
+    stop = _SigtermAsInterrupt()
+    try:
+        with stop, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            console=err, disable=not show_bar, transient=True) as bar:
+            task = bar.add_task("humanizing", total=len(plans))
+
+            def report(r) -> None:
+                results.append(r)
+                bar.advance(task)
+                if r.error:
+                    err.print(f"error: {r.error}", markup=False, soft_wrap=True)
+                elif r.warning and not quiet:
+                    err.print(f"warning: {r.warning}", markup=False, soft_wrap=True)
+
+            humanize_files(net, plans, batch_size, debug_enabled(), on_done=report,
+                           overwrite=overwrite, stdin_data=stdin_data,
+                           stdout=sys.stdout.buffer if to_stdout else None, options=options)
+    except KeyboardInterrupt:
+        pass
+    return results, stop.signum
+
+
+def _finish(results: list, planned: int, signum: int | None, as_json: bool, quiet: bool,
+            seconds: float) -> None:
+    """Print the JSON report and the summary, and exit with the run's code."""
+    import json
+
+    from autodynamics_cli.humanize.report import Summary, json_report, summary_line
+
+    s = Summary.of(results)
+    code = 128 + signum if signum is not None else (1 if s.failed else 0)
+    if as_json:
+        sys.stdout.write(json.dumps(json_report(results, planned, signum is not None, code), indent=1)
+                         + "\n")
+        sys.stdout.flush()
+    if signum is not None:
+        err.print(f"interrupted after {s.files} of {planned} file(s); finished outputs are kept and "
+                  f"no partial file is left (rerun with --skip-existing to go on)",
+                  markup=False, soft_wrap=True)
+    elif not quiet and not (planned == 1 and s.failed):  # one failed file: its error line says all
+        err.print(summary_line(results, planned, seconds), markup=False, soft_wrap=True)
+        if s.failed:
+            err.print(f"failed: {len(s.failed)} file(s):", markup=False)
+            for r in s.failed:
+                err.print(f"  {r.error}", markup=False, soft_wrap=True)
+    if code:
+        raise typer.Exit(code)
+
+
+def _size(path: Path | None) -> int:
+    """A file's size, 0 for standard input or a file that cannot be read (it fails later, alone)."""
+    try:
+        return path.stat().st_size if path is not None else 0
+    except OSError:
+        return 0
+
+
+class _SigtermAsInterrupt:
+    """Treat SIGTERM (``kill``, ``timeout``) like Ctrl-C inside the block, so the same cleanup runs.
+
+    ``signum`` tells which one stopped the block (None: neither); the exit code is 128 + it.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old = None
+
+    def _on_sigterm(self, signum: int, _frame) -> None:
+        self.signum = signum
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _SigtermAsInterrupt:
+        try:
+            self._old = signal.signal(signal.SIGTERM, self._on_sigterm)
+        except ValueError:  # not the main thread: leave SIGTERM alone
+            self._old = None
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+        if exc_type is KeyboardInterrupt and self.signum is None:
+            self.signum = signal.SIGINT
+
+
+def _split_list(values: list[str] | None) -> tuple[str, ...] | None:
+    items = tuple(x.strip() for v in values or [] for x in v.split(",") if x.strip())
+    return items or None
+
+
+def _parse_channels(text: str | None) -> tuple[int, ...] | None:
+    """'1', '1,2' or '1-4' (MIDI channels as musicians count them, 1 to 16)."""
+    if text is None:
+        return None
+    chans: list[int] = []
+    for part in _split_list([text]) or ():
+        lo, _, hi = part.partition("-")
+        try:
+            a, b = int(lo), int(hi or lo)
+        except ValueError:
+            raise typer.BadParameter(f"{part!r} is not a channel number or range",
+                                     param_hint="--channels") from None
+        if not 1 <= a <= b <= 16:
+            raise typer.BadParameter(f"{part!r}: channels are numbered 1 to 16", param_hint="--channels")
+        chans.extend(range(a, b + 1))
+    return tuple(sorted(set(chans))) or None
+
+
+def _velocity_range(r: tuple[int, int] | None) -> tuple[int, int] | None:
+    if r is not None and not 1 <= r[0] <= r[1] <= 127:
+        raise typer.BadParameter(f"needs 1 <= LO <= HI <= 127, got {r[0]} {r[1]}", param_hint="--range")
+    return r

@@ -1,0 +1,65 @@
+"""``autodyn models``: what models there are, and fetching one for offline use."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+
+def _short(text: str | None, path: bool = False) -> str:
+    """A table cell: a licence without its parenthesis, a data path by its last part."""
+    if not text:
+        return "-"
+    if path and "/" in text:
+        return Path(text).name or text
+    return text.split(" (", 1)[0]
+
+
+def models(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+    download: Annotated[str | None, typer.Option(
+        "--download", metavar="MODEL",
+        help="Fetch a known name or Hub repo into the Hugging Face cache (for offline use), "
+             "check it, and print its path.")] = None,
+) -> None:
+    """List bundled, known and cached models: size, parameters, training data, licence."""
+    import json
+    from dataclasses import asdict
+
+    from autodynamics_cli.errors import AutodynError
+    from autodynamics_cli.model.registry import list_models, resolve
+    from autodynamics_cli.model.weights_file import inspect_weights
+
+    out = Console(highlight=False, soft_wrap=True)
+    if download:
+        path = resolve(download)
+        problem = inspect_weights(path).incompatibility()
+        if problem:
+            raise AutodynError(f"{download}: {problem}")
+        out.print(str(path), markup=False)
+        return
+    rows = list_models()
+    current = os.environ.get("AUTODYN_MODEL") or "default"
+    if json_out:
+        out.print(json.dumps([{**asdict(r), "current_default": r.name == current} for r in rows],
+                             indent=1), markup=False)
+        return
+    from rich.table import Table
+
+    table = Table(title="autodyn models (* = used when no --model is given)", title_justify="left")
+    for col, just in (("name", "left"), ("kind", "left"), ("size", "right"), ("parameters", "right"),
+                      ("training data", "left"), ("licence", "left"), ("status", "left")):
+        table.add_column(col, justify=just, overflow="fold")
+    for r in rows:
+        status = r.problem or ("ready" if r.available else "not downloaded")
+        table.add_row(("* " if r.name == current else "") + r.name, r.kind,
+                      f"{r.size_bytes / 1e6:.1f} MB" if r.size_bytes else "-",
+                      f"{r.parameters / 1e6:.1f}M" if r.parameters else "-",
+                      _short(r.training_data, path=True), _short(r.license), status)
+    out.print(table)
+    if current not in {r.name for r in rows}:
+        out.print(f"AUTODYN_MODEL={current}", markup=False)

@@ -1,0 +1,30 @@
+"""``autodyn plot``: draw one file, or a file before and after humanizing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from autodynamics_cli.cli.common import err
+
+
+def plot(
+    files: Annotated[list[Path], typer.Argument(
+        help="A MIDI file, or two to compare (e.g. the input and its humanized output).",
+        show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Figure to write (.png, .svg, .pdf).")],
+    start: Annotated[float | None, typer.Option(help="Plot from this time (seconds).")] = None,
+    end: Annotated[float | None, typer.Option(help="Plot up to this time (seconds).")] = None,
+    width: Annotated[float, typer.Option(min=1.0, help="Figure width, inches.")] = 10.0,
+    height: Annotated[float, typer.Option(min=1.0, help="Figure height, inches.")] = 6.0,
+    dpi: Annotated[int, typer.Option(min=10, help="Pixels per inch.")] = 100,
+) -> None:
+    """Draw piano rolls coloured by velocity and each note's velocity over time."""
+    if len(files) > 2:
+        raise typer.BadParameter("give one file, or two to compare", param_hint="FILES")
+    from autodynamics_cli.humanize.plot import plot_files
+
+    plot_files(files, output, start=start, end=end, width=width, height=height, dpi=dpi)
+    err.print(f"wrote {output}", markup=False)

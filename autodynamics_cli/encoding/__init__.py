@@ -1,0 +1,1 @@
+"""Torch-free encoding shared by training and inference: grid, roll, tokens, note features, windows."""

@@ -1,0 +1,1 @@
+"""The humanize pipeline: inputs and outputs, the file loop, musician controls, the report, the plot."""

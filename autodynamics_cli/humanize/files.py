@@ -1,0 +1,222 @@
+"""The ``humanize`` file loop: read, predict and write each planned file; a bad file fails alone.
+
+Files go in groups whose windows share engine batches; the next group is
+parsed in a thread while the engine runs on this one. Each file's outcome is a
+``FileResult`` with a status and, on failure, a one-line error, and a failure
+never stops the files after it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from autodynamics_cli.errors import AutodynError, OutputError
+from autodynamics_cli.humanize.controls import HumanizeOptions, finalize, has_dynamics, select_notes
+from autodynamics_cli.humanize.inputs import STDIO, Plan
+from autodynamics_cli.humanize.report import FileResult
+from autodynamics_cli.inference.engine import Engine
+from autodynamics_cli.inference.predict import predict_velocities
+from autodynamics_cli.midi.notes import MidiScore, Notes, subset
+from autodynamics_cli.midi.read import read_midi, require_notes
+from autodynamics_cli.midi.write import with_velocities, write_atomic
+
+FILES_PER_GROUP = 8  # files whose windows share engine batches
+SKIP = object()  # a plan whose output exists (--skip-existing)
+
+
+def _groups(plans: list[Plan], size: int) -> Iterator[list[Plan]]:
+    """The first file alone (its output appears soonest), then ``size`` files at a time."""
+    if not plans:
+        return
+    yield plans[:1]
+    for i in range(1, len(plans), size):
+        yield plans[i : i + size]
+
+
+def _internal(e: Exception) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"internal error ({type(e).__name__}{': ' + text if text else ''}); " \
+           f"rerun with AUTODYN_DEBUG=1 for a traceback and please report it"
+
+
+def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: bool) -> object:
+    """A plan's parsed file and chosen notes, SKIP, or the one-line error that stops it."""
+    if p.error:
+        return p.error
+    if p.skip:
+        return SKIP
+    name = p.source.name
+    try:
+        score = read_midi(name, stdin_data if p.source.path is None else None)
+        require_notes(name, score)
+        return score, select_notes(score.notes, score.data, opts.tracks, opts.channels, name)
+    except AutodynError as e:
+        if debug:
+            raise
+        return str(e)
+    except Exception as e:  # a bug must not take the rest of the batch down
+        if debug:
+            raise
+        return f"{name}: {_internal(e)}"
+
+
+def _read_ahead(plans: list[Plan], stdin_data: bytes | None, opts: HumanizeOptions, debug: bool,
+                read_ahead: bool, group_size: int) -> Iterator[list[tuple[Plan, object]]]:
+    """Groups of read files; with ``read_ahead`` the next group is parsed in a thread meanwhile.
+
+    The engine spends its time in torch or numpy kernels, which release the GIL, so
+    mido's pure-Python parsing of the next files mostly overlaps with it.
+    """
+    groups = list(_groups(plans, group_size))
+
+    def read(g: list[Plan]) -> list[tuple[Plan, object]]:
+        return [(p, _read_one(p, stdin_data, opts, debug)) for p in g]
+
+    if not read_ahead or len(groups) < 2:
+        yield from (read(g) for g in groups)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="autodyn-read") as pool:
+        pending = pool.submit(read, groups[0])
+        for nxt in [*groups[1:], None]:
+            ready = pending.result()
+            if nxt is not None:
+                pending = pool.submit(read, nxt)
+            yield ready
+
+
+def humanize_files(engine: Engine | None, plans: list[Plan], batch_size: int = 32,
+                   debug: bool = False, on_done: Callable[[FileResult], None] | None = None,
+                   overwrite: bool = False, stdin_data: bytes | None = None,
+                   stdout: BinaryIO | None = None, options: HumanizeOptions | None = None,
+                   hop: int | None = None, read_ahead: bool = True,
+                   group_size: int = FILES_PER_GROUP) -> list[FileResult]:
+    """Humanize every planned file; windows of a group of files share engine batches.
+
+    ``stdin_data`` is the content of a standard-input source, ``stdout`` where a
+    standard-output plan is written (only once the file is complete). ``engine``
+    may be None when no plan has anything to run. A file that trips an
+    unexpected error fails alone, with a message, unless ``debug``. ``options``
+    are the musician controls (``controls.py``); ``hop``: window hop in roll
+    steps (``inference.predict.predict_velocities``); ``read_ahead`` parses the
+    next ``group_size`` files while the engine runs.
+    """
+    opts = options or HumanizeOptions()
+    results: list[FileResult] = []
+
+    def done(r: FileResult) -> None:
+        results.append(r)
+        if on_done:
+            on_done(r)
+
+    predict = partial(predict_velocities, batch_size=batch_size, temperature=opts.temperature,
+                      seed=opts.seed, hop=hop,
+                      read_dynamics=opts.keep_dynamics is not False,  # --no-keep-dynamics: the model's own
+                      read_staves=opts.read_staves)
+    for group in _read_ahead(plans, stdin_data, opts, debug, read_ahead, group_size):
+        t0 = time.perf_counter()
+        parsed = _parsed(group, done)
+        velocities = _predict_group(engine, [(id(s), subset(s.notes, m)) for _, s, m in parsed if m.any()],
+                                    debug, predict)
+        per_file = (time.perf_counter() - t0) / max(len(parsed), 1)
+        for p, s, mask in parsed:
+            vel = velocities.get(id(s))
+            if isinstance(vel, str):
+                done(FileResult(p.source.name, None, "failed", error=f"{p.source.name}: {vel}"))
+                continue
+            r, data = _result(p, s, mask, vel, opts, engine)
+            r.seconds = per_file
+            done(_deliver(p, r, data, overwrite, stdout, debug))
+    return results
+
+
+def _parsed(group: list[tuple[Plan, object]], done: Callable[[FileResult], None]
+            ) -> list[tuple[Plan, MidiScore, np.ndarray]]:
+    """The group's readable files with their chosen notes; skipped and unreadable ones go to ``done``."""
+    parsed = []
+    for p, got in group:
+        if got is SKIP:
+            done(FileResult(p.source.name, str(p.output), "skipped"))
+        elif isinstance(got, str):
+            done(FileResult(p.source.name, None, "failed", error=got))
+        else:
+            parsed.append((p, *got))
+    return parsed
+
+
+def _result(p: Plan, s: MidiScore, mask: np.ndarray, vel: np.ndarray, opts: HumanizeOptions,
+            engine: Engine | None) -> tuple[FileResult, bytes]:
+    """A file's result and the bytes to write: velocities patched, or the input when nothing is chosen."""
+    r = FileResult(p.source.name, STDIO if p.to_stdout else str(p.output), "written",
+                   notes=int(mask.sum()), drum_notes=s.n_drum_notes,
+                   out_of_range_notes=s.n_out_of_range_notes, unselected_notes=int((~mask).sum()))
+    if not mask.any():
+        what = "in the chosen tracks/channels" if len(s.notes) else "in the piano range"
+        r.status = "copied"
+        r.warning = f"{p.source.name}: no notes {what} to humanize; copied unchanged"
+        return r, s.data
+    sel = subset(s.notes, mask)
+    keep = opts.keep_dynamics if opts.keep_dynamics is not None else has_dynamics(sel.velocity, sel.onset)
+    r.kept_dynamics = keep
+    # A model that reads notated dynamics follows them by itself; for others, and for an
+    # explicit --keep-dynamics (so that loud stays louder), lay the input's envelope over it.
+    model_keeps = engine is not None and engine.cfg.input_velocity
+    envelope = keep and (not model_keeps or opts.keep_dynamics is True)
+    out = s.notes.velocity.copy()
+    out[mask] = finalize(sel.velocity, vel, sel.onset, opts, envelope)
+    return r, with_velocities(s, out)
+
+
+def _deliver(p: Plan, r: FileResult, data: bytes, overwrite: bool, stdout: BinaryIO | None,
+             debug: bool) -> FileResult:
+    """Write a finished file (atomically, or to standard output); a failure fails only this file."""
+    try:
+        if p.to_stdout:
+            stdout.write(data)
+            stdout.flush()
+        else:
+            if p.in_folder:
+                _make_parent(p.output)
+            write_atomic(p.output, data, overwrite=overwrite)
+    except (AutodynError, OSError) as e:
+        if debug:
+            raise
+        r.output, r.status = None, "failed"
+        r.error = f"{p.source.name}: " + (str(e) if isinstance(e, AutodynError) else
+                                          f"cannot write to standard output ({e.strerror or e})")
+    return r
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create folder {path.parent} ({e.strerror or e})") from None
+
+
+def _predict_group(engine: Engine | None, items: list[tuple[int, Notes]], debug: bool,
+                   predict: Callable[..., list[np.ndarray]]) -> dict[int, object]:
+    """Velocities per key; if the shared batch fails, each file alone, so only the culprit fails."""
+    if not items:
+        return {}
+    try:
+        out = predict(engine, [n for _, n in items])
+        return {k: v for (k, _), v in zip(items, out, strict=True)}
+    except Exception as e:
+        if debug:
+            raise
+        if len(items) == 1:
+            return {items[0][0]: _internal(e)}
+    result: dict[int, object] = {}
+    for k, n in items:
+        try:
+            (result[k],) = predict(engine, [n])
+        except Exception as e:
+            result[k] = _internal(e)
+    return result

@@ -1,0 +1,197 @@
+"""Which files to humanize and where each output goes, decided before any file is read.
+
+Everything that could lose data or waste a long run is decided in
+``plan_outputs``: outputs never replace an input (by any path to it), two
+inputs never share an output, and an existing output is only replaced with
+``overwrite``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from autodynamics_cli.errors import UsageError
+
+MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")  # what a directory input picks up
+STDIO = "-"  # as an input: standard input; as ``-o``: standard output
+STDIN_NAME = "<stdin>"
+
+
+@dataclass
+class Source:
+    """One input: a file, standard input (``path`` None), or a directory that yielded nothing."""
+
+    path: Path | None
+    rel: Path | None = None  # its path below the folder input it came from
+    root: Path | None = None  # that folder input
+    error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return STDIN_NAME if self.path is None else str(self.path)
+
+
+@dataclass
+class Plan:
+    source: Source
+    output: Path | None  # None: standard output (``to_stdout``) or nothing to write
+    to_stdout: bool = False
+    skip: bool = False  # the output exists and --skip-existing was given
+    error: str | None = None
+    in_folder: bool = False  # the output goes into -o's folder tree, made as needed
+
+    @property
+    def runs(self) -> bool:
+        return self.error is None and not self.skip
+
+
+def _is_midi_name(p: Path) -> bool:
+    return p.suffix.lower() in MIDI_SUFFIXES and not p.name.startswith(".")
+
+
+def _walk(folder: Path, recursive: bool, exclude: Path | None) -> list[Path]:
+    """MIDI files in ``folder`` in a stable order; hidden entries and ``exclude`` are skipped."""
+    if not recursive:
+        return sorted(p for p in folder.iterdir() if _is_midi_name(p) and p.is_file())
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):  # does not follow directory symlinks: no loops
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and not (exclude is not None and _same_file(here / d, exclude)))
+        found += [here / f for f in sorted(files) if _is_midi_name(here / f) and (here / f).is_file()]
+    return found
+
+
+def expand_inputs(args: list[str], recursive: bool = False, exclude: Path | None = None) -> list[Source]:
+    """Files, folders (their MIDI files, with ``recursive`` those of subfolders too) and ``-``.
+
+    An input named twice (or by two paths, or a file inside a folder also given)
+    is kept once. ``exclude`` (the output folder) is never searched, so a rerun
+    does not pick up its own outputs.
+    """
+    sources: list[Source] = []
+    for arg in args:
+        if arg == STDIO:
+            if any(s.path is None for s in sources) or len(args) > 1:
+                raise UsageError("'-' (standard input) must be the only input")
+            sources.append(Source(None))
+            continue
+        p = Path(arg)
+        if p.is_dir():
+            files = _walk(p, recursive, exclude)
+            if not files:
+                hint = "" if recursive else "; use -r to include subfolders"
+                sources.append(Source(p, root=p, error=f"{p}: no MIDI files "
+                                      f"({', '.join(MIDI_SUFFIXES)}) in this folder{hint}"))
+            sources += [Source(f, rel=f.relative_to(p), root=p) for f in files]
+        else:
+            sources.append(Source(p))
+    seen: set = set()
+    unique: list[Source] = []
+    for s in sources:
+        key = None if s.path is None or s.error else _file_key(s.path)
+        if key is not None and key in seen:
+            continue
+        seen.add(key)
+        unique.append(s)
+    return unique
+
+
+def _file_key(p: Path) -> tuple | str:
+    """Identity of a file: device and inode where it exists (catches links), else its resolved path."""
+    try:
+        st = p.stat()
+        return (st.st_dev, st.st_ino)
+    except OSError:
+        return str(p.resolve())
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def _names_a_directory(output: str) -> bool:
+    seps = {os.sep, os.altsep} - {None}
+    return output[-1:] in seps
+
+
+def plan_outputs(sources: list[Source], output: str | None, overwrite: bool = False,
+                 skip_existing: bool = False) -> list[Plan]:
+    """Decide each input's output, refusing anything that could lose data.
+
+    - no ``output``: ``{stem}_humanized.mid`` beside each input file; standard
+      input goes to standard output. Folder inputs need ``output``.
+    - ``output`` is ``-``: standard output (one input only).
+    - one input file, ``output`` not a folder (no trailing slash, not an existing
+      directory): ``output`` is the file.
+    - otherwise ``output`` is a folder (made when the first file is written):
+      each input keeps its file name there, and files found in a folder input
+      keep their path below it, so the folder's layout is mirrored.
+
+    Raises ``UsageError`` before any work when arguments cannot work together
+    or two inputs would get the same output; per-file problems (the output is
+    an input, or exists) become that file's ``Plan.error``.
+    """
+    if not sources:
+        raise UsageError("no input files")
+    roots = list(dict.fromkeys(s.root for s in sources if s.root is not None))
+    from_dir = bool(roots)
+    stdin = any(s.path is None for s in sources)
+    if output == STDIO:
+        if len(sources) > 1 or from_dir:
+            raise UsageError("-o - (standard output) takes exactly one input file")
+    elif output is None and from_dir:
+        raise UsageError("a folder input needs -o OUTPUT_FOLDER (its layout is mirrored there)")
+    out = Path(output) if output not in (None, STDIO) else None
+    to_dir = out is not None and (len(sources) > 1 or from_dir or _names_a_directory(output)
+                                  or out.is_dir())
+    if to_dir:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"{out}: exists and is not a folder (several inputs need an output folder)")
+        if stdin:
+            raise UsageError("standard input has no file name: give -o FILE, or -o - for standard output")
+        for root in roots:
+            if out.exists() and _same_file(root, out):
+                raise UsageError(f"{out}: the output folder is the input folder {root}; outputs "
+                                 f"would replace the inputs")
+
+    input_keys = {_file_key(s.path) for s in sources if s.path is not None and s.path.exists()}
+    plans: list[Plan] = []
+    taken: dict[str, Source] = {}
+    for s in sources:
+        if s.error:
+            plans.append(Plan(s, None, error=s.error))
+            continue
+        if output == STDIO or (output is None and s.path is None):
+            plans.append(Plan(s, None, to_stdout=True))
+            continue
+        if out is None:
+            dst = s.path.with_name(f"{s.path.stem}_humanized.mid")
+        elif to_dir:
+            dst = out / (s.rel if s.rel is not None else s.path.name)
+        else:
+            dst = out
+        key = os.path.normcase(os.path.abspath(dst))
+        if key in taken:
+            raise UsageError(f"{dst}: both {taken[key].name} and {s.name} would be written here; "
+                             f"rename one, or pass their folders with -r to mirror the layout")
+        taken[key] = s
+        if dst.exists() and _file_key(dst) in input_keys:
+            plans.append(Plan(s, None, error=f"{s.name}: refusing to write over an input file "
+                                             f"(output {dst})"))
+        elif dst.exists() or dst.is_symlink():
+            if skip_existing:
+                plans.append(Plan(s, dst, skip=True))
+            elif overwrite:
+                plans.append(Plan(s, dst, in_folder=to_dir))
+            else:
+                plans.append(Plan(s, None, error=f"{s.name}: output {dst} already exists (use "
+                                                 f"--overwrite to replace it, or --skip-existing)"))
+        else:
+            plans.append(Plan(s, dst, in_folder=to_dir))
+    return plans

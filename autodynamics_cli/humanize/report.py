@@ -1,0 +1,86 @@
+"""What a run of ``autodyn humanize`` reports: each file's result, the summary line, the JSON.
+
+The summary line and the ``--json`` document are built here, side by side,
+from the same ``Summary``, so the two cannot count differently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from autodynamics_cli.humanize.inputs import STDIO
+
+
+@dataclass
+class FileResult:
+    input: str
+    output: str | None
+    status: str  # written | copied | skipped | failed
+    notes: int = 0
+    drum_notes: int = 0
+    out_of_range_notes: int = 0
+    unselected_notes: int = 0  # outside --tracks/--channels, left as they were
+    kept_dynamics: bool = False  # the output follows the input's loudness envelope
+    error: str | None = None
+    warning: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "seconds": round(self.seconds, 4)}
+
+
+@dataclass
+class Summary:
+    files: int = 0
+    written: int = 0  # humanized, or copied unchanged
+    skipped: int = 0
+    failed: list[FileResult] = field(default_factory=list)
+    notes: int = 0
+    untouched: int = 0
+    kept_dynamics: int = 0  # files whose output follows their input's dynamics
+
+    @classmethod
+    def of(cls, results: list[FileResult]) -> Summary:
+        s = cls(files=len(results))
+        s.written = sum(r.status in ("written", "copied") for r in results)
+        s.skipped = sum(r.status == "skipped" for r in results)
+        s.failed = [r for r in results if not r.ok]
+        s.notes = sum(r.notes for r in results if r.ok)
+        s.untouched = sum(r.drum_notes + r.out_of_range_notes + r.unselected_notes
+                          for r in results if r.ok)
+        s.kept_dynamics = sum(r.kept_dynamics for r in results if r.ok)
+        return s
+
+
+def json_report(results: list[FileResult], planned: int, interrupted: bool, exit_code: int) -> dict:
+    """The ``--json`` document: one entry per finished file, then totals."""
+    from autodynamics_cli import __version__
+
+    s = Summary.of(results)
+    return {
+        "autodyn_version": __version__,
+        "files": [r.to_dict() for r in results],
+        "summary": {"planned": planned, "finished": s.files, "written": s.written,
+                    "skipped": s.skipped, "failed": len(s.failed), "notes": s.notes,
+                    "untouched_notes": s.untouched, "interrupted": interrupted},
+        "exit_code": exit_code,
+    }
+
+
+def summary_line(results: list[FileResult], planned: int, seconds: float) -> str:
+    """The line printed after a run (not after an interrupted one)."""
+    s = Summary.of(results)
+    line = f"humanized {s.written} of {s.files} file(s), {s.notes:,} notes, in {seconds:.1f} s"
+    if s.skipped:
+        line += f"; {s.skipped} skipped (output exists)"
+    if s.kept_dynamics:
+        line += f"; kept the input's dynamics in {s.kept_dynamics} file(s)"
+    if s.untouched:
+        line += f"; {s.untouched:,} drum, out-of-range or unselected notes left as they were"
+    if planned == 1 and results and results[0].ok and results[0].output:
+        line += " -> " + ("standard output" if results[0].output == STDIO else results[0].output)
+    return line

@@ -1,0 +1,1 @@
+"""Running a model on files: one engine interface (torch, numpy), device choice, predict and blend."""

@@ -1,0 +1,42 @@
+"""The notes autodyn models: one entry per piano note of a file, and the parsed file around them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+
+
+@dataclass
+class Notes:
+    """Modelled piano notes of a file, one entry per note, in no particular order."""
+
+    onset: np.ndarray  # seconds, float64
+    offset: np.ndarray  # seconds, float64
+    pitch: np.ndarray  # MIDI pitch 21..108, int64
+    velocity: np.ndarray  # input velocity 1..127, int64
+    channel: np.ndarray  # 0..15, int64
+    track: np.ndarray  # track index, int64
+    byte_offset: np.ndarray  # offset of the note_on's velocity byte in the file, int64
+
+    def __len__(self) -> int:
+        return len(self.pitch)
+
+
+@dataclass
+class MidiScore:
+    """A parsed MIDI file: its bytes, the notes to model and what was left alone."""
+
+    data: bytes
+    notes: Notes
+    n_tracks: int
+    n_drum_notes: int
+    n_out_of_range_notes: int
+    duration: float  # seconds, end of the last event
+
+
+def subset(notes: Notes, mask: np.ndarray) -> Notes:
+    """The notes where ``mask`` is true, every field aligned."""
+    values = {f.name: getattr(notes, f.name) for f in fields(notes)}
+    per_note = {k: v[mask] for k, v in values.items() if isinstance(v, np.ndarray) and len(v) == len(mask)}
+    return replace(notes, **per_note)

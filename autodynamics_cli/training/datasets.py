@@ -1,0 +1,257 @@
+"""Training data: find pieces in a data folder and load their notes and targets.
+
+``--data`` may be a MAESTRO v3 folder (``maestro-v3.0.0.csv``), a folder with a
+MAESTRO-style ``metadata.csv`` (``split`` and ``midi_filename`` columns), or a
+plain folder of MIDI files, split deterministically by a hash of each file's
+relative path (one in ten goes to validation).
+
+A ``Piece`` is what a training window is cut from: the notes the encoder and
+decoder see (their timing) and, per note, the velocity to learn and whether
+there is one. A performance is a piece whose targets are its own velocities;
+a score aligned to a performance (a later source) is a piece whose timing comes
+from the score and whose targets come from the performer, with unmatched notes
+carrying no target. The sampler (``sampler.py``) does not care which.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import multiprocessing as mp
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from autodynamics_cli.encoding import note_features as NF
+from autodynamics_cli.errors import AutodynError, MidiReadError
+from autodynamics_cli.midi.notes import Notes
+from autodynamics_cli.midi.read import read_midi
+from autodynamics_cli.midi.smf import note_on_velocity_offsets
+
+MIDI_SUFFIXES = {".mid", ".midi"}
+
+
+@dataclass
+class Entry:
+    """One file of a dataset listing."""
+
+    path: Path
+    split: str
+    group: str  # the piece it plays, for averaging metrics per piece
+
+
+@dataclass
+class Piece:
+    onset: np.ndarray  # seconds
+    offset: np.ndarray
+    pitch: np.ndarray
+    target: np.ndarray  # velocity to learn, 1..127
+    has_target: np.ndarray  # bool
+    name: str = ""
+    in_velocity: np.ndarray | None = None  # notated velocities the model may read (None: none)
+    source: str = "performance"  # or "score"
+    staff: np.ndarray | None = None  # note_features.part_staff of the file (None: one part)
+
+    def __len__(self) -> int:
+        return len(self.pitch)
+
+
+def hash_split(rel: str, validation_every: int = 10) -> str:
+    h = int(hashlib.sha1(rel.encode()).hexdigest(), 16)
+    return "validation" if h % validation_every == 0 else "train"
+
+
+def list_dataset(root: str | Path) -> list[Entry]:
+    """Every file of a dataset folder with its split, in a stable order."""
+    root = Path(root)
+    if not root.is_dir():
+        raise AutodynError(f"{root}: data folder not found")
+    for name in ("maestro-v3.0.0.csv", "metadata.csv"):
+        meta = root / name
+        if meta.is_file():
+            with meta.open(newline="") as f:
+                rows = list(csv.DictReader(f))
+            if not rows or "midi_filename" not in rows[0] or "split" not in rows[0]:
+                raise AutodynError(f"{meta}: needs 'midi_filename' and 'split' columns")
+            return [Entry(root / r["midi_filename"], r["split"],
+                          f"{r.get('canonical_composer', '')} | {r.get('canonical_title', '')}")
+                    for r in rows]
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES)
+    if not files:
+        raise AutodynError(f"{root}: no metadata csv and no MIDI files")
+    return [Entry(p, hash_split(p.relative_to(root).as_posix()), p.stem) for p in files]
+
+
+def load_performance(path: str | Path, cache: bool = False) -> Piece:
+    """A performance teaches its own velocities from its own timing.
+
+    Its velocities are the targets, so the model never reads them as input.
+    """
+    notes = read_notes_cached(path, cache)
+    return Piece(notes.onset, notes.offset, notes.pitch, notes.velocity,
+                 np.ones(len(notes), dtype=bool), name=str(path),
+                 staff=NF.part_staff(notes.track, notes.channel, notes.pitch))
+
+
+@dataclass
+class AlignedEntry:
+    """A performance's score and the alignment of the two (a score-input training piece)."""
+
+    score: Path
+    alignment: Path
+    split: str
+    group: str
+    performance: Path
+
+
+def alignment_file_name(performance_rel: str) -> str:
+    """``Bach/Fugue/bwv_846/Shi05M.mid`` -> ``Bach__Fugue__bwv_846__Shi05M.csv``."""
+    return str(Path(performance_rel).with_suffix("")).replace("/", "__") + ".csv"
+
+
+def list_aligned(performances: str | Path, scores: str | Path, alignments: str | Path
+                 ) -> list[AlignedEntry]:
+    """Score/alignment pairs for the performances of a metadata-csv folder (the ASAP layout).
+
+    The score of ``A/B/perf.mid`` is ``SCORES/A/B/midi_score.mid``; its alignment
+    is ``ALIGNMENTS/A__B__perf.csv``. Performances without either are skipped.
+    """
+    perf_root, score_root, align_root = Path(performances), Path(scores), Path(alignments)
+    if not align_root.is_dir():
+        raise AutodynError(f"{align_root}: alignments folder not found")
+    out = []
+    for e in list_dataset(perf_root):
+        rel = e.path.relative_to(perf_root)
+        score = score_root / rel.parent / "midi_score.mid"
+        csv_path = align_root / alignment_file_name(rel.as_posix())
+        if score.is_file() and csv_path.is_file():
+            out.append(AlignedEntry(score, csv_path, e.split, e.group, e.path))
+    return out
+
+
+def score_order(notes: Notes, data: bytes) -> np.ndarray:
+    """For the k-th note_on (velocity > 0) of a score, its index in ``notes`` (-1: not modelled).
+
+    An alignment's ``score_note_index`` counts note_on events track by track, in
+    event order, including drum-channel and out-of-range notes that ``notes``
+    leaves out; the velocity byte offsets tie the two together.
+    """
+    where = {int(b): i for i, b in enumerate(notes.byte_offset)}
+    offsets = [o for track in note_on_velocity_offsets(data) for o in track if data[o] > 0]
+    return np.asarray([where.get(o, -1) for o in offsets], dtype=np.int64)
+
+
+def read_alignment(path: str | Path) -> np.ndarray:
+    """``(n, 4)`` int64: score_note_index, pitch, score onset in ms, performer velocity."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    need = ("score_note_index", "pitch", "score_onset_s", "perf_velocity")
+    if rows and any(k not in rows[0] for k in need):
+        raise AutodynError(f"{path}: needs columns {', '.join(need)}")
+    return np.asarray([[int(r["score_note_index"]), int(r["pitch"]),
+                        round(float(r["score_onset_s"]) * 1000), int(r["perf_velocity"])]
+                       for r in rows], dtype=np.int64).reshape(-1, 4)
+
+
+def aligned_targets(notes: Notes, data: bytes, alignment: np.ndarray, name: str = ""
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Per score note: the performer's velocity and whether it was matched."""
+    order = score_order(notes, data)
+    idx, pitch, vel = alignment[:, 0], alignment[:, 1], alignment[:, 3]
+    ok = (idx >= 0) & (idx < len(order))
+    ok[ok] &= order[idx[ok]] >= 0
+    unmodelled = (idx >= 0) & (idx < len(order))
+    unmodelled[unmodelled] &= order[idx[unmodelled]] < 0  # a drum or out-of-range note: no target
+    ok[ok] &= notes.pitch[order[idx[ok]]] == pitch[ok]
+    ok_or_skipped = ok | unmodelled
+    if len(idx) and ok_or_skipped.mean() < 0.99:
+        raise AutodynError(f"{name}: alignment does not fit the score "
+                           f"({(~ok).sum()} of {len(idx)} rows name another pitch or no note)")
+    target = np.zeros(len(notes), dtype=np.int64)
+    has = np.zeros(len(notes), dtype=bool)
+    target[order[idx[ok]]] = vel[ok]
+    has[order[idx[ok]]] = True
+    return target, has
+
+
+def load_aligned(entry: AlignedEntry, score_notes: Notes | None = None) -> Piece:
+    """A score whose targets are a performer's velocities (unmatched notes: no target).
+
+    The score's own velocities are notated dynamics the model may read, unless
+    they are all equal (then it carries none).
+    """
+    notes = score_notes if score_notes is not None else read_midi(entry.score).notes
+    target, has = aligned_targets(notes, entry.score.read_bytes(), read_alignment(entry.alignment),
+                                  str(entry.alignment))
+    in_vel = notes.velocity if NF.velocities_vary(notes.velocity) else None
+    return Piece(notes.onset, notes.offset, notes.pitch, target, has, name=str(entry.alignment),
+                 in_velocity=in_vel, source="score",
+                 staff=NF.part_staff(notes.track, notes.channel, notes.pitch))
+
+
+def notes_cache_dir() -> Path:
+    """Where parsed notes are cached: ``$AUTODYN_CACHE_DIR`` or ``~/.cache/autodyn/notes``."""
+    env = os.environ.get("AUTODYN_CACHE_DIR")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "autodyn"
+    return base / "notes"
+
+
+def read_notes_cached(path: str | Path, cache: bool = True) -> Notes:
+    """``read_midi(path).notes``, from a cache keyed by path, size and mtime when allowed.
+
+    Parsing hundreds of performances with mido takes minutes; a training run that
+    resumes several times should pay that once.
+    """
+    path = Path(path)
+    if not cache:
+        return read_midi(path).notes
+    st = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|v1".encode()).hexdigest()
+    file = notes_cache_dir() / f"{key}.npz"
+    if file.is_file():
+        try:
+            with np.load(file) as z:
+                return Notes(**{f.name: z[f.name] for f in fields(Notes)})
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache entry is re-read below
+    notes = read_midi(path).notes
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(f"{file.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **{f.name: getattr(notes, f.name) for f in fields(Notes)})
+    os.replace(tmp, file)
+    return notes
+
+
+def performance_piece(e: Entry, cache: bool) -> Piece | str | None:
+    """A training piece, the reason it was skipped, or None when it has no notes."""
+    try:
+        p = load_performance(e.path, cache)
+    except MidiReadError as err:
+        return str(err)
+    return p if len(p) else None
+
+
+def aligned_piece(e: AlignedEntry, cache: bool) -> Piece | str | None:
+    try:
+        p = load_aligned(e, read_notes_cached(e.score, cache))
+    except AutodynError as err:
+        return str(err)
+    return p if p.has_target.any() else None
+
+
+def load_split(load: Callable[..., Piece | str | None], entries: list, split: str, cache: bool,
+                workers: int = 0) -> tuple[list[Piece], list[str]]:
+    """The split's pieces and skip reasons, in listing order; parsed in ``workers`` processes
+    when asked (minutes of mido parsing on one core, seconds on a GPU machine's many)."""
+    chosen = [e for e in entries if e.split == split]
+    job = partial(load, cache=cache)
+    if workers > 1 and len(chosen) > 1:
+        with mp.get_context("fork").Pool(workers) as pool:
+            results = pool.map(job, chosen, chunksize=4)
+    else:
+        results = [job(e) for e in chosen]
+    return ([r for r in results if isinstance(r, Piece)], [r for r in results if isinstance(r, str)])

@@ -1,0 +1,201 @@
+"""Measure a model against real pianists: the ``autodyn eval`` protocols.
+
+Performance input (``evaluate``): each performance with every velocity set to
+64 (``flattened``: a constant input carries no dynamics, so a model that reads
+input velocities reads none) goes through the normal inference path. Per performance: MSE, MAE and Pearson r
+against the real velocities, and the same for the constant-64 baseline.
+
+Score input (``evaluate_scores``): each score is humanized once, as a user
+would (its notated velocities are input), and compared with every performer
+of that piece on the notes the alignment matched; beside it the score's own
+velocities, constant 64, another performer (each against each other, on their
+common notes) and the mean of the other performers.
+
+Both average per performance, then per piece, then over pieces.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from autodynamics_cli.encoding.note_features import velocities_vary
+from autodynamics_cli.inference.engine import Engine
+from autodynamics_cli.inference.predict import predict_velocities
+from autodynamics_cli.midi.notes import Notes, subset
+from autodynamics_cli.midi.read import read_midi
+from autodynamics_cli.training.datasets import AlignedEntry, Entry, aligned_targets, read_alignment
+
+BASELINE_VELOCITY = 64
+METRICS = ("mse", "mae", "r", "baseline_mse", "baseline_mae")
+
+
+@dataclass
+class PerformanceScore:
+    path: str
+    group: str
+    notes: int
+    mse: float
+    mae: float
+    r: float
+    baseline_mse: float
+    baseline_mae: float
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def score_velocities(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    err = pred.astype(np.float64) - true
+    base = BASELINE_VELOCITY - true.astype(np.float64)
+    return {"mse": float((err**2).mean()), "mae": float(np.abs(err).mean()),
+            "r": pearson(pred, true), "baseline_mse": float((base**2).mean()),
+            "baseline_mae": float(np.abs(base).mean())}
+
+
+def clip_notes(notes: Notes, max_seconds: float | None) -> Notes:
+    if max_seconds is None:
+        return notes
+    if len(notes) == 0:
+        return notes
+    return subset(notes, notes.onset < notes.onset.min() + max_seconds)
+
+
+def load_notes(entries: list[Entry], max_seconds: float | None = None) -> list[Notes]:
+    """Notes of each performance; ``max_seconds`` keeps only its opening (quick checks)."""
+    return [clip_notes(read_midi(e.path).notes, max_seconds) for e in entries]
+
+
+def flattened(notes: Notes) -> Notes:
+    """The notes with every velocity at 64: what the model may see of a performance.
+
+    A model that reads input velocities would otherwise read the answers.
+    """
+    return replace(notes, velocity=np.full(len(notes), BASELINE_VELOCITY, dtype=notes.velocity.dtype))
+
+
+def evaluate(engine: Engine, entries: list[Entry], notes: list[Notes] | None = None,
+             max_seconds: float | None = None, files_per_batch: int = 8,
+             on_done: Callable[[PerformanceScore], None] | None = None) -> list[PerformanceScore]:
+    """Score every performance (``notes``: already loaded, else read from the files)."""
+    results = []
+    for i in range(0, len(entries), files_per_batch):
+        group = entries[i : i + files_per_batch]
+        group_notes = notes[i : i + files_per_batch] if notes is not None else \
+            load_notes(group, max_seconds)
+        preds = predict_velocities(engine, [flattened(n) for n in group_notes])
+        for e, n, p in zip(group, group_notes, preds, strict=True):
+            if len(n) == 0:
+                continue
+            s = PerformanceScore(str(e.path), e.group, len(n), **score_velocities(p, n.velocity))
+            results.append(s)
+            if on_done:
+                on_done(s)
+    return results
+
+
+def nan_mean(values: list[float]) -> float:
+    """Mean of the values that are not NaN (NaN if none is)."""
+    v = [x for x in values if not np.isnan(x)]
+    return float(np.mean(v)) if v else float("nan")
+
+
+def piece_means(scores: list, metrics: tuple[str, ...] = METRICS) -> dict[str, dict[str, float]]:
+    """Each piece's mean of each metric over its performances (NaN rows skipped)."""
+    by_piece: dict[str, list] = defaultdict(list)
+    for s in scores:
+        by_piece[s.group].append(s)
+    return {g: {m: nan_mean([getattr(s, m) for s in ss]) for m in metrics} for g, ss in by_piece.items()}
+
+
+def summarize(scores: list, metrics: tuple[str, ...] = METRICS) -> dict[str, float]:
+    """Average per piece, then over pieces (metrics that are NaN for a row are skipped)."""
+    pieces = piece_means(scores, metrics)
+    out = {m: nan_mean([p[m] for p in pieces.values()]) for m in metrics}
+    out.update(performances=len(scores), pieces=len(pieces), notes=sum(s.notes for s in scores))
+    return out
+
+
+SCORE_METRICS = ("mse", "mae", "r", "notated_mse", "notated_r", "baseline_mse", "baseline_mae",
+                 "other_mse", "other_r", "others_mean_mse", "others_mean_r")
+
+
+@dataclass
+class ScoreInputScore(PerformanceScore):
+    """One performance judged on score input, with the reference rows beside the model."""
+
+    notated_mse: float
+    notated_r: float
+    other_mse: float  # another performer of the piece, averaged over the others (NaN: none)
+    other_r: float
+    others_mean_mse: float  # the mean velocity of the other performers (NaN: none)
+    others_mean_r: float
+    notated_dynamics: bool = False  # the score's velocities are not all equal
+
+
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(((a.astype(np.float64) - b) ** 2).mean()) if len(a) else float("nan")
+
+
+def evaluate_scores(engine: Engine, entries: list[AlignedEntry], max_seconds: float | None = None,
+                    on_done: Callable[[ScoreInputScore], None] | None = None,
+                    read_dynamics: bool = True, read_staves: bool = True) -> list[ScoreInputScore]:
+    """Humanize each score once and compare it with each of its performers.
+
+    ``read_dynamics`` off hides the notated velocities from the model,
+    ``read_staves`` off the staves (to measure what reading them is worth, or
+    how the model does on a one-track export).
+    """
+    by_score: dict[str, list[AlignedEntry]] = defaultdict(list)
+    for e in entries:
+        by_score[str(e.score)].append(e)
+    results = []
+    for score, group in by_score.items():
+        midi = read_midi(score)
+        notes = midi.notes
+        keep = np.ones(len(notes), dtype=bool)
+        if max_seconds is not None and len(notes):
+            keep = notes.onset < notes.onset.min() + max_seconds
+        targets = [aligned_targets(notes, midi.data, read_alignment(e.alignment), str(e.alignment))
+                   for e in group]
+        clipped = clip_notes(notes, max_seconds)
+        (pred,) = predict_velocities(engine, [clipped], read_dynamics=read_dynamics,
+                                     read_staves=read_staves)
+        full_pred = np.zeros(len(notes), dtype=np.int64)
+        full_pred[keep] = pred
+        for k, (e, (target, has)) in enumerate(zip(group, targets, strict=True)):
+            sel = has & keep
+            if not sel.any():
+                continue
+            true = target[sel]
+            model_s = score_velocities(full_pred[sel], true)
+            notated = notes.velocity[sel]
+            others = [(t, h) for j, (t, h) in enumerate(targets) if j != k]
+            other_mse = [_mse(t[sel & h], target[sel & h]) for t, h in others if (sel & h).any()]
+            other_r = [pearson(t[sel & h], target[sel & h]) for t, h in others if (sel & h).any()]
+            om_mse = om_r = float("nan")
+            if others:
+                count = sum(h.astype(np.float64) for _, h in others)
+                total = sum(np.where(h, t, 0).astype(np.float64) for t, h in others)
+                common = sel & (count > 0)
+                if common.any():
+                    mean_other = total[common] / count[common]
+                    om_mse, om_r = _mse(mean_other, target[common]), pearson(mean_other, target[common])
+            s = ScoreInputScore(
+                str(e.performance), e.group, int(sel.sum()), **model_s,
+                notated_mse=_mse(notated, true), notated_r=pearson(notated, true),
+                other_mse=float(np.mean(other_mse)) if other_mse else float("nan"),
+                other_r=float(np.mean(other_r)) if other_r else float("nan"),
+                others_mean_mse=om_mse, others_mean_r=om_r,
+                notated_dynamics=velocities_vary(notes.velocity))
+            results.append(s)
+            if on_done:
+                on_done(s)
+    return results
