@@ -2,18 +2,19 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_humanize.py                      # all 210 ASAP scores, bundled model
-    python benchmarks/bench_humanize.py --limit 20 --preset small
+    python scripts/bench_humanize.py                      # all 210 ASAP scores, bundled model
+    python scripts/bench_humanize.py --limit 20 --preset small
 
 Prints one JSON object. ``run`` is the end-to-end humanize of every file (the
-same ``batch.humanize_files`` the CLI calls, writing into a temporary folder).
+same ``humanize.files.humanize_files`` the CLI calls, writing into a temporary folder).
 ``--engine`` picks how the model runs, as ``autodyn humanize --engine`` does
 (auto: the numpy tagger on a CPU). ``decoding`` times, on the same sample of
 windows of those files, the shipping path (the numpy engine on a CPU for a
 tagger, else ``decode_cached``; both are timed when both apply) against the
-uncached reference (``decode_reference``) and against paper-style free greedy
-generation of all three tokens of every note (``decode_free_greedy`` on a
-causal twin of the same size), and checks that shipping and reference
+uncached reference (``decode_reference``, the tests' reference decoder in
+``tests/helpers.py``) and against paper-style free greedy generation of all
+three tokens of every note (``free_decoding.decode_free_greedy`` on a causal
+twin of the same size), and checks that shipping and reference
 velocities are identical. Times
 on a shared machine are noisy; the ratios, measured in one run, are not.
 ``startup`` times fresh processes: ``autodyn --help``, the imports of
@@ -39,29 +40,31 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the reference decoder lives with the tests
+sys.path.insert(0, str(ROOT / "scripts"))
 if "--spinning-threads" not in sys.argv:  # before torch loads, as `autodyn humanize` does
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # (cli._calm_threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # (cli.common.calm_threads)
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `autodyn humanize` (numpy engine)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from free_decoding import decode_free_greedy, free_generation_twin  # noqa: E402
+from helpers import decode_reference  # noqa: E402
 
-from autodynamics_cli import batch  # noqa: E402
-from autodynamics_cli import tokens as T  # noqa: E402
-from autodynamics_cli.batch import Plan, Source, humanize_files  # noqa: E402
-from autodynamics_cli.decoding import (  # noqa: E402
-    decode_cached,
-    decode_free_greedy,
-    decode_reference,
-    free_generation_twin,
-)
-from autodynamics_cli.engine import TORCH_FROM_BYTES, cpu_cores, load_engine  # noqa: E402
-from autodynamics_cli.humanize import HOP_STEPS, model_features, window_inputs  # noqa: E402
-from autodynamics_cli.midi_io import read_midi  # noqa: E402
-from autodynamics_cli.model import PRESETS, AutoDynamics  # noqa: E402
-from autodynamics_cli.numpy_tagger import NumpyTagger  # noqa: E402
-from autodynamics_cli.pianoroll import note_steps  # noqa: E402
-from autodynamics_cli.windows import plan_windows  # noqa: E402
+from autodynamics_cli.encoding import tokens as T  # noqa: E402
+from autodynamics_cli.encoding.grid import note_steps  # noqa: E402
+from autodynamics_cli.encoding.windows import plan_windows  # noqa: E402
+from autodynamics_cli.humanize.files import humanize_files  # noqa: E402
+from autodynamics_cli.humanize.inputs import Plan, Source  # noqa: E402
+from autodynamics_cli.inference.choose import TORCH_FROM_BYTES, cpu_cores, load_engine  # noqa: E402
+from autodynamics_cli.inference.engine import Engine  # noqa: E402
+from autodynamics_cli.inference.numpy_engine import NumpyEngine  # noqa: E402
+from autodynamics_cli.inference.predict import HOP_STEPS, model_features, window_inputs  # noqa: E402
+from autodynamics_cli.inference.torch_engine import TorchEngine, decode_cached  # noqa: E402
+from autodynamics_cli.midi.read import read_midi  # noqa: E402
+from autodynamics_cli.model.config import PRESETS  # noqa: E402
+from autodynamics_cli.model.numpy_net import NumpyTagger  # noqa: E402
+from autodynamics_cli.model.torch_net import AutoDynamics  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "asap-scores"
 
@@ -79,13 +82,13 @@ def list_files(data: Path, limit: int | None) -> list[Path]:
     return files
 
 
-def to_numpy(model: AutoDynamics) -> NumpyTagger:
-    return NumpyTagger(model.cfg, {k: v.float().cpu().numpy() for k, v in model.state_dict().items()},
-                       workers=cpu_cores())
+def to_numpy(model: AutoDynamics) -> NumpyEngine:
+    state = {k: v.float().cpu().numpy() for k, v in model.state_dict().items()}
+    return NumpyEngine(NumpyTagger(model.cfg, state), workers=cpu_cores())
 
 
 def make_model(args: argparse.Namespace, device: torch.device, work_bytes: int = 0
-               ) -> tuple[AutoDynamics | NumpyTagger, str]:
+               ) -> tuple[Engine, str]:
     """The model as ``autodyn humanize --engine`` would run it on ``work_bytes`` of MIDI."""
     if args.preset:
         torch.manual_seed(0)
@@ -93,8 +96,9 @@ def make_model(args: argparse.Namespace, device: torch.device, work_bytes: int =
         numpy = args.engine == "numpy" or (args.engine == "auto" and device.type == "cpu"
                                            and not model.cfg.causal_decoder
                                            and work_bytes <= TORCH_FROM_BYTES)
-        return (to_numpy(model) if numpy else model), f"preset {args.preset} (random weights)"
-    return load_engine(args.model, device.type, args.engine, work_bytes=work_bytes)[0], args.model
+        engine = to_numpy(model) if numpy else TorchEngine(model, device)
+        return engine, f"preset {args.preset} (random weights)"
+    return load_engine(args.model, device.type, args.engine, work_bytes=work_bytes), args.model
 
 
 def timed(fn, *a, repeat: int = 1, **kw):
@@ -125,19 +129,18 @@ def run_files(args: argparse.Namespace, files: list[Path], device: torch.device)
             if r.ok and not first:
                 first.append(time.perf_counter() - t0)
 
-        engine_device = None if isinstance(model, NumpyTagger) else device
-        results = humanize_files(model, plans, engine_device, args.batch_size, on_done=done,
-                                 hop=args.hop)
+        results = humanize_files(model, plans, args.batch_size, on_done=done, hop=args.hop,
+                                 read_ahead=not args.no_read_ahead)
         wall = time.perf_counter() - t0
     failed = [r.input for r in results if not r.ok]
     return {"model": name, "parameters": model.num_parameters(),
-            "engine": "numpy" if isinstance(model, NumpyTagger) else "torch", "wall_s": wall,
+            "engine": "numpy" if isinstance(model, NumpyEngine) else "torch", "wall_s": wall,
             "model_load_s": load_s, "first_output_s": first[0] if first else None,
             "failed": failed, "notes": sum(r.notes for r in results if r.ok),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, model
 
 
-def sample_windows(model: AutoDynamics | NumpyTagger, scores: list, k: int, hop: int = HOP_STEPS) -> list:
+def sample_windows(model: Engine, scores: list, k: int, hop: int = HOP_STEPS) -> list:
     """``k`` windows spread evenly over all windows of the files, as the CLI cuts them."""
     cfg = model.cfg
     items = []
@@ -148,14 +151,14 @@ def sample_windows(model: AutoDynamics | NumpyTagger, scores: list, k: int, hop:
         on, _ = note_steps(notes.onset, notes.offset)
         windows = plan_windows(on, notes.pitch, cfg.roll_steps, hop,
                                T.max_notes(cfg.max_decoder_len))
-        items.extend(window_inputs(notes, windows, cfg.roll_steps, model_features(model, notes)))
+        items.extend(window_inputs(notes, windows, cfg.roll_steps, model_features(cfg, notes)))
     if k < len(items):
         items = [items[i] for i in np.linspace(0, len(items) - 1, k).round().astype(int)]
     return items
 
 
 def compare_decoding(model: AutoDynamics, items: list, device: torch.device, batch_size: int,
-                     engine: NumpyTagger | None = None, ship_numpy: bool = False) -> dict:
+                     engine: NumpyEngine | None = None, ship_numpy: bool = False) -> dict:
     """Shipping vs reference vs paper-style free generation, same windows, same run.
 
     The shipping path is ``engine`` (the numpy tagger) with ``ship_numpy``, else
@@ -218,9 +221,8 @@ def startup(model: str, five_minutes: Path | None, repeat: int = 3) -> dict:
             "help_s": _time_process([py, "-m", "autodynamics_cli", "--help"], repeat),
             "version_s": _time_process([py, "-m", "autodynamics_cli", "--version"], repeat),
             "humanize_imports_s": _time_process(
-                [py, "-c", "import autodynamics_cli.cli, autodynamics_cli.batch, "
-                           "autodynamics_cli.humanize, autodynamics_cli.engine, "
-                           "autodynamics_cli.numpy_tagger"], repeat),
+                [py, "-c", "import autodynamics_cli.cli.app, autodynamics_cli.humanize.files, "
+                           "autodynamics_cli.inference.numpy_engine"], repeat),
             "torch_import_s": _time_process([py, "-c", "import torch"], repeat),
             "humanize_example_s": _time_process(humanize(example), repeat),
             **times,
@@ -251,7 +253,6 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    batch.READ_AHEAD = not args.no_read_ahead
     device = torch.device(args.device)
     files = list_files(args.data, args.limit)
 
@@ -266,19 +267,19 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "benchmark": "bench_humanize", "data": str(args.data), "device": str(device),
         "threads": torch.get_num_threads(), "batch_size": args.batch_size,
-        "hop": args.hop or HOP_STEPS, "read_ahead": batch.READ_AHEAD,
+        "hop": args.hop or HOP_STEPS, "read_ahead": not args.no_read_ahead,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
         "torch": torch.__version__, "run": run,
     }
     if args.compare_windows:
         items = sample_windows(model, scores, args.compare_windows, args.hop or HOP_STEPS)
-        torch_model = make_model(argparse.Namespace(**{**vars(args), "engine": "torch"}), device)[0]
+        torch_model = make_model(argparse.Namespace(**{**vars(args), "engine": "torch"}), device)[0].model
         engine = None
         if device.type == "cpu" and not torch_model.cfg.causal_decoder:
-            engine = model if isinstance(model, NumpyTagger) else to_numpy(torch_model)
+            engine = model if isinstance(model, NumpyEngine) else to_numpy(torch_model)
         result["decoding"] = compare_decoding(torch_model, items, device, args.batch_size, engine,
-                                              ship_numpy=isinstance(model, NumpyTagger))
+                                              ship_numpy=isinstance(model, NumpyEngine))
     if not args.no_startup:
         near5 = min(zip(files, scores, strict=True), key=lambda fs: abs(fs[1].duration - 300))[0]
         result["startup"] = startup(args.model, near5)

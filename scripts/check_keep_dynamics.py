@@ -2,7 +2,7 @@
 
 For a handful of ASAP score exports whose velocities step between dynamic
 levels, this humanizes each with the bundled default model through the
-library (``predict_velocities`` then ``controls.finalize``, as ``autodyn
+library (``predict_velocities`` then ``humanize.controls.finalize``, as ``autodyn
 humanize`` does) with and without ``--keep-dynamics``, and counts the loud/soft
 section pairs of a file whose mean output velocities are in the right order.
 
@@ -30,11 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autodynamics_cli.controls import HumanizeOptions, finalize, has_dynamics
-from autodynamics_cli.humanize import predict_velocities
-from autodynamics_cli.midi_bytes import note_on_velocity_offsets
-from autodynamics_cli.midi_io import read_midi
-from autodynamics_cli.weights import load_model
+from autodynamics_cli.humanize.controls import HumanizeOptions, finalize, has_dynamics
+from autodynamics_cli.inference.predict import predict_velocities
+from autodynamics_cli.inference.torch_engine import TorchEngine
+from autodynamics_cli.midi.read import read_midi
+from autodynamics_cli.midi.smf import note_on_velocity_offsets
+from autodynamics_cli.model.registry import load_model
 
 LOUD, SOFT, STEP = 96, 49, 16
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -130,21 +131,21 @@ def main() -> None:
     picks = [stepped[i] for i in np.linspace(0, len(stepped) - 1, min(args.files, len(stepped))).astype(int)]
     print(f"{len(stepped)} stepped scores of {len(rows)} ({args.split}, <= {args.max_notes} notes); "
           f"checking {len(picks)}")
-    model = load_model(args.model)
+    model = TorchEngine(load_model(args.model))
     reads = model.cfg.input_velocity  # the model can read notated dynamics itself
     totals = Counter()
     perf: dict[str, list[float]] = {}
     print(f"{'score':48} {'notes':>5} {'secs':>4}  loud>soft: input  model   keep | step pairs: model   keep")
     for rel, s in picks:
         n = s.notes
-        (pred,) = predict_velocities(model, [n], torch.device("cpu"), read_dynamics=False)
+        (pred,) = predict_velocities(model, [n], read_dynamics=False)
         variants = {
             "input": n.velocity,
             "model": finalize(n.velocity, pred, n.onset, HumanizeOptions(keep_dynamics=False), keep=False),
             "keep": finalize(n.velocity, pred, n.onset, HumanizeOptions(keep_dynamics=True), keep=True),
         }
         if reads:  # the model reading the notated velocities, alone and with the envelope on top
-            (pred_r,) = predict_velocities(model, [n], torch.device("cpu"))
+            (pred_r,) = predict_velocities(model, [n])
             variants["reads"] = pred_r
             variants["reads+env"] = finalize(n.velocity, pred_r, n.onset,
                                              HumanizeOptions(keep_dynamics=True), keep=True)

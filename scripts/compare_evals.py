@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from autodynamics_cli.evaluate import piece_means as eval_piece_means  # noqa: E402
+from autodynamics_cli.training.evaluate import piece_means as eval_piece_means  # noqa: E402
 
 METRICS = ("mse", "mae", "r")
 LOWER_IS_BETTER = {"mse": True, "mae": True, "r": False}

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import mido
 import numpy as np
-import torch
 
-from autodynamics_cli.data import aligned_targets, list_aligned, read_alignment, score_order
-from autodynamics_cli.humanize import predict_velocities
-from autodynamics_cli.midi_io import read_midi
-from autodynamics_cli.weights import load_model
+from autodynamics_cli.inference.predict import predict_velocities
+from autodynamics_cli.inference.torch_engine import TorchEngine
+from autodynamics_cli.midi.read import read_midi
+from autodynamics_cli.model.registry import load_model
+from autodynamics_cli.training.datasets import aligned_targets, list_aligned, read_alignment, score_order
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 WIDTHS_S = (1.0, 3.0, 6.4, 12.8, 30.0, 60.0)
@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=SHARED)
     ap.add_argument("--split", default="validation")
     args = ap.parse_args()
-    model = load_model(args.model).eval()
+    model = TorchEngine(load_model(args.model).eval())
     entries = [e for e in list_aligned(args.data / "asap-performances", args.data / "asap-scores",
                                        args.data / "asap-alignments") if e.split == args.split]
     by_score = defaultdict(list)
@@ -81,7 +81,7 @@ def main() -> None:
     for score, group in by_score.items():
         midi = read_midi(score)
         notes = midi.notes
-        (pred,) = predict_velocities(model, [notes], torch.device("cpu"))
+        (pred,) = predict_velocities(model, [notes])
         targets = [aligned_targets(notes, midi.data, read_alignment(e.alignment), str(e.alignment))
                    for e in group]
         order = score_order(notes, midi.data)

@@ -2,10 +2,10 @@
 
 Run from the repository root::
 
-    python benchmarks/hop_quality.py --data ../shared/data/asap-performances --max-seconds 30
-    python benchmarks/hop_quality.py --scores ../shared/data/asap-scores \
+    python scripts/hop_quality.py --data ../shared/data/asap-performances --max-seconds 30
+    python scripts/hop_quality.py --scores ../shared/data/asap-scores \
         --alignments ../shared/data/asap-alignments --hops 64,128,192,256
-    python benchmarks/hop_quality.py --scores ... --alignments ... --hops 128 --no-blend
+    python scripts/hop_quality.py --scores ... --alignments ... --hops 128 --no-blend
 
 A larger hop means fewer overlapping windows (hop 256 = 12.8 s: disjoint
 windows, as in the paper), so less work per note, but notes near a window's
@@ -30,10 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-import autodynamics_cli.evaluate as E  # noqa: E402
-from autodynamics_cli.data import list_aligned, list_dataset  # noqa: E402
-from autodynamics_cli.humanize import predict_velocities  # noqa: E402
-from autodynamics_cli.weights import load_model  # noqa: E402
+import autodynamics_cli.training.evaluate as E  # noqa: E402
+from autodynamics_cli.inference.predict import predict_velocities  # noqa: E402
+from autodynamics_cli.inference.torch_engine import TorchEngine  # noqa: E402
+from autodynamics_cli.model.registry import load_model  # noqa: E402
+from autodynamics_cli.training.datasets import list_aligned, list_dataset  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,8 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = load_model(args.model)
-    cpu = torch.device("cpu")
+    model = TorchEngine(load_model(args.model))
     if args.scores:
         aligned = [e for e in list_aligned(args.data, args.scores, args.alignments)
                    if e.split == args.split]
@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> None:
                                                  blend=not args.no_blend)
         t = time.perf_counter()
         if args.scores:
-            s = E.summarize(E.evaluate_scores(model, aligned, cpu, args.max_seconds), E.SCORE_METRICS)
+            s = E.summarize(E.evaluate_scores(model, aligned, args.max_seconds), E.SCORE_METRICS)
         else:
-            s = E.summarize(E.evaluate(model, entries, cpu, max_seconds=args.max_seconds))
+            s = E.summarize(E.evaluate(model, entries, max_seconds=args.max_seconds))
         row = {"hop": hop, "blend": not args.no_blend, "seconds": round(time.perf_counter() - t, 1),
                **{k: s[k] for k in ("mse", "mae", "r", "baseline_mse", "notes", "performances")}}
         print(json.dumps(row), flush=True)  # noqa: T201

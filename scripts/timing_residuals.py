@@ -27,13 +27,13 @@ from pathlib import Path
 
 import mido
 import numpy as np
-import torch
 
-from autodynamics_cli.data import list_dataset
-from autodynamics_cli.evaluate import flattened, nan_mean, pearson
-from autodynamics_cli.humanize import predict_velocities
-from autodynamics_cli.midi_io import read_midi
-from autodynamics_cli.weights import load_model
+from autodynamics_cli.inference.predict import predict_velocities
+from autodynamics_cli.inference.torch_engine import TorchEngine
+from autodynamics_cli.midi.read import read_midi
+from autodynamics_cli.model.registry import load_model
+from autodynamics_cli.training.datasets import list_dataset
+from autodynamics_cli.training.evaluate import flattened, nan_mean, pearson
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 CLUSTER_GAP_S = 0.035
@@ -140,7 +140,7 @@ def main() -> None:
     ap.add_argument("--train-files", type=int, default=100, help="training performances to fit on")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    model = load_model(args.model)
+    model = TorchEngine(load_model(args.model))
     entries = list_dataset(args.data)
     train = [e for e in entries if e.split == "train"]
     pick = np.random.default_rng(args.seed).choice(len(train), min(args.train_files, len(train)),
@@ -151,7 +151,7 @@ def main() -> None:
         notes = read_midi(e.path).notes
         if len(notes) < 2:
             continue
-        (pred,) = predict_velocities(model, [flattened(notes)], torch.device("cpu"))
+        (pred,) = predict_velocities(model, [flattened(notes)])
         c = cues(notes.onset, notes.offset, notes.pitch, pedal_at(e.path, notes.onset))
         rows[e.split].append((e.group, c, pred.astype(np.float64), notes.velocity.astype(np.float64)))
     groups = list(rows["train"][0][1])

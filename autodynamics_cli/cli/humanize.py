@@ -110,7 +110,7 @@ def _run(plans: list, model: str | None, device: Device, engine: Engine, tempera
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from autodynamics_cli.humanize.files import humanize_files
-    from autodynamics_cli.inference.engine import load_engine
+    from autodynamics_cli.inference.choose import load_engine
 
     work = sum(_size(p.source.path) for p in plans if p.runs)
     net = load_engine(model, device.value, engine.value, temperature, work) \

@@ -69,6 +69,9 @@ class NumpyEngine(Engine):
                 run(idx)
         return out
 
+    def num_parameters(self) -> int:
+        return self.net.num_parameters()
+
 
 def decoder_inputs(batch: list[WindowInput]
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

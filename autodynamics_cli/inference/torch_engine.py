@@ -32,6 +32,9 @@ class TorchEngine(Engine):
                    temperature: float = 0.0) -> list[np.ndarray]:
         return decode_cached(self.model, windows, self.device, batch_size, temperature)
 
+    def num_parameters(self) -> int:
+        return self.model.num_parameters()
+
 
 def velocity_from_logits(logits: torch.Tensor, readout: str = "argmax") -> torch.Tensor:
     """Velocity 1..127 from logits restricted to the velocity tokens.
