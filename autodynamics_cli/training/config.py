@@ -15,7 +15,7 @@ class TrainConfig:
     out: str
     preset: str = "default"
     loss: str = "mse"  # the paper's; or "ce", or "ev" (squared error of the mean readout)
-    corr_weight: float = 0.0  # weight of the per-window correlation term (model.sequence_loss)
+    corr_weight: float = 0.0  # weight of the per-window correlation term (losses.sequence_loss; research)
     optimizer: str = "adafactor"  # the paper's; or "adamw"
     lr: float = 1e-3
     warmup_steps: int = 0  # linear learning-rate warm-up (0: the paper's constant rate)
@@ -33,11 +33,11 @@ class TrainConfig:
     transpose: int = 3
     seed: int = 0
     scores: str | None = None  # score folder: train on scores aligned to performances too
-    alignments: str | None = None  # alignment CSV folder (layout: data.list_aligned)
+    alignments: str | None = None  # alignment CSV folder (layout: datasets.list_aligned)
     score_share: float = 0.5  # fraction of training windows drawn from aligned scores
     drop_dynamics: float = 0.3  # chance a score window's notated velocities are hidden
     drop_staff: float = 0.2  # chance a window's staves are hidden (a model that reads them)
-    note_cache: bool = True  # cache parsed notes (data.read_notes_cached)
+    note_cache: bool = True  # cache parsed notes (datasets.read_notes_cached)
     checkpoint_minutes: float = 5.0
     eval_minutes: float = 10.0
     eval_seconds: float | None = 60.0  # validate on each performance's opening (None: whole)

@@ -1,0 +1,131 @@
+"""The ``autodyn`` command line as a user meets it: outputs, exit codes, errors, start-up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import CPU, ROOT, assert_only_velocities_changed, rich_file, simple_file
+from typer.testing import CliRunner
+
+from autodynamics_cli.cli.app import app
+from autodynamics_cli.inference.predict import predict_velocities
+from autodynamics_cli.inference.torch_engine import TorchEngine
+from autodynamics_cli.midi.read import read_midi
+from autodynamics_cli.model.registry import load_model
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def song(tmp_path: Path) -> Path:
+    p = tmp_path / "song.mid"
+    p.write_bytes(rich_file())
+    return p
+
+
+def test_single_file_default_output_name(song: Path, tiny_weights: Path):
+    r = run("humanize", song, "--model", tiny_weights)
+    assert r.exit_code == 0, r.output
+    out = song.with_name("song_humanized.mid")
+    assert out.is_file()
+    assert_only_velocities_changed(song.read_bytes(), out.read_bytes(), 10)
+    assert song.read_bytes() == rich_file()  # input untouched
+    assert not [p for p in song.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_single_file_to_named_output(song: Path, tiny_weights: Path, tmp_path: Path):
+    out = tmp_path / "sub" / "x.mid"
+    out.parent.mkdir()
+    r = run("humanize", song, "-o", out, "--model", tiny_weights)
+    assert r.exit_code == 0, r.output
+    assert out.is_file()
+
+
+def test_many_files_to_directory_and_exit_codes(tmp_path: Path, tiny_weights: Path):
+    ins = []
+    for i in range(3):
+        p = tmp_path / f"in{i}.mid"
+        p.write_bytes(simple_file(5 + i))
+        ins.append(p)
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"not midi at all")
+    outdir = tmp_path / "out"
+    r = run("humanize", *ins, bad, "-o", outdir, "--model", tiny_weights)
+    assert r.exit_code == 1
+    assert sorted(p.name for p in outdir.iterdir()) == ["in0.mid", "in1.mid", "in2.mid"]
+    assert "bad.mid: not a MIDI file" in r.output
+    assert "Traceback" not in r.output
+    r = run("humanize", *ins, "-o", outdir, "--model", tiny_weights)
+    assert r.exit_code == 1 and "--overwrite" in r.output  # refuses to replace outputs
+    r = run("humanize", *ins, "-o", outdir, "--model", tiny_weights, "--overwrite")
+    assert r.exit_code == 0, r.output
+
+
+def test_refuses_to_write_over_input(song: Path, tiny_weights: Path):
+    before = song.read_bytes()
+    r = run("humanize", song, "-o", song, "--model", tiny_weights, "--overwrite")
+    assert r.exit_code == 1 and "over an input" in r.output
+    assert song.read_bytes() == before
+
+
+def test_usage_error_exit_code_two():
+    assert run("humanize").exit_code == 2
+    assert run("humanize", "x.mid", "--device", "tpu").exit_code == 2
+
+
+def test_bad_model_is_one_line_error(song: Path, tmp_path: Path):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00" * 20)
+    proc = subprocess.run([sys.executable, "-m", "autodynamics_cli", "humanize", str(song),
+                           "--model", str(junk)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("error: ") and "junk.safetensors" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not song.with_name("song_humanized.mid").exists()
+
+
+def test_version_and_help_do_not_import_torch():
+    code = ("import sys; from autodynamics_cli.cli.app import app; "
+            "from typer.testing import CliRunner; r = CliRunner().invoke(app, ['--help']); "
+            "assert r.exit_code == 0; assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    out = subprocess.run([sys.executable, "-m", "autodynamics_cli", "--version"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith("autodyn ")
+
+
+def test_bundled_example_with_default_model(tmp_path: Path):
+    example = ROOT / "examples" / "minuet_in_g.mid"
+    out = tmp_path / "minuet.mid"
+    r = run("humanize", example, "-o", out, "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert_only_velocities_changed(example.read_bytes(), out.read_bytes(), 47)
+    # the file carries exactly the default model's predictions, note for note
+    src, dst = read_midi(example), read_midi(out)
+    (expected,) = predict_velocities(TorchEngine(load_model("default"), CPU), [src.notes])
+    assert dst.notes.velocity.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_do_not_import_torch(flag):
+    code = (f"import sys\nsys.argv = ['autodyn', {flag!r}]\nfrom autodynamics_cli.cli.app import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'numpy', 'mido') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_help_imports_neither_torch_nor_matplotlib():
+    code = ("import sys; from autodynamics_cli.cli.app import app; from typer.testing import CliRunner; "
+            "r = CliRunner(); assert r.invoke(app, ['humanize', '--help']).exit_code == 0; "
+            "assert r.invoke(app, ['plot', '--help']).exit_code == 0; "
+            "assert not {'torch', 'matplotlib'} & set(sys.modules), 'heavy import'")
+    subprocess.run([sys.executable, "-c", code], check=True)

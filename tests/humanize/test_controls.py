@@ -1,0 +1,185 @@
+"""Musician controls (issue 8): keep-dynamics, strength, range, track/channel selection, staves."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+from helpers import (
+    CPU,
+    STAFF_TAGGER,
+    off,
+    on,
+    rich_file,
+    simple_file,
+    stepped_file,
+    tiny_model,
+    to_bytes,
+    track,
+)
+from typer.testing import CliRunner
+
+from autodynamics_cli.cli.app import app
+from autodynamics_cli.errors import AutodynError
+from autodynamics_cli.humanize.controls import (
+    HumanizeOptions,
+    envelope,
+    finalize,
+    has_dynamics,
+    keep_dynamics,
+    map_range,
+    select_notes,
+)
+from autodynamics_cli.humanize.files import humanize_files
+from autodynamics_cli.humanize.inputs import expand_inputs, plan_outputs
+from autodynamics_cli.inference.predict import predict_velocities
+from autodynamics_cli.inference.torch_engine import TorchEngine
+from autodynamics_cli.midi.read import read_midi
+from autodynamics_cli.model.weights_file import save_model
+
+runner = CliRunner()
+
+
+def note_on_velocities(data: bytes) -> list[tuple[int, int, int]]:
+    """(track, channel, velocity) of every sounding note_on, in file order."""
+    mid = mido.MidiFile(file=io.BytesIO(data))
+    return [(t, m.channel, m.velocity) for t, tr in enumerate(mid.tracks) for m in tr
+            if m.type == "note_on" and m.velocity > 0]
+
+
+def test_envelope_and_dynamics_detection():
+    t = np.arange(96) * 0.25
+    steps = np.repeat([40, 100, 40, 100], 24)
+    env = envelope(steps, t)
+    assert env[6:18].mean() < 45 and env[30:42].mean() > 95  # section middles keep their level
+    rng = np.random.default_rng(0)
+    assert has_dynamics(steps, t)
+    assert not has_dynamics(np.full(96, 80), t)  # a constant export
+    accents = np.full(96, 80)
+    accents[::16] = 110
+    assert not has_dynamics(accents, t)  # a few accents are not dynamics
+    assert not has_dynamics(80 + rng.integers(-4, 5, 96), t)  # sequencer jitter neither
+
+
+def test_keep_dynamics_follows_stepped_input():
+    t = np.arange(96) * 0.25
+    steps = np.repeat([40, 100, 40, 100], 24)
+    rng = np.random.default_rng(1)
+    pred = np.clip(70 + rng.normal(0, 15, 96) - np.repeat([0, 20, 0, 20], 24), 1, 127)  # model's own idea
+    out = finalize(steps, pred, t, HumanizeOptions(), keep=True)
+    sec = out.reshape(4, 24).mean(1)
+    assert min(sec[1], sec[3]) > max(sec[0], sec[2]) + 10  # 60 apart in, contrast 0.5
+    # the model's note-to-note shape survives inside each section
+    dev = keep_dynamics(steps, pred, t) - pred
+    assert np.corrcoef(out[30:42], pred[30:42])[0, 1] > 0.8 and dev.std() < 25
+
+
+def test_strength_and_range():
+    t = np.arange(50) * 0.3
+    vin = np.repeat([30, 90], 25)
+    pred = np.random.default_rng(2).integers(1, 128, 50)
+    assert finalize(vin, pred, t, HumanizeOptions(strength=0.0), keep=True).tolist() == vin.tolist()
+    assert finalize(vin, pred, t, HumanizeOptions(), keep=False).tolist() == pred.tolist()
+    half = finalize(vin, pred, t, HumanizeOptions(strength=0.5), keep=False)
+    assert np.abs(half - (vin + pred) / 2).max() <= 0.5
+    out = finalize(vin, pred, t, HumanizeOptions(velocity_range=(40, 90)), keep=False)
+    assert out.min() >= 40 and out.max() <= 90
+    order = np.argsort(pred, kind="stable")
+    assert np.all(np.diff(out[order]) >= 0)  # louder never becomes softer
+    assert map_range(np.array([1, 127]), 20, 100).tolist() == [20, 100]
+    with pytest.raises(AutodynError):
+        HumanizeOptions(velocity_range=(90, 40))
+
+
+def test_select_tracks_by_index_and_name_and_channels():
+    data = rich_file()
+    notes = read_midi("rich.mid", data).notes
+    by_name = select_notes(notes, data, ("Right",), None)
+    by_index = select_notes(notes, data, ("2",), None)
+    assert by_name.tolist() == by_index.tolist() == (notes.track == 1).tolist()
+    assert select_notes(notes, data, None, (2,)).tolist() == (notes.channel == 1).tolist()
+    with pytest.raises(AutodynError, match="no track named 'violin'.*'right'"):
+        select_notes(notes, data, ("violin",), None)
+
+
+def _humanize(tmp_path: Path, data: bytes, options: HumanizeOptions, name: str = "in.mid"):
+    src = tmp_path / name
+    src.write_bytes(data)
+    out = tmp_path / f"out_{name}"
+    out.unlink(missing_ok=True)
+    plans = plan_outputs(expand_inputs([str(src)]), str(out))
+    (r,) = humanize_files(TorchEngine(tiny_model(), CPU), plans, options=options)
+    assert r.ok, r.error
+    return r, out.read_bytes()
+
+
+def test_untouched_tracks_and_channels_keep_their_bytes(tmp_path: Path):
+    data = rich_file()
+    before = note_on_velocities(data)
+    r, out = _humanize(tmp_path, data, HumanizeOptions(tracks=("right",), velocity_range=(1, 2)))
+    after = note_on_velocities(out)
+    assert r.unselected_notes == 3 and len(after) == len(before)
+    for (t, _, a), (_, _, b) in zip(before, after, strict=True):
+        if t != 1:
+            assert a == b  # other tracks untouched
+    changed = [i for i, (x, y) in enumerate(zip(data, out, strict=True)) if x != y]
+    offsets = set(read_midi("o.mid", out).notes.byte_offset[read_midi("o.mid", out).notes.track == 1])
+    assert changed and set(changed) <= offsets  # only velocity bytes of the chosen track
+    _, out = _humanize(tmp_path, data, HumanizeOptions(channels=(2,), velocity_range=(1, 2)))
+    for (_, ch, a), (_, _, b) in zip(before, note_on_velocities(out), strict=True):
+        assert a == b if ch != 1 else b <= 2
+
+
+def test_auto_keep_dynamics_on_stepped_off_constant(tmp_path: Path):
+    r, out = _humanize(tmp_path, stepped_file(), HumanizeOptions(), "stepped.mid")
+    assert r.kept_dynamics
+    vel = np.array([v for _, _, v in note_on_velocities(out)]).reshape(4, 48).mean(1)
+    assert min(vel[1], vel[3]) > max(vel[0], vel[2])  # loud sections stay louder
+    r, _ = _humanize(tmp_path, simple_file(40, vel=80), HumanizeOptions(), "flat.mid")
+    assert not r.kept_dynamics
+    r, _ = _humanize(tmp_path, stepped_file(), HumanizeOptions(keep_dynamics=False), "stepped.mid")
+    assert not r.kept_dynamics
+
+
+def test_cli_controls(tmp_path: Path, tiny_weights: Path):
+    src = tmp_path / "song.mid"
+    src.write_bytes(stepped_file())
+    out = tmp_path / "out.mid"
+    r = runner.invoke(app, ["humanize", str(src), "-o", str(out), "-m", str(tiny_weights), "--strength", "0"])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes() == src.read_bytes()  # strength 0: the input, byte for byte
+    args = ["humanize", str(src), "-o", str(out), "-m", str(tiny_weights), "--overwrite"]
+    r = runner.invoke(app, [*args, "--range", "30", "50", "--temperature", "0.8", "--seed", "3",
+                            "--channels", "1-2", "--tracks", "1", "--no-keep-dynamics"])
+    assert r.exit_code == 0, r.output
+    assert {v for _, _, v in note_on_velocities(out.read_bytes())} <= set(range(30, 51))
+    assert runner.invoke(app, [*args, "--range", "90", "30"]).exit_code == 2
+    assert runner.invoke(app, [*args, "--channels", "17"]).exit_code == 2
+    assert runner.invoke(app, [*args, "--strength", "1.5"]).exit_code == 2
+    r = runner.invoke(app, [*args, "--tracks", "Violin"])
+    assert r.exit_code == 1 and "no track named 'Violin'" in r.output
+
+
+def test_humanize_can_read_a_multi_track_file_as_one_part(tmp_path: Path):
+    """`autodyn humanize --no-read-staves`: for files whose tracks are not staves."""
+    right = track(*[m for i in range(12) for m in (on(72 + i % 5, time=0), off(72 + i % 5, time=240))])
+    left = track(*[m for i in range(12) for m in (on(48 + i % 3, time=0), off(48 + i % 3, time=240))])
+    src = tmp_path / "two_staves.mid"
+    src.write_bytes(to_bytes(mido.MidiFile(type=1, ticks_per_beat=480, tracks=[right, left])))
+    weights = tmp_path / "staff.safetensors"
+    model = tiny_model(seed=3, staff=True, **STAFF_TAGGER)
+    save_model(weights, model)
+    notes = read_midi(src).notes
+    got = {}
+    for flag in ("--read-staves", "--no-read-staves"):
+        out = tmp_path / f"{flag}.mid"
+        r = CliRunner().invoke(app, ["humanize", str(src), "-o", str(out), "-m", str(weights), flag])
+        assert r.exit_code == 0, r.output
+        got[flag] = read_midi(out).notes.velocity.tolist()
+    for flag, staves in (("--read-staves", True), ("--no-read-staves", False)):
+        (want,) = predict_velocities(TorchEngine(model, CPU), [notes], read_staves=staves)
+        assert got[flag] == want.tolist()
+    assert got["--read-staves"] != got["--no-read-staves"]

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import mido
+import numpy as np
+import pytest
+from helpers import off, on, rich_file, running_status_file, simple_file, to_bytes, track
+
+from autodynamics_cli.errors import MidiReadError
+from autodynamics_cli.midi.read import read_midi, tempo_map_seconds
+from autodynamics_cli.midi.write import with_velocities
+
+
+def test_tempo_map_piecewise():
+    # 480 tpb; 120 bpm until tick 960, then 240 bpm, then 60 bpm from tick 1920
+    secs = tempo_map_seconds(np.array([0, 480, 960, 1440, 1920, 2400]), [960, 1920],
+                             [250_000, 1_000_000], 480)
+    assert np.allclose(secs, [0.0, 0.5, 1.0, 1.25, 1.5, 2.5])
+
+
+def test_default_tempo_before_first_change():
+    secs = tempo_map_seconds(np.array([96]), [], [], 96)
+    assert secs[0] == pytest.approx(0.5)
+
+
+def test_rich_file_notes_and_counts():
+    s = read_midi("rich.mid", rich_file())
+    assert s.n_tracks == 3
+    assert s.n_drum_notes == 1
+    assert s.n_out_of_range_notes == 1
+    n = s.notes
+    # right: 72,76,72,76,79,79,84 ; left: 48,55,50
+    assert sorted(n.pitch.tolist()) == sorted([72, 76, 72, 76, 79, 79, 84, 48, 55, 50])
+    # tempo changes at 960 (x2 speed) and 1920 (half speed) apply across tracks
+    i84 = int(np.flatnonzero(n.pitch == 84)[0])
+    # pitch 84 starts at tick 480+10+100+200+100+100+100+100+10+10+2000 = 3210
+    expect = 1.0 + 960 / 480 * 0.25 + (3210 - 1920) / 480 * 1.0
+    assert n.onset[i84] == pytest.approx(expect)
+
+
+def test_same_pitch_overlap_pairs_first_in_first_out():
+    s = read_midi("x.mid", rich_file())
+    n = s.notes
+    idx = np.flatnonzero(n.pitch == 79)
+    idx = idx[np.argsort(n.onset[idx])]
+    first, second = idx
+    # on t, on t+100, off t+200, off t+300 (ticks), before any tempo change? t = 1000 ticks
+    assert n.offset[first] < n.offset[second]
+    assert n.onset[first] < n.onset[second]
+
+
+def test_velocity_zero_is_note_off_and_unclosed_note_ends_at_track_end():
+    data = to_bytes(mido.MidiFile(type=0, ticks_per_beat=100, tracks=[track(
+        on(60, 50), on(60, 0, time=100), on(62, 70, time=0), on(64, 1, time=50),
+        mido.MetaMessage("end_of_track", time=150))]))
+    n = read_midi("x.mid", data).notes
+    by_pitch = {int(p): (a, b) for p, a, b in zip(n.pitch, n.onset, n.offset, strict=True)}
+    assert by_pitch[60] == pytest.approx((0.0, 0.5))
+    assert by_pitch[62] == pytest.approx((0.5, 1.5))  # never released: ends at track end
+    assert by_pitch[64] == pytest.approx((0.75, 1.5))
+    assert sorted(n.velocity.tolist()) == [1, 50, 70]
+
+
+def test_note_off_without_note_on_is_ignored():
+    data = to_bytes(mido.MidiFile(type=0, tracks=[track(off(61), on(60), off(60, time=10))]))
+    assert read_midi("x.mid", data).notes.pitch.tolist() == [60]
+
+
+def test_running_status_and_sysex_locate_velocity_bytes():
+    data = running_status_file()
+    s = read_midi("rs.mid", data)
+    assert sorted(s.notes.pitch.tolist()) == [60, 64, 67]
+    out = with_velocities(s, np.array([11, 22, 33]))
+    diff = [i for i in range(len(data)) if data[i] != out[i]]
+    assert len(diff) == 3 and len(out) == len(data)
+    assert sorted(out[i] for i in diff) == [11, 22, 33]
+
+
+@pytest.mark.parametrize("data,reason", [
+    (b"", "empty"),
+    (b"RIFF0000", "not a MIDI file"),
+    (simple_file()[:40], "truncated"),
+    (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\xe7\x28", "SMPTE"),
+])
+def test_bad_files_raise_read_error(data, reason):
+    with pytest.raises(MidiReadError, match=reason) as e:
+        read_midi("bad.mid", data)
+    assert str(e.value).startswith("bad.mid: ")
+    assert "\n" not in str(e.value)
+
+
+def test_type_2_is_refused():
+    mid = mido.MidiFile(type=2, tracks=[track(on(60), off(60, time=10))])
+    with pytest.raises(MidiReadError, match="type 2"):
+        read_midi("t2.mid", to_bytes(mid))
+
+
+def test_missing_file():
+    with pytest.raises(MidiReadError, match="nope.mid"):
+        read_midi("nope.mid")

@@ -1,0 +1,123 @@
+"""Issue 5, reading and writing: broken and odd files, limits, atomic writes, through ``autodyn``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import BROKEN, ODD, assert_only_velocities_changed, cli, no_temp_files, simple_file
+
+from autodynamics_cli.errors import OutputError
+from autodynamics_cli.midi import read as midi_read
+from autodynamics_cli.midi import write as midi_write
+from autodynamics_cli.midi.read import read_midi
+from autodynamics_cli.midi.write import write_atomic
+
+# --- the corpus ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_file_one_line_error_and_no_output(name, tmp_path, tiny_weights, capsys, monkeypatch):
+    data, reason = BROKEN[name]
+    src = tmp_path / name
+    src.write_bytes(data)
+    code, out, err = cli(capsys, monkeypatch, "humanize", src, "-m", tiny_weights)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"error: {src}: ") and reason in lines[0]
+    assert "Traceback" not in err and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no output, no temp file
+
+
+def test_broken_corpus_in_one_real_process(tmp_path, tiny_weights):
+    """The installed entry point, in its own process: each broken file one line, no traceback."""
+    for name, (data, _) in BROKEN.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "good.mid").write_bytes(simple_file())
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "autodynamics_cli", "humanize", *sorted(BROKEN),
+                           "good.mid", "-o", str(out), "-m", str(tiny_weights), "--device", "cpu"],
+                          cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == len(BROKEN)
+    for name, (_, reason) in BROKEN.items():
+        assert any(line.startswith(f"error: {name}: ") and reason in line for line in errors), name
+    assert sorted(p.name for p in out.iterdir()) == ["good.mid"]
+
+
+def test_odd_but_valid_corpus(tmp_path, tiny_weights, capsys, monkeypatch):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, data in ODD.items():
+        (src / name).write_bytes(data)
+    code, out, err = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "out", "-m", tiny_weights,
+                         "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    status = {Path(f["input"]).name: f["status"] for f in report["files"]}
+    assert status == {name: "copied" if name == "out_of_range_only.mid" else "written" for name in ODD}
+    assert "warning: " in err and "out_of_range_only.mid" in err
+    for name, data in ODD.items():
+        assert_only_velocities_changed(data, (tmp_path / "out" / name).read_bytes())
+    assert (tmp_path / "out" / "out_of_range_only.mid").read_bytes() == ODD["out_of_range_only.mid"]
+    dense = read_midi("x", (tmp_path / "out" / "dense_chord_second.mid").read_bytes())
+    assert len(dense.notes) == 3000 and dense.notes.velocity.min() >= 1
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def test_write_atomic_refuses_to_clobber_and_keeps_modes(tmp_path):
+    dst = tmp_path / "x.mid"
+    dst.write_bytes(b"first")
+    with pytest.raises(OutputError, match="already exists"):
+        write_atomic(dst, b"second", overwrite=False)
+    assert dst.read_bytes() == b"first" and no_temp_files(tmp_path)
+    old = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "new.mid", b"data", overwrite=False)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.mid").stat().st_mode & 0o777 == 0o644
+    os.chmod(dst, 0o600)
+    write_atomic(dst, b"second")
+    assert dst.read_bytes() == b"second" and dst.stat().st_mode & 0o777 == 0o600
+
+
+def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
+    dst = tmp_path / "x.mid"
+    dst.write_bytes(b"previous")
+
+    def boom(_fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(midi_write.os, "fsync", boom)
+    for target, overwrite in [(dst, True), (tmp_path / "y.mid", False)]:
+        with pytest.raises(KeyboardInterrupt):
+            write_atomic(target, b"new data", overwrite=overwrite)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.mid"]
+    assert dst.read_bytes() == b"previous"
+
+
+# --- limits ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("limit,value,expect", [
+    ("MAX_NOTES", 50, "too many notes (60; the limit is 50)"),
+    ("MAX_EVENTS", 100, "too many events"),
+    ("MAX_FILE_BYTES", 300, "too large"),
+])
+def test_limits_give_a_clear_error(limit, value, expect, tmp_path, tiny_weights, capsys, monkeypatch):
+    src = tmp_path / "big.mid"
+    src.write_bytes(simple_file(60))
+    monkeypatch.setattr(midi_read, limit, value)
+    # refused by the byte scan, before mido builds an object per event
+    monkeypatch.setattr(midi_read.mido, "MidiFile", lambda **_kw: pytest.fail("parsed an over-limit file"))
+    code, _, err = cli(capsys, monkeypatch, "humanize", src, "-m", tiny_weights)
+    assert code == 1 and expect in err and err.count("\n") == 1
+    assert not (tmp_path / "big_humanized.mid").exists()
