@@ -40,7 +40,9 @@ def eval_cmd(
     from rich.table import Table
 
     from autodynamics_cli.errors import AutodynError
-    from autodynamics_cli.inference.choose import resolve_device
+    from autodynamics_cli.inference.choose import require_torch, resolve_device
+
+    require_torch("autodyn eval runs the model on it", "train")
     from autodynamics_cli.inference.torch_engine import TorchEngine
     from autodynamics_cli.model.registry import load_model
     from autodynamics_cli.training.datasets import list_dataset

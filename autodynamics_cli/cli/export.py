@@ -29,7 +29,10 @@ def export(
     import json
 
     from autodynamics_cli.errors import AutodynError
+    from autodynamics_cli.inference.choose import require_torch
     from autodynamics_cli.model.registry import HUB_DEFAULT_FILE
+
+    require_torch("autodyn export reads the run with it", "train")
     from autodynamics_cli.training.export import export_run
     from autodynamics_cli.training.modelcard import write_model_folder
 

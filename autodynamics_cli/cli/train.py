@@ -91,8 +91,11 @@ def train(
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Train a model on performances; the best validation checkpoint is OUT/best.safetensors."""
+    from autodynamics_cli.inference.choose import require_torch
     from autodynamics_cli.model.config import PRESETS
     from autodynamics_cli.training.config import TrainConfig
+
+    require_torch("autodyn train needs it", "train")
 
     if preset not in PRESETS:
         raise typer.BadParameter(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})",

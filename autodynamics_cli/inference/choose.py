@@ -12,6 +12,7 @@ Whether there may be a GPU is answered without importing torch.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import shutil
 from typing import TYPE_CHECKING
@@ -44,24 +45,47 @@ def load_engine(model: str | None, device: str = "auto", engine: str = "auto",
         raise UsageError(f"unknown engine {engine!r} (use {', '.join(ENGINES)})")
     path = resolve(model)
     cfg = read_checked_config(path)
-    why_not = ("the model has a causal decoder" if cfg.causal_decoder else
+    why_not = ("the model has a causal decoder, which only torch runs" if cfg.causal_decoder else
                "--temperature samples with torch" if temperature > 0 else
                "--device cuda runs on torch" if device == "cuda" else None)
     if engine == "numpy" and why_not:
         raise UsageError(f"--engine numpy cannot run this: {why_not}")
     on_cpu = device == "cpu" or (device == "auto" and not cuda_possible())
     short = work_bytes <= TORCH_FROM_BYTES
-    if engine == "numpy" or (engine == "auto" and why_not is None and on_cpu and short):
+    # auto: without torch installed, numpy runs whatever it can (the light install)
+    if engine == "numpy" or (engine == "auto" and why_not is None
+                             and (on_cpu and short or not torch_installed())):
         from autodynamics_cli.inference.numpy_engine import NumpyEngine
         from autodynamics_cli.model.numpy_net import NumpyTagger
         from autodynamics_cli.model.weights_file import read_numpy_state
 
         return NumpyEngine(NumpyTagger(cfg, read_numpy_state(path, cfg)), workers=cpu_cores())
+    require_torch(why_not or "--engine torch runs on it", "torch")
     from autodynamics_cli.inference.torch_engine import TorchEngine
     from autodynamics_cli.model.weights_file import load_model_file
 
     dev = resolve_device(device)
     return TorchEngine(load_model_file(path, dev), dev)
+
+
+def torch_installed() -> bool:
+    """Whether PyTorch can be imported, answered without importing it (seconds on a small CPU)."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def require_torch(why: str, extra: str) -> None:
+    """A one-line error naming the extra to install, when ``why`` needs torch and it is missing.
+
+    ``pip install autodynamics-cli`` humanizes with the bundled model on numpy alone;
+    the torch engine, GPUs, sampling and training come with the ``torch`` and
+    ``train`` extras.
+    """
+    if not torch_installed():
+        raise AutodynError(f"PyTorch is not installed, and {why}: "
+                           f"pip install 'autodynamics-cli[{extra}]'")
 
 
 def resolve_device(name: str) -> torch.device:
