@@ -47,16 +47,18 @@ def _internal(e: Exception) -> str:
 
 
 def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: bool) -> object:
-    """A plan's parsed file and chosen notes, SKIP, or the one-line error that stops it."""
+    """A plan's parsed file, chosen notes and reading time, SKIP, or the one-line error that stops it."""
     if p.error:
         return p.error
     if p.skip:
         return SKIP
     name = p.source.name
+    t0 = time.perf_counter()
     try:
         score = read_midi(name, stdin_data if p.source.path is None else None)
         require_notes(name, score)
-        return score, select_notes(score.notes, score.data, opts.tracks, opts.channels, name)
+        mask = select_notes(score.notes, score.data, opts.tracks, opts.channels, name)
+        return score, mask, time.perf_counter() - t0
     except AutodynError as e:
         if debug:
             raise
@@ -120,24 +122,27 @@ def humanize_files(engine: Engine | None, plans: list[Plan], batch_size: int = 3
                       read_dynamics=opts.keep_dynamics is not False,  # --no-keep-dynamics: the model's own
                       read_staves=opts.read_staves)
     for group in _read_ahead(plans, stdin_data, opts, debug, read_ahead, group_size):
-        t0 = time.perf_counter()
         parsed = _parsed(group, done)
-        velocities = _predict_group(engine, [(id(s), subset(s.notes, m)) for _, s, m in parsed if m.any()],
+        t0 = time.perf_counter()
+        velocities = _predict_group(engine, [(id(s), subset(s.notes, m)) for _, s, m, _ in parsed if m.any()],
                                     debug, predict)
-        per_file = (time.perf_counter() - t0) / max(len(parsed), 1)
-        for p, s, mask in parsed:
+        # the group's files share the engine's batches: each takes its share by notes
+        per_note = (time.perf_counter() - t0) / max(sum(int(m.sum()) for _, _, m, _ in parsed), 1)
+        for p, s, mask, read_s in parsed:
+            t1 = time.perf_counter()
             vel = velocities.get(id(s))
             if isinstance(vel, str):
-                done(FileResult(p.source.name, None, "failed", error=f"{p.source.name}: {vel}"))
-                continue
-            r, data = _result(p, s, mask, vel, opts, engine)
-            r.seconds = per_file
-            done(_deliver(p, r, data, overwrite, stdout, debug))
+                r = FileResult(p.source.name, None, "failed", error=f"{p.source.name}: {vel}")
+            else:
+                r, data = _result(p, s, mask, vel, opts, engine)
+                r = _deliver(p, r, data, overwrite, stdout, debug)
+            r.seconds = read_s + per_note * int(mask.sum()) + time.perf_counter() - t1
+            done(r)
     return results
 
 
 def _parsed(group: list[tuple[Plan, object]], done: Callable[[FileResult], None]
-            ) -> list[tuple[Plan, MidiScore, np.ndarray]]:
+            ) -> list[tuple[Plan, MidiScore, np.ndarray, float]]:
     """The group's readable files with their chosen notes; skipped and unreadable ones go to ``done``."""
     parsed = []
     for p, got in group:

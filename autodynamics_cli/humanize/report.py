@@ -23,7 +23,7 @@ class FileResult:
     kept_dynamics: bool = False  # the output follows the input's loudness envelope
     error: str | None = None
     warning: str | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # this file's own time: reading, its share of the engine's, writing
 
     @property
     def ok(self) -> bool:
@@ -35,8 +35,11 @@ class FileResult:
 
 @dataclass
 class Summary:
+    """Totals of a run, each a count of per-file statuses (``written`` is humanized only)."""
+
     files: int = 0
-    written: int = 0  # humanized, or copied unchanged
+    written: int = 0  # humanized
+    copied: int = 0  # nothing to humanize: written unchanged
     skipped: int = 0
     failed: list[FileResult] = field(default_factory=list)
     notes: int = 0
@@ -46,7 +49,8 @@ class Summary:
     @classmethod
     def of(cls, results: list[FileResult]) -> Summary:
         s = cls(files=len(results))
-        s.written = sum(r.status in ("written", "copied") for r in results)
+        s.written = sum(r.status == "written" for r in results)
+        s.copied = sum(r.status == "copied" for r in results)
         s.skipped = sum(r.status == "skipped" for r in results)
         s.failed = [r for r in results if not r.ok]
         s.notes = sum(r.notes for r in results if r.ok)
@@ -57,7 +61,7 @@ class Summary:
 
 
 def json_report(results: list[FileResult], planned: int, interrupted: bool, exit_code: int) -> dict:
-    """The ``--json`` document: one entry per finished file, then totals."""
+    """The ``--json`` document: one entry per finished file, then totals of their statuses."""
     from autodynamics_cli import __version__
 
     s = Summary.of(results)
@@ -65,16 +69,18 @@ def json_report(results: list[FileResult], planned: int, interrupted: bool, exit
         "autodyn_version": __version__,
         "files": [r.to_dict() for r in results],
         "summary": {"planned": planned, "finished": s.files, "written": s.written,
-                    "skipped": s.skipped, "failed": len(s.failed), "notes": s.notes,
-                    "untouched_notes": s.untouched, "interrupted": interrupted},
+                    "copied": s.copied, "skipped": s.skipped, "failed": len(s.failed),
+                    "notes": s.notes, "untouched_notes": s.untouched, "interrupted": interrupted},
         "exit_code": exit_code,
     }
 
 
 def summary_line(results: list[FileResult], planned: int, seconds: float) -> str:
-    """The line printed after a run (not after an interrupted one)."""
+    """The line printed after a run (not after an interrupted one); a copied file is not humanized."""
     s = Summary.of(results)
     line = f"humanized {s.written} of {s.files} file(s), {s.notes:,} notes, in {seconds:.1f} s"
+    if s.copied:
+        line += f"; {s.copied} copied unchanged (nothing to humanize)"
     if s.skipped:
         line += f"; {s.skipped} skipped (output exists)"
     if s.kept_dynamics:

@@ -17,9 +17,13 @@ from helpers import (
     assert_only_velocities_changed,
     cli,
     no_temp_files,
+    off,
+    on,
     rich_file,
     simple_file,
     tiny_model,
+    to_bytes,
+    track,
 )
 
 from autodynamics_cli.humanize import files
@@ -308,6 +312,36 @@ def test_json_report_per_file(tmp_path, tiny_weights, capsys, monkeypatch):
     assert files["bad.mid"]["status"] == "failed" and "truncated" in files["bad.mid"]["error"]
     assert "No such file" in files["missing.mid"]["error"]
     assert report["summary"]["failed"] == 2 and report["exit_code"] == 1
+
+
+def test_json_totals_are_the_per_file_statuses(tmp_path, tiny_weights, capsys, monkeypatch):
+    """Written (humanized), copied, skipped and failed files are each counted once, as their status says."""
+    import mido
+
+    ins = tmp_path / "in"
+    out = tmp_path / "out"
+    ins.mkdir()
+    out.mkdir()
+    for name, n in (("a.mid", 5), ("b.mid", 9), ("skip.mid", 4)):
+        (ins / name).write_bytes(simple_file(n))
+    (out / "skip.mid").write_bytes(b"kept")
+    low = [on(10), off(10, time=480), on(12), off(12, time=480)]  # below the piano's lowest key
+    (ins / "copy.mid").write_bytes(to_bytes(mido.MidiFile(type=0, tracks=[track(*low)])))
+    (ins / "bad.mid").write_bytes(b"MThd garbage")
+    code, stdout, err = cli(capsys, monkeypatch, "humanize", ins, "-o", out, "-m", tiny_weights,
+                            "--json", "--skip-existing")
+    report = json.loads(stdout)
+    statuses = {Path(f["input"]).name: f["status"] for f in report["files"]}
+    assert statuses == {"a.mid": "written", "b.mid": "written", "copy.mid": "copied",
+                        "skip.mid": "skipped", "bad.mid": "failed"}
+    counts = {k: list(statuses.values()).count(k) for k in ("written", "copied", "skipped", "failed")}
+    assert {k: report["summary"][k] for k in counts} == counts
+    assert report["summary"]["finished"] == sum(counts.values()) == report["summary"]["planned"]
+    assert report["summary"]["notes"] == sum(f["notes"] for f in report["files"] if f["status"] != "failed")
+    assert code == 1
+    assert "humanized 2 of 5 file(s)" in err and "1 copied unchanged" in err and "1 skipped" in err
+    seconds = {Path(f["input"]).name: f["seconds"] for f in report["files"]}
+    assert seconds["a.mid"] > 0 and seconds["b.mid"] > 0 and seconds["skip.mid"] == 0
 
 
 def test_internal_error_in_one_file_does_not_stop_the_batch(tmp_path, tiny_weights, capsys, monkeypatch):
