@@ -1,7 +1,9 @@
 """Read the notes of a MIDI file: mido for the events, a tempo map for tick-to-second times.
 
 A byte scan (``smf.py``) runs first: it refuses absurd files cheaply and finds
-each note_on's velocity byte, which ``write.py`` later patches.
+each note_on's velocity byte, which ``write.py`` later patches. mido reads the
+bytes without any unknown (non-MTrk) chunks, which it would refuse; byte offsets
+always point into the original bytes, chunks and all.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from autodynamics_cli.encoding.grid import HIGHEST_KEY, LOWEST_KEY
 from autodynamics_cli.errors import MidiReadError
 from autodynamics_cli.midi.notes import MidiScore, Notes
-from autodynamics_cli.midi.smf import ScanError, read_header, scan
+from autodynamics_cli.midi.smf import ScanError, read_header, scan, without_unknown_chunks
 
 DRUM_CHANNEL = 9  # channel 10, counted from 1
 DEFAULT_TEMPO = 500_000  # microseconds per beat
@@ -105,7 +107,7 @@ def read_midi(path: str | Path, data: bytes | None = None) -> MidiScore:
     if scanned.n_notes > MAX_NOTES:
         raise MidiReadError(path, f"too many notes ({scanned.n_notes:,}; the limit is {MAX_NOTES:,})")
     try:
-        mid = mido.MidiFile(file=io.BytesIO(data))
+        mid = mido.MidiFile(file=io.BytesIO(without_unknown_chunks(data, scanned.unknown_chunks)))
     except Exception as e:  # mido raises OSError, EOFError, ValueError, KeyError...
         raise MidiReadError(path, f"corrupt MIDI file ({_describe(e)})") from None
     if len(mid.tracks) != len(scanned.offsets):
@@ -207,6 +209,6 @@ def _collect_notes(path: str | Path, data: bytes, mid: mido.MidiFile,
 
 
 def track_names(data: bytes) -> list[str]:
-    """The first ``track_name`` of each track ('' when a track has none)."""
-    mid = mido.MidiFile(file=io.BytesIO(data))
+    """The first ``track_name`` of each track ('' when a track has none); unknown chunks are skipped."""
+    mid = mido.MidiFile(file=io.BytesIO(without_unknown_chunks(data)))
     return [next((m.name for m in t if m.type == "track_name"), "") for t in mid.tracks]

@@ -11,12 +11,21 @@ numbers longer than the 4 bytes the format allows) the scanner is stricter and
 says what is wrong, so a broken file gets a precise one-line reason. It runs
 before mido, also to count events and notes cheaply, so an absurd file is
 refused before mido builds millions of objects.
+
+Chunks of a type other than MTrk before or between the tracks ("alien chunks"
+in the SMF spec, such as the ``Junk`` chunk of jazz-soft's
+test-non-midi-track.mid) are skipped, as the spec asks readers to do, when they
+look like chunks: a type of 4 printable ASCII bytes and a length that fits in
+the file. ``Scan.unknown_chunks`` lists where they are; mido refuses them, so
+``without_unknown_chunks`` gives it a copy of the bytes without them, while
+velocity offsets stay offsets into the original bytes and write-back keeps the
+chunks byte for byte. Bytes after the last track are not read at all.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Number of data bytes that follow each channel-voice status nibble.
 _DATA_LEN = {0x8: 2, 0x9: 2, 0xA: 2, 0xB: 2, 0xC: 1, 0xD: 1, 0xE: 2}
@@ -46,6 +55,8 @@ class Scan:
     offsets: list[list[int]]  # per track, the velocity byte of every note_on (velocity 0 too)
     n_events: int  # all events of all tracks
     n_notes: int  # note_on events with a velocity above 0
+    # (start, end) byte spans of the skipped non-MTrk chunks before the last track, header included
+    unknown_chunks: list[tuple[int, int]] = field(default_factory=list)
 
 
 def read_header(data: bytes) -> Header:
@@ -75,6 +86,80 @@ def _varlen(data: bytes, pos: int, end: int, where: str) -> tuple[int, int]:
                     f"({where}, byte {pos})")
 
 
+def _is_chunk_type(name: bytes) -> bool:
+    """A plausible chunk type: 4 printable ASCII bytes (the spec's chunk types are letters)."""
+    return all(0x20 <= b <= 0x7E for b in name)
+
+
+def _next_track(data: bytes, pos: int, t: int, n_tracks: int,
+                skipped: list[tuple[int, int]]) -> tuple[int, int]:
+    """From ``pos``, skip unknown chunks up to track ``t`` (0-based); the (start, end) of its events.
+
+    Each skipped chunk's span is appended to ``skipped``. Anything that is not a
+    plausible chunk, and any chunk running past the end of the file, is an error.
+    """
+    first_skip = len(skipped)
+    while True:
+        if pos + 8 > len(data):
+            if len(skipped) > first_skip:
+                last = skipped[-1][0]
+                raise ScanError(f"truncated: the file ends before track {t + 1} of {n_tracks} (an MTrk "
+                                f"chunk), after an unknown chunk {_chunk_name(data, last)} at byte {last}")
+            raise ScanError(f"truncated: the file ends before track {t + 1} of {n_tracks}")
+        name, size = struct.unpack(">4sL", data[pos : pos + 8])
+        end = pos + 8 + size
+        if name == b"MTrk":
+            if end > len(data):
+                raise ScanError(f"truncated or wrong chunk length: track {t + 1} says it is {size:,} bytes "
+                                f"long, but only {len(data) - pos - 8:,} bytes remain")
+            return pos + 8, end
+        if not _is_chunk_type(name):
+            raise ScanError(f"corrupt: expected track {t + 1} (an MTrk chunk) at byte {pos}, "
+                            f"found {name!r}")
+        if end > len(data):
+            raise ScanError(f"truncated or wrong chunk length: an unknown chunk {_chunk_name(data, pos)} "
+                            f"at byte {pos} says it is {size:,} bytes long, but only "
+                            f"{len(data) - pos - 8:,} bytes remain")
+        skipped.append((pos, end))
+        pos = end
+
+
+def _chunk_name(data: bytes, pos: int) -> str:
+    return repr(data[pos : pos + 4].decode("ascii"))
+
+
+def unknown_chunks(data: bytes) -> list[tuple[int, int]]:
+    """The spans ``scan`` skips (``Scan.unknown_chunks``), from the chunk headers alone.
+
+    Cheaper than ``scan``: it follows each chunk's length instead of reading its events.
+    """
+    header = read_header(data)
+    pos = 8 + header.size
+    if pos > len(data):
+        raise ScanError("truncated: the file ends inside its header")
+    skipped: list[tuple[int, int]] = []
+    for t in range(header.n_tracks):
+        _start, pos = _next_track(data, pos, t, header.n_tracks, skipped)
+    return skipped
+
+
+def without_unknown_chunks(data: bytes, spans: list[tuple[int, int]] | None = None) -> bytes:
+    """``data`` without the unknown chunks (``spans``, or found anew): what mido can read.
+
+    With none to drop, ``data`` itself is returned, not a copy.
+    """
+    if spans is None:
+        spans = unknown_chunks(data)
+    if not spans:
+        return data
+    parts, pos = [], 0
+    for start, end in spans:
+        parts.append(data[pos:start])
+        pos = end
+    parts.append(data[pos:])
+    return b"".join(parts)
+
+
 def scan(data: bytes) -> Scan:
     """Walk every track's events; see the module docstring for the rules."""
     header = read_header(data)
@@ -82,20 +167,11 @@ def scan(data: bytes) -> Scan:
     if pos > len(data):
         raise ScanError("truncated: the file ends inside its header")
     tracks: list[list[int]] = []
+    skipped: list[tuple[int, int]] = []
     n_events = n_notes = 0
     for t in range(header.n_tracks):
         where = f"track {t + 1}"
-        if pos + 8 > len(data):
-            raise ScanError(f"truncated: the file ends before track {t + 1} of {header.n_tracks}")
-        name, size = struct.unpack(">4sL", data[pos : pos + 8])
-        if name != b"MTrk":
-            raise ScanError(f"corrupt: expected track {t + 1} (an MTrk chunk) at byte {pos}, "
-                                 f"found {name!r}")
-        pos += 8
-        end = pos + size
-        if end > len(data):
-            raise ScanError(f"truncated or wrong chunk length: {where} says it is {size:,} bytes "
-                            f"long, but only {len(data) - pos:,} bytes remain")
+        pos, end = _next_track(data, pos, t, header.n_tracks, skipped)
         offsets: list[int] = []
         last_status: int | None = None
         while pos < end:
@@ -152,7 +228,7 @@ def scan(data: bytes) -> Scan:
             if pos > end:
                 raise ScanError(f"wrong chunk length: an event runs past the end of {where}")
         tracks.append(offsets)
-    return Scan(tracks, n_events, n_notes)
+    return Scan(tracks, n_events, n_notes, skipped)
 
 
 def note_on_velocity_offsets(data: bytes) -> list[list[int]]:

@@ -3,10 +3,28 @@ from __future__ import annotations
 import mido
 import numpy as np
 import pytest
-from helpers import off, on, rich_file, running_status_file, simple_file, to_bytes, track
+from helpers import (
+    ALIEN,
+    EOT,
+    JUNK,
+    NOTE,
+    alien_chunk_spans,
+    assert_only_velocities_changed_keeping_chunks,
+    chunk,
+    mtrk,
+    off,
+    on,
+    rich_file,
+    running_status_file,
+    simple_file,
+    smf,
+    to_bytes,
+    track,
+)
 
 from autodynamics_cli.errors import MidiReadError
-from autodynamics_cli.midi.read import read_midi, tempo_map_seconds
+from autodynamics_cli.midi.read import read_midi, tempo_map_seconds, track_names
+from autodynamics_cli.midi.smf import scan, without_unknown_chunks
 from autodynamics_cli.midi.write import with_velocities
 
 
@@ -97,3 +115,69 @@ def test_type_2_is_refused():
 def test_missing_file():
     with pytest.raises(MidiReadError, match="nope.mid"):
         read_midi("nope.mid")
+
+
+# --- unknown chunks (issue 22) ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(ALIEN))
+def test_unknown_chunks_are_skipped_and_offsets_point_into_the_original(name):
+    data, clean = ALIEN[name]
+    spans = alien_chunk_spans(data)
+    assert scan(data).unknown_chunks == spans and scan(clean).unknown_chunks == []
+    assert without_unknown_chunks(data) == clean
+    assert without_unknown_chunks(clean) is clean  # nothing to drop: no copy
+    got, want = read_midi(name, data), read_midi(name, clean)
+    assert got.data is data and got.n_tracks == want.n_tracks
+    for field in ("onset", "offset", "pitch", "velocity", "channel", "track"):
+        assert getattr(got.notes, field).tolist() == getattr(want.notes, field).tolist(), field
+    # the same note_on bytes, shifted by the unknown chunks before them
+    shift = [sum(e - s for s, e in spans if e <= off) for off in got.notes.byte_offset]
+    assert (got.notes.byte_offset - shift).tolist() == want.notes.byte_offset.tolist()
+    assert [data[o] for o in got.notes.byte_offset] == got.notes.velocity.tolist()
+    assert track_names(data) == track_names(clean)
+
+
+def test_unknown_chunks_read_the_right_notes():
+    between = read_midi("a.mid", ALIEN["junk_between_tracks.mid"][0])
+    assert between.n_tracks == 2
+    assert sorted(zip(between.notes.track.tolist(), between.notes.pitch.tolist(),
+                      between.notes.velocity.tolist(), strict=True)) == \
+        [(0, 72 + i, 70 + i) for i in range(6)] + [(1, 48 + i, 40 + i) for i in range(6)]
+    assert track_names(ALIEN["junk_between_tracks.mid"][0]) == ["right", "left"]
+    scale = read_midi("b.mid", ALIEN["junk_before_track_type0.mid"][0])
+    assert scale.notes.pitch.tolist() == [72, 74, 76, 77, 79, 81, 83, 84]
+    assert scale.notes.onset.tolist() == pytest.approx([0.5 * i for i in range(8)])  # 96 ticks, 96 tpb
+    assert scale.notes.velocity.tolist() == [127] * 8
+
+
+@pytest.mark.parametrize("name", sorted(ALIEN))
+def test_unknown_chunks_are_written_back_byte_for_byte(name):
+    data, _ = ALIEN[name]
+    score = read_midi(name, data)
+    vel = np.arange(len(score.notes)) % 127 + 1
+    out = with_velocities(score, vel)
+    assert len(out) == len(data)
+    for start, end in alien_chunk_spans(data):
+        assert out[start:end] == data[start:end]
+    if name == "junk_between_tracks.mid":  # and the chunk after the last track
+        assert out.endswith(chunk(b"Tail", b"\x00after\xff"))
+    changed = {i for i in range(len(data)) if data[i] != out[i]}
+    assert changed <= set(score.notes.byte_offset.tolist()) and changed
+    assert_only_velocities_changed_keeping_chunks(data, out, n_modelled=len(score.notes))
+    assert read_midi("out.mid", out).notes.velocity.tolist() == vel.tolist()
+
+
+@pytest.mark.parametrize("data,reason", [
+    (smf(chunk(b"Junk", b"short", length=5000), mtrk(NOTE + EOT), fmt=0, n_tracks=1),
+     "truncated or wrong chunk length: an unknown chunk 'Junk' at byte 14 says it is 5,000 bytes long, "
+     "but only 25 bytes remain"),
+    (smf(mtrk(NOTE + EOT), JUNK, n_tracks=2),
+     "truncated: the file ends before track 2 of 2 (an MTrk chunk), after an unknown chunk 'Junk' "
+     "at byte 34"),
+    (smf(mtrk(NOTE + EOT), b"\x00unk" + (4).to_bytes(4, "big") + b"data", mtrk(NOTE + EOT)),
+     "corrupt: expected track 2 (an MTrk chunk) at byte 34, found b'\\x00unk'"),
+])
+def test_implausible_or_overlong_unknown_chunks_are_refused(data, reason):
+    with pytest.raises(MidiReadError) as e:
+        read_midi("bad.mid", data)
+    assert str(e.value) == f"bad.mid: {reason}"

@@ -9,12 +9,23 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import BROKEN, ODD, assert_only_velocities_changed, cli, no_temp_files, simple_file
+from helpers import (
+    ALIEN,
+    BROKEN,
+    ODD,
+    alien_chunk_spans,
+    assert_only_velocities_changed,
+    assert_only_velocities_changed_keeping_chunks,
+    cli,
+    no_temp_files,
+    simple_file,
+)
 
 from autodynamics_cli.errors import OutputError
 from autodynamics_cli.midi import read as midi_read
 from autodynamics_cli.midi import write as midi_write
 from autodynamics_cli.midi.read import read_midi
+from autodynamics_cli.midi.smf import scan as midi_scan
 from autodynamics_cli.midi.write import write_atomic
 
 # --- the corpus ------------------------------------------------------------------------------
@@ -69,6 +80,43 @@ def test_odd_but_valid_corpus(tmp_path, tiny_weights, capsys, monkeypatch):
     assert (tmp_path / "out" / "out_of_range_only.mid").read_bytes() == ODD["out_of_range_only.mid"]
     dense = read_midi("x", (tmp_path / "out" / "dense_chord_second.mid").read_bytes())
     assert len(dense.notes) == 3000 and dense.notes.velocity.min() >= 1
+
+
+def test_unknown_chunks_humanized_and_kept_byte_for_byte(tmp_path, tiny_weights, capsys, monkeypatch):
+    """Issue 22: an unknown chunk (jazz-soft's test-non-midi-track.mid has a ``Junk`` one) is
+    skipped on reading and written back as it was."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, (data, _) in ALIEN.items():
+        (src / name).write_bytes(data)
+    code, out, err = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "out", "-m", tiny_weights,
+                         "--json")
+    assert code == 0, err
+    assert {Path(f["input"]).name: f["status"] for f in json.loads(out)["files"]} == \
+        dict.fromkeys(ALIEN, "written")
+    for name, (data, _) in ALIEN.items():
+        after = (tmp_path / "out" / name).read_bytes()
+        assert len(after) == len(data)
+        spans = alien_chunk_spans(data)
+        assert spans and all(after[s:e] == data[s:e] for s, e in spans)
+        velocity_bytes = {o for track in midi_scan(data).offsets for o in track}
+        assert {i for i in range(len(data)) if after[i] != data[i]} <= velocity_bytes
+        n_modelled = len(read_midi(name, data).notes)
+        assert_only_velocities_changed_keeping_chunks(data, after, n_modelled=n_modelled)
+
+
+def test_unknown_chunks_and_a_track_chosen_by_name(tmp_path, tiny_weights, capsys, monkeypatch):
+    data, _ = ALIEN["junk_between_tracks.mid"]
+    src = tmp_path / "band.mid"
+    src.write_bytes(data)
+    code, _, err = cli(capsys, monkeypatch, "humanize", src, "-m", tiny_weights, "--tracks", "left")
+    assert code == 0, err
+    after = (tmp_path / "band_humanized.mid").read_bytes()
+    right, left = midi_scan(data).offsets
+    changed = {i for i in range(len(data)) if after[i] != data[i]}
+    assert changed and changed <= set(left)
+    assert all(after[o] == data[o] for o in right)
+    assert_only_velocities_changed_keeping_chunks(data, after)
 
 
 # --- writing ---------------------------------------------------------------------------------
