@@ -12,6 +12,7 @@ import sys
 from typing import Annotated
 
 import typer
+import typer.core
 
 from autodynamics_cli import __version__
 from autodynamics_cli.cli.common import debug_enabled, err
@@ -22,6 +23,10 @@ from autodynamics_cli.cli.models import models
 from autodynamics_cli.cli.plot import plot
 from autodynamics_cli.cli.train import train
 from autodynamics_cli.errors import AutodynError
+
+# Typer prints an argument's Python type beside its metavar ("FILE <list[str]>"); a musician
+# reads the metavar alone.
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None
 
 app = typer.Typer(
     name="autodyn",

@@ -12,18 +12,20 @@ from autodynamics_cli.cli.common import Device, calm_threads, err
 
 
 def eval_cmd(
-    data: Annotated[Path, typer.Option(help="Dataset folder (as for train).")],
-    split: Annotated[str, typer.Option(help="Which split to score.")] = "validation",
+    data: Annotated[Path, typer.Option(metavar="DIR", help="Dataset folder (as for train).")],
+    split: Annotated[str, typer.Option(metavar="NAME", help="Which split to score.")] = "validation",
     model: Annotated[str | None, typer.Option(
-        "--model", "-m", envvar="AUTODYN_MODEL", show_default=False,
+        "--model", "-m", metavar="MODEL", envvar="AUTODYN_MODEL", show_default=False,
         help="A model name, .safetensors file or Hub repo (as for humanize).")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write all results here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json",
+    metavar="FILE", help="Write all results here.")] = None,
     max_seconds: Annotated[float | None, typer.Option(
-        help="Score only each performance's first N seconds.")] = None,
+        metavar="SECONDS", help="Score only each performance's first N seconds.")] = None,
     scores: Annotated[Path | None, typer.Option(
-        help="Score input: humanize each score of this folder once and compare with every "
+        metavar="DIR", help="Score input: humanize each score of this folder once and compare with every "
              "performer (needs --alignments).")] = None,
-    alignments: Annotated[Path | None, typer.Option(help="Alignment CSV folder (as for train).")
+    alignments: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="Alignment CSV folder (as for train).")
                           ] = None,
     read_dynamics: Annotated[bool, typer.Option(
         help="Let the model read the scores' notated velocities (off: measure without).")] = True,

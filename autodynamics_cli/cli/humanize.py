@@ -15,7 +15,7 @@ from autodynamics_cli.cli.common import Device, Engine, calm_threads, debug_enab
 
 def humanize(
     inputs: Annotated[list[str], typer.Argument(
-        metavar="INPUT", help="MIDI files or folders ('-': standard input).", show_default=False)],
+        metavar="FILE", help="MIDI files or folders ('-': standard input).", show_default=False)],
     output: Annotated[str | None, typer.Option(
         "-o", "--output", metavar="PATH",
         help="Output file, or folder (several inputs, a folder input, an existing folder, a "
@@ -24,7 +24,7 @@ def humanize(
     recursive: Annotated[bool, typer.Option(
         "-r", "--recursive", help="Also humanize MIDI files in subfolders of folder inputs.")] = False,
     model: Annotated[str | None, typer.Option(
-        "--model", "-m", envvar="AUTODYN_MODEL", show_default=False,
+        "--model", "-m", metavar="MODEL", envvar="AUTODYN_MODEL", show_default=False,
         help="A name from `autodyn models` (default: 'default', the bundled model), "
              "a .safetensors file, or a Hub repo owner/name (optionally /FILE and @REVISION).")] = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
@@ -36,7 +36,7 @@ def humanize(
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     skip_existing: Annotated[bool, typer.Option(
         help="Leave files whose output exists alone (resume a batch).")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, help="Windows per decoder batch.")] = 32,
+    batch_size: Annotated[int, typer.Option(metavar="N", min=1, help="Windows per decoder batch.")] = 32,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print a JSON report of every file on standard output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
@@ -46,7 +46,7 @@ def humanize(
              "Auto: on when the input's velocities vary (written dynamics), off when constant.")
     ] = None,
     strength: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="0 keeps the input velocities, 1 is the full result.")] = 1.0,
+        metavar="0..1", min=0.0, max=1.0, help="0 keeps the input velocities, 1 is the full result.")] = 1.0,
     velocity_range: Annotated[tuple[int, int] | None, typer.Option(
         "--range", metavar="LO HI", help="Map the result into LO..HI (1-127), loudness order kept.")
     ] = None,
@@ -56,8 +56,8 @@ def humanize(
     channels: Annotated[str | None, typer.Option(
         metavar="LIST", help="Humanize only these MIDI channels, 1-16: e.g. '1', '1,2' or '1-4'.")] = None,
     temperature: Annotated[float, typer.Option(
-        min=0.0, help="Above 0: sample velocities for a different take (0: greedy).")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed for --temperature; same seed, same file.")] = 0,
+        metavar="T", min=0.0, help="Above 0: sample velocities for a different take (0: greedy).")] = 0.0,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed for --temperature; same seed, same file.")] = 0,
     read_staves: Annotated[bool, typer.Option(
         help="Read each track (or channel) as a staff, ranked by mean pitch, as notation "
              "programs export them; off for files whose tracks are not staves (one per voice, "

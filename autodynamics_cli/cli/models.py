@@ -20,7 +20,7 @@ def _short(text: str | None, path: bool = False) -> str:
 
 
 def models(
-    json_out: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", metavar="FILE", help="Print the list as JSON.")] = False,
     download: Annotated[str | None, typer.Option(
         "--download", metavar="MODEL",
         help="Fetch a known name or Hub repo into the Hugging Face cache (for offline use), "

@@ -22,43 +22,47 @@ class Optimizer(str, Enum):
 
 
 def train(
-    data: Annotated[Path, typer.Option(help="MAESTRO folder, folder with metadata.csv, "
+    data: Annotated[Path, typer.Option(metavar="DIR", help="MAESTRO folder, folder with metadata.csv, "
                                             "or folder of MIDI files.")],
-    out: Annotated[Path, typer.Option(help="Run folder (checkpoints, metrics, best weights).")
+    out: Annotated[Path, typer.Option(metavar="DIR", help="Run folder (checkpoints, metrics, best weights).")
                    ] = Path("runs/default"),
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.ckpt.")] = False,
-    preset: Annotated[str, typer.Option(help="Model size: default, small, paper-small, paper-base.")
+    preset: Annotated[str, typer.Option(
+        metavar="NAME", help="Model size: default, small, paper-small, paper-base.")
                       ] = "default",
     loss: Annotated[Loss, typer.Option(help="mse: the paper's; ce: cross-entropy.")] = Loss.mse,
     optimizer: Annotated[Optimizer, typer.Option()] = Optimizer.adafactor,
-    lr: Annotated[float, typer.Option(help="Constant learning rate.")] = 1e-3,
-    warmup_steps: Annotated[int, typer.Option(min=0, help="Linear warm-up steps.")] = 0,
+    lr: Annotated[float, typer.Option(metavar="RATE", help="Constant learning rate.")] = 1e-3,
+    warmup_steps: Annotated[int, typer.Option(metavar="N", min=0, help="Linear warm-up steps.")] = 0,
     decay_from: Annotated[int | None, typer.Option(
-        min=0, help="Cosine-decay the learning rate from this step to a tenth at --max-steps "
+        metavar="STEP", min=0, help="Cosine-decay the learning rate from this step to a tenth at --max-steps "
                     "(also with --resume, to anneal a constant-rate run).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    batch_size: Annotated[int, typer.Option(metavar="N", min=1)] = 16,
     max_train_notes: Annotated[int | None, typer.Option(
-        min=1, help="Cap notes per training window (shorter sequences train faster).")] = None,
-    max_steps: Annotated[int, typer.Option(min=1)] = 100_000,
+        metavar="N", min=1, help="Cap notes per training window (shorter sequences train faster).")] = None,
+    max_steps: Annotated[int, typer.Option(metavar="N", min=1)] = 100_000,
     max_minutes: Annotated[float | None, typer.Option(
-        help="Stop after this long (checkpointed; continue with --resume).")] = None,
+        metavar="MINUTES", help="Stop after this long (checkpointed; continue with --resume).")] = None,
     velocity_mask_prob: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="Chance to hide each previous velocity from the decoder; "
+        metavar="P", min=0.0, max=1.0, help="Chance to hide each previous velocity from the decoder; "
                                "1 makes it a one-pass tagger.")] = 1.0,
-    aux_weight: Annotated[float, typer.Option(help="Loss weight of pitch/duration tokens.")] = 0.2,
-    dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Dropout (the paper's 0.2).")] = 0.2,
+    aux_weight: Annotated[float, typer.Option(
+        metavar="WEIGHT", help="Loss weight of pitch/duration tokens.")] = 0.2,
+    dropout: Annotated[float, typer.Option(
+        metavar="P", min=0.0, max=0.9, help="Dropout (the paper's 0.2).")] = 0.2,
     readout: Annotated[Readout | None, typer.Option(
         help="Velocity readout stored with the model (default: the preset's).")] = None,
     scores: Annotated[Path | None, typer.Option(
+        metavar="DIR",
         help="Folder of scores (SCORES/<piece folder>/midi_score.mid) aligned to the performances.")
                       ] = None,
     alignments: Annotated[Path | None, typer.Option(
-        help="Folder of alignment CSVs (<performance path with / as __>.csv); "
+        metavar="DIR", help="Folder of alignment CSVs (<performance path with / as __>.csv); "
              "adds score-input windows.")] = None,
     score_share: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="Fraction of windows drawn from aligned scores.")] = 0.5,
+        metavar="SHARE", min=0.0, max=1.0, help="Fraction of windows drawn from aligned scores.")] = 0.5,
     drop_dynamics: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="Chance to hide a score window's notated velocities.")] = 0.3,
+        metavar="P", min=0.0, max=1.0, help="Chance to hide a score window's notated velocities.")] = 0.3,
     note_tokens: Annotated[bool, typer.Option(
         help="Tagger with one decoder position per note instead of three (a third of the "
              "decoder's work); needs --velocity-mask-prob 1.")] = False,
@@ -69,26 +73,26 @@ def train(
         help="Also read each note's staff (top or bottom part of a notation export, whose "
              "tracks or channels are its staves) and its rank in its staff's chord.")] = False,
     drop_staff: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="Chance to hide a window's staves (as in a one-track file); "
+        metavar="P", min=0.0, max=1.0, help="Chance to hide a window's staves (as in a one-track file); "
                                "with --staff.")] = 0.2,
     init_from: Annotated[Path | None, typer.Option(
-        help="Start a new run from this weights file (same shapes; e.g. a three-token tagger "
+        metavar="FILE", help="Start a new run from this weights file (same shapes; e.g. a three-token tagger "
              "for a --note-tokens one; or fewer layers, the added ones starting as identity).")
                          ] = None,
     enc_layers: Annotated[int | None, typer.Option(
-        min=1, help="Encoder layers (default: the preset's).")] = None,
+        metavar="N", min=1, help="Encoder layers (default: the preset's).")] = None,
     dec_layers: Annotated[int | None, typer.Option(
-        min=1, help="Decoder layers (default: the preset's).")] = None,
+        metavar="N", min=1, help="Decoder layers (default: the preset's).")] = None,
     eval_seconds: Annotated[float, typer.Option(
-        help="Validate on each performance's first N seconds (0: whole).")] = 60.0,
-    eval_minutes: Annotated[float, typer.Option(help="Validate every N minutes.")] = 10.0,
-    checkpoint_minutes: Annotated[float, typer.Option()] = 5.0,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+        metavar="SECONDS", help="Validate on each performance's first N seconds (0: whole).")] = 60.0,
+    eval_minutes: Annotated[float, typer.Option(metavar="MINUTES", help="Validate every N minutes.")] = 10.0,
+    checkpoint_minutes: Annotated[float, typer.Option(metavar="MINUTES", )] = 5.0,
+    threads: Annotated[int | None, typer.Option(metavar="N", help="torch CPU threads.")] = None,
     workers: Annotated[int, typer.Option(
-        min=0, help="Processes that parse the data and build training batches (for a GPU "
+        metavar="N", min=0, help="Processes that parse the data and build training batches (for a GPU "
         "machine's cores; 0: the training process alone). The run does not depend on it.")] = 0,
     device: Annotated[Device, typer.Option()] = Device.auto,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(metavar="N", )] = 0,
 ) -> None:
     """Train a model on performances; the best validation checkpoint is OUT/best.safetensors."""
     from autodynamics_cli.inference.choose import require_torch
