@@ -213,7 +213,8 @@ def _no_notes() -> bytes:
         mido.Message("control_change", control=64, value=127, time=10))]))
 
 
-def _only_drums() -> bytes:
+def only_drums() -> bytes:
+    """A drum loop: every note on channel 10 (copied unchanged, with a warning)."""
     return to_bytes(mido.MidiFile(type=0, tracks=[track(
         on(36, 100, ch=9), off(36, time=100, ch=9), on(42, 80, ch=9), off(42, time=100, ch=9))]))
 
@@ -243,7 +244,6 @@ BROKEN: dict[str, tuple[bytes, str]] = {
     "riff.rmi": (b"RIFF\x20\x00\x00\x00RMIDdata" + simple_file(), "RIFF MIDI"),
     "no_tracks.mid": (smf(n_tracks=0), "no notes"),
     "no_notes.mid": (_no_notes(), "no notes"),
-    "only_drums.mid": (_only_drums(), "only drum notes"),
 }
 
 
@@ -735,3 +735,17 @@ ALIEN: dict[str, tuple[bytes, bytes]] = {
     "junk_before_track_type0.mid": (smf(JUNK, _scale_track(), fmt=0, tpb=96, n_tracks=1),
                                     smf(_scale_track(), fmt=0, tpb=96)),
 }
+
+
+def band_file() -> bytes:
+    """A General MIDI song: piano (program 1), an electric bass and strings, a part with no program
+    change, and drums; tracks 1..5 in that order."""
+    def part(ch: int, program: int | None, base: int, vel: int) -> mido.MidiTrack:
+        msgs = [] if program is None else [mido.Message("program_change", channel=ch, program=program)]
+        for i in range(6):
+            msgs += [on(base + i % 5, vel, ch=ch), off(base + i % 5, time=240, ch=ch)]
+        return track(*msgs, mido.MetaMessage("end_of_track", time=0))
+
+    return to_bytes(mido.MidiFile(type=1, ticks_per_beat=480, tracks=[
+        part(0, 0, 60, 100), part(1, 33, 36, 110), part(2, 48, 67, 120), part(3, None, 55, 90),
+        part(9, None, 36, 93)]))

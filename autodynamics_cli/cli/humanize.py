@@ -58,6 +58,11 @@ def humanize(
     temperature: Annotated[float, typer.Option(
         metavar="T", min=0.0, help="Above 0: sample velocities for a different take (0: greedy).")] = 0.0,
     seed: Annotated[int, typer.Option(metavar="N", help="Seed for --temperature; same seed, same file.")] = 0,
+    all_parts: Annotated[bool, typer.Option(
+        "--all-parts", help="Humanize every pitched part of a General MIDI file. By default only the "
+                            "keyboards (programs 1-8, or no program change) are, and bass, guitar, "
+                            "brass or strings keep their velocities; --tracks and --channels choose "
+                            "explicitly.")] = False,
     read_staves: Annotated[bool, typer.Option(
         help="Read each track (or channel) as a staff, ranked by mean pitch, as notation "
              "programs export them; off for files whose tracks are not staves (one per voice, "
@@ -73,7 +78,7 @@ def humanize(
         keep_dynamics=keep_dynamics, strength=strength,
         velocity_range=_velocity_range(velocity_range), tracks=_split_list(tracks),
         channels=_parse_channels(channels), temperature=temperature, seed=seed,
-        read_staves=read_staves)
+        read_staves=read_staves, all_parts=all_parts)
     t0 = time.perf_counter()
     if overwrite and skip_existing:
         raise UsageError("--overwrite and --skip-existing contradict each other; give one")

@@ -28,6 +28,7 @@ ENVELOPE_SIGMA_S = 1.0  # Gaussian width of the loudness envelope (about 3 s wid
 ENVELOPE_BIN_S = 0.05  # time resolution of the envelope (one roll step)
 DYNAMICS_MIN_SPREAD = 8.0  # envelope 5th..95th percentile spread that counts as written dynamics
 DYNAMICS_CONTRAST = 0.5  # share of the input's loudness contrast that --keep-dynamics keeps
+KEYBOARD_PROGRAMS = 8  # GM programs 1-8 (0-7 in the file): pianos, electric pianos, harpsichord, clavinet
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class HumanizeOptions:
     1-based indices (as strings or ints) or track names; ``channels`` are 1..16.
     ``temperature`` 0 is the greedy, deterministic choice. ``read_staves`` off
     reads a multi-track file as one part (for tracks that are not staves).
+    ``all_parts`` humanizes the other instruments of a General MIDI file too
+    (``keyboard_parts``); ``tracks`` or ``channels`` choose explicitly.
     """
 
     keep_dynamics: bool | None = None
@@ -49,6 +52,7 @@ class HumanizeOptions:
     temperature: float = 0.0
     seed: int = 0
     read_staves: bool = True
+    all_parts: bool = False  # humanize every pitched part, not only the keyboards
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -176,3 +180,26 @@ def select_notes(notes: Notes, data: bytes, tracks: tuple[str, ...] | None,
     if channels:
         mask &= np.isin(notes.channel, [c - 1 for c in channels])
     return mask
+
+
+def keyboard_parts(programs: np.ndarray) -> np.ndarray:
+    """Per note, whether its part is a keyboard: GM program 1-8, or no program change at all.
+
+    The model learned piano; humanized as piano, a band's bass, guitar, brass
+    and strings would drop to a piano's level against the untouched drums.
+    """
+    return np.asarray(programs) < KEYBOARD_PROGRAMS  # -1: no program change
+
+
+def choose_notes(notes: Notes, programs: np.ndarray, data: bytes, options: HumanizeOptions,
+                 path: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """The notes to humanize, and the notes left alone because their part is not a keyboard.
+
+    ``--tracks``/``--channels`` choose explicitly and ``all_parts`` takes every
+    part; otherwise only keyboard parts are humanized (``keyboard_parts``).
+    """
+    mask = select_notes(notes, data, options.tracks, options.channels, path)
+    if options.tracks or options.channels or options.all_parts:
+        return mask, np.zeros(len(mask), dtype=bool)
+    not_piano = mask & ~keyboard_parts(programs)
+    return mask & ~not_piano, not_piano

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO
@@ -18,7 +19,7 @@ from typing import BinaryIO
 import numpy as np
 
 from autodynamics_cli.errors import AutodynError, OutputError
-from autodynamics_cli.humanize.controls import HumanizeOptions, finalize, has_dynamics, select_notes
+from autodynamics_cli.humanize.controls import HumanizeOptions, choose_notes, finalize, has_dynamics
 from autodynamics_cli.humanize.inputs import STDIO, Plan
 from autodynamics_cli.humanize.report import FileResult
 from autodynamics_cli.inference.engine import Engine
@@ -46,8 +47,18 @@ def _internal(e: Exception) -> str:
            f"rerun with AUTODYN_DEBUG=1 for a traceback and please report it"
 
 
+@dataclass
+class _Read:
+    """A parsed file, its notes to humanize, those left alone as not piano, and its reading time."""
+
+    score: MidiScore
+    mask: np.ndarray
+    not_piano: np.ndarray
+    seconds: float
+
+
 def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: bool) -> object:
-    """A plan's parsed file, chosen notes and reading time, SKIP, or the one-line error that stops it."""
+    """A plan's ``_Read``, SKIP, or the one-line error that stops it."""
     if p.error:
         return p.error
     if p.skip:
@@ -57,8 +68,8 @@ def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: b
     try:
         score = read_midi(name, stdin_data if p.source.path is None else None)
         require_notes(name, score)
-        mask = select_notes(score.notes, score.data, opts.tracks, opts.channels, name)
-        return score, mask, time.perf_counter() - t0
+        mask, not_piano = choose_notes(score.notes, score.programs, score.data, opts, name)
+        return _Read(score, mask, not_piano, time.perf_counter() - t0)
     except AutodynError as e:
         if debug:
             raise
@@ -124,25 +135,25 @@ def humanize_files(engine: Engine | None, plans: list[Plan], batch_size: int = 3
     for group in _read_ahead(plans, stdin_data, opts, debug, read_ahead, group_size):
         parsed = _parsed(group, done)
         t0 = time.perf_counter()
-        velocities = _predict_group(engine, [(id(s), subset(s.notes, m)) for _, s, m, _ in parsed if m.any()],
-                                    debug, predict)
+        velocities = _predict_group(engine, [(id(f), subset(f.score.notes, f.mask)) for _, f in parsed
+                                             if f.mask.any()], debug, predict)
         # the group's files share the engine's batches: each takes its share by notes
-        per_note = (time.perf_counter() - t0) / max(sum(int(m.sum()) for _, _, m, _ in parsed), 1)
-        for p, s, mask, read_s in parsed:
+        per_note = (time.perf_counter() - t0) / max(sum(int(f.mask.sum()) for _, f in parsed), 1)
+        for p, f in parsed:
             t1 = time.perf_counter()
-            vel = velocities.get(id(s))
+            vel = velocities.get(id(f))
             if isinstance(vel, str):
                 r = FileResult(p.source.name, None, "failed", error=f"{p.source.name}: {vel}")
             else:
-                r, data = _result(p, s, mask, vel, opts, engine)
+                r, data = _result(p, f, vel, opts, engine)
                 r = _deliver(p, r, data, overwrite, stdout, debug)
-            r.seconds = read_s + per_note * int(mask.sum()) + time.perf_counter() - t1
+            r.seconds = f.seconds + per_note * int(f.mask.sum()) + time.perf_counter() - t1
             done(r)
     return results
 
 
 def _parsed(group: list[tuple[Plan, object]], done: Callable[[FileResult], None]
-            ) -> list[tuple[Plan, MidiScore, np.ndarray, float]]:
+            ) -> list[tuple[Plan, _Read]]:
     """The group's readable files with their chosen notes; skipped and unreadable ones go to ``done``."""
     parsed = []
     for p, got in group:
@@ -151,20 +162,34 @@ def _parsed(group: list[tuple[Plan, object]], done: Callable[[FileResult], None]
         elif isinstance(got, str):
             done(FileResult(p.source.name, None, "failed", error=got))
         else:
-            parsed.append((p, *got))
+            parsed.append((p, got))
     return parsed
 
 
-def _result(p: Plan, s: MidiScore, mask: np.ndarray, vel: np.ndarray, opts: HumanizeOptions,
-            engine: Engine | None) -> tuple[FileResult, bytes]:
+def _nothing_to_humanize(s: MidiScore, not_piano_parts: int) -> str:
+    """Why a file has no note to humanize (it is then copied unchanged)."""
+    if len(s.notes) == 0:
+        return ("only drum notes (channel 10)" if not s.n_out_of_range_notes else
+                "no notes in the piano range" if not s.n_drum_notes else
+                "only drum notes and notes outside the 88 keys")
+    if not_piano_parts:
+        return f"no piano part ({not_piano_parts} other part(s); --all-parts humanizes them)"
+    return "no notes in the chosen tracks/channels"
+
+
+def _result(p: Plan, f: _Read, vel: np.ndarray, opts: HumanizeOptions, engine: Engine | None
+            ) -> tuple[FileResult, bytes]:
     """A file's result and the bytes to write: velocities patched, or the input when nothing is chosen."""
+    s, mask = f.score, f.mask
+    other = s.notes.track[f.not_piano] * 16 + s.notes.channel[f.not_piano]
     r = FileResult(p.source.name, STDIO if p.to_stdout else str(p.output), "written",
                    notes=int(mask.sum()), drum_notes=s.n_drum_notes,
-                   out_of_range_notes=s.n_out_of_range_notes, unselected_notes=int((~mask).sum()))
+                   out_of_range_notes=s.n_out_of_range_notes,
+                   unselected_notes=int((~mask & ~f.not_piano).sum()),
+                   not_piano_notes=int(f.not_piano.sum()), not_piano_parts=len(np.unique(other)))
     if not mask.any():
-        what = "in the chosen tracks/channels" if len(s.notes) else "in the piano range"
         r.status = "copied"
-        r.warning = f"{p.source.name}: no notes {what} to humanize; copied unchanged"
+        r.warning = f"{p.source.name}: {_nothing_to_humanize(s, r.not_piano_parts)}; copied unchanged"
         return r, s.data
     sel = subset(s.notes, mask)
     keep = opts.keep_dynamics if opts.keep_dynamics is not None else has_dynamics(sel.velocity, sel.onset)

@@ -20,6 +20,8 @@ class FileResult:
     drum_notes: int = 0
     out_of_range_notes: int = 0
     unselected_notes: int = 0  # outside --tracks/--channels, left as they were
+    not_piano_notes: int = 0  # in parts that are not keyboards (GM programs 9-128), left as they were
+    not_piano_parts: int = 0  # those parts: (track, channel) pairs
     kept_dynamics: bool = False  # the output follows the input's loudness envelope
     error: str | None = None
     warning: str | None = None
@@ -45,6 +47,7 @@ class Summary:
     notes: int = 0
     untouched: int = 0
     kept_dynamics: int = 0  # files whose output follows their input's dynamics
+    not_piano_parts: int = 0
 
     @classmethod
     def of(cls, results: list[FileResult]) -> Summary:
@@ -57,6 +60,7 @@ class Summary:
         s.untouched = sum(r.drum_notes + r.out_of_range_notes + r.unselected_notes
                           for r in results if r.ok)
         s.kept_dynamics = sum(r.kept_dynamics for r in results if r.ok)
+        s.not_piano_parts = sum(r.not_piano_parts for r in results if r.ok)
         return s
 
 
@@ -70,7 +74,8 @@ def json_report(results: list[FileResult], planned: int, interrupted: bool, exit
         "files": [r.to_dict() for r in results],
         "summary": {"planned": planned, "finished": s.files, "written": s.written,
                     "copied": s.copied, "skipped": s.skipped, "failed": len(s.failed),
-                    "notes": s.notes, "untouched_notes": s.untouched, "interrupted": interrupted},
+                    "notes": s.notes, "untouched_notes": s.untouched,
+                    "not_piano_parts": s.not_piano_parts, "interrupted": interrupted},
         "exit_code": exit_code,
     }
 
@@ -85,6 +90,8 @@ def summary_line(results: list[FileResult], planned: int, seconds: float) -> str
         line += f"; {s.skipped} skipped (output exists)"
     if s.kept_dynamics:
         line += f"; kept the input's dynamics in {s.kept_dynamics} file(s)"
+    if s.not_piano_parts:
+        line += f"; {s.not_piano_parts} part(s) left alone: not piano (--all-parts humanizes them)"
     if s.untouched:
         line += f"; {s.untouched:,} drum, out-of-range or unselected notes left as they were"
     if planned == 1 and results and results[0].ok and results[0].output:

@@ -29,6 +29,7 @@ class MidiScore:
 
     data: bytes
     notes: Notes
+    programs: np.ndarray  # per note: the GM program (0..127) in force on its channel, -1: none
     n_tracks: int
     n_drum_notes: int
     n_out_of_range_notes: int

@@ -116,16 +116,15 @@ def read_midi(path: str | Path, data: bytes | None = None) -> MidiScore:
 
 
 def require_notes(path: str | Path, score: MidiScore) -> None:
-    """Refuse a file with no notes at all, or only drum notes.
+    """Refuse a file with no notes at all.
 
-    Such a file is almost surely not what the user meant to humanize (a tempo
-    map, a drum part), so it is an error; a file whose notes all lie outside the
-    88 keys is still music and is copied with a warning by the caller instead.
+    Such a file (a tempo map, an empty export) is almost surely not what the user
+    meant to humanize, so it is an error. A file whose notes are all drums or all
+    outside the 88 keys is still music: the caller copies it with a warning, so a
+    batch does not fail on a drum loop.
     """
-    if len(score.notes) or score.n_out_of_range_notes:
+    if len(score.notes) or score.n_out_of_range_notes or score.n_drum_notes:
         return
-    if score.n_drum_notes:
-        raise MidiReadError(path, "only drum notes (channel 10); nothing to humanize")
     raise MidiReadError(path, "no notes; nothing to humanize")
 
 
@@ -158,6 +157,8 @@ def _collect_notes(path: str | Path, data: bytes, mid: mido.MidiFile,
                 events.append((tick, t, i, 0, msg.channel, msg.note, -1))
             elif msg.type == "set_tempo":
                 tempo_events.append((tick, t, i, msg.tempo))
+            elif msg.type == "program_change":
+                events.append((tick, t, i, 2, msg.channel, msg.program, -1))
         if k_on != len(track_offsets):
             raise MidiReadError(path, "corrupt MIDI file (note events do not line up)")
         track_end.append(tick)
@@ -169,13 +170,16 @@ def _collect_notes(path: str | Path, data: bytes, mid: mido.MidiFile,
     open_notes: dict[tuple[int, int], deque[int]] = defaultdict(deque)
     on_tick: list[int] = []
     off_tick: list[int] = []
-    rows: list[tuple[int, int, int, int]] = []  # pitch, channel, track, byte offset
+    rows: list[tuple[int, int, int, int, int]] = []  # pitch, channel, track, byte offset, program
+    program = [-1] * 16  # in force on each channel; -1: no program change yet
     for tick, track_i, _i, kind, ch, note, off in events:
         if kind == 1:
             open_notes[(ch, note)].append(len(on_tick))
             on_tick.append(tick)
             off_tick.append(-1)
-            rows.append((note, ch, track_i, off))
+            rows.append((note, ch, track_i, off, program[ch]))
+        elif kind == 2:
+            program[ch] = note
         else:
             queue = open_notes.get((ch, note))
             if queue:  # a note-off without a note-on is ignored
@@ -184,8 +188,8 @@ def _collect_notes(path: str | Path, data: bytes, mid: mido.MidiFile,
         if off_tick[j] < 0:  # never released: ends at the end of its track
             off_tick[j] = max(track_end[row[2]], on_tick[j])
 
-    arr = np.asarray(rows, dtype=np.int64).reshape(-1, 4)
-    pitch, channel, track, byte_off = arr.T
+    arr = np.asarray(rows, dtype=np.int64).reshape(-1, 5)
+    pitch, channel, track, byte_off, programs = arr.T
     drum = channel == DRUM_CHANNEL
     in_range = (pitch >= LOWEST_KEY) & (pitch <= HIGHEST_KEY)
     keep = ~drum & in_range
@@ -202,7 +206,7 @@ def _collect_notes(path: str | Path, data: bytes, mid: mido.MidiFile,
     duration = float(tempo_map_seconds(np.asarray([end_tick]), tempo_ticks, tempos,
                                        mid.ticks_per_beat)[0])
     return MidiScore(
-        data=data, notes=notes, n_tracks=len(mid.tracks),
+        data=data, notes=notes, programs=programs[keep], n_tracks=len(mid.tracks),
         n_drum_notes=int(drum.sum()), n_out_of_range_notes=int((~drum & ~in_range).sum()),
         duration=duration,
     )

@@ -15,10 +15,12 @@ from helpers import (
     BROKEN,
     CPU,
     assert_only_velocities_changed,
+    band_file,
     cli,
     no_temp_files,
     off,
     on,
+    only_drums,
     rich_file,
     simple_file,
     tiny_model,
@@ -382,3 +384,73 @@ def test_read_ahead_gives_the_same_files_and_errors(tmp_path: Path):
         assert sorted(Path(r.input).name for r in results if not r.ok) == ["in2.mid", "in5.mid"]
         outs[ahead] = ({Path(r.input).name: Path(r.output).read_bytes() for r in results if r.ok}, names)
     assert outs[True] == outs[False]
+
+
+# --- band files and drum loops ----------------------------------------------------------------
+
+def _changed_channels(before: bytes, after: bytes) -> set[int]:
+    import mido
+
+    a, b = (mido.MidiFile(file=io.BytesIO(x)) for x in (before, after))
+    return {ma.channel for ta, tb in zip(a.tracks, b.tracks, strict=True)
+            for ma, mb in zip(ta, tb, strict=True) if ma != mb}
+
+
+def test_band_file_humanizes_only_the_keyboards(tmp_path, tiny_weights, capsys, monkeypatch):
+    """Piano and the part without a program change are humanized; bass, strings and drums are not."""
+    src = tmp_path / "band.mid"
+    src.write_bytes(band_file())
+    code, stdout, err = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "out.mid",
+                            "-m", tiny_weights, "--json")
+    assert code == 0
+    after = (tmp_path / "out.mid").read_bytes()
+    assert_only_velocities_changed(src.read_bytes(), after)
+    assert _changed_channels(src.read_bytes(), after) <= {0, 3}
+    f = json.loads(stdout)["files"][0]
+    assert (f["notes"], f["not_piano_notes"], f["not_piano_parts"], f["drum_notes"]) == (12, 12, 2, 6)
+    assert json.loads(stdout)["summary"]["not_piano_parts"] == 2
+    assert "2 part(s) left alone: not piano" in err
+
+
+def test_all_parts_and_explicit_tracks_humanize_other_instruments(tmp_path, tiny_weights, capsys,
+                                                                  monkeypatch):
+    src = tmp_path / "band.mid"
+    src.write_bytes(band_file())
+    code, stdout, _ = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "all.mid",
+                          "-m", tiny_weights, "--json", "--all-parts")
+    assert code == 0 and json.loads(stdout)["files"][0]["notes"] == 24
+    assert _changed_channels(src.read_bytes(), (tmp_path / "all.mid").read_bytes()) <= {0, 1, 2, 3}
+    code, stdout, _ = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "bass.mid",
+                          "-m", tiny_weights, "--json", "--tracks", "2")
+    f = json.loads(stdout)["files"][0]
+    assert code == 0 and (f["notes"], f["not_piano_parts"]) == (6, 0)
+    assert _changed_channels(src.read_bytes(), (tmp_path / "bass.mid").read_bytes()) <= {1}
+
+
+def test_only_other_instruments_is_copied_with_a_warning(tmp_path, tiny_weights, capsys, monkeypatch):
+    import mido
+
+    bass = mido.MidiFile(type=0, tracks=[track(mido.Message("program_change", program=33),
+                                               on(40), off(40, time=480), on(43), off(43, time=480))])
+    src = tmp_path / "bass.mid"
+    src.write_bytes(to_bytes(bass))
+    code, stdout, err = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "out.mid",
+                            "-m", tiny_weights, "--json")
+    assert code == 0 and (tmp_path / "out.mid").read_bytes() == src.read_bytes()
+    assert json.loads(stdout)["files"][0]["status"] == "copied"
+    assert "no piano part (1 other part(s); --all-parts humanizes them); copied unchanged" in err
+
+
+def test_a_drum_loop_is_copied_with_a_warning_and_exit_0(tmp_path, tiny_weights, capsys, monkeypatch):
+    """A batch must not fail on a drum loop: it is copied unchanged, as an all-out-of-range file is."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "drums.mid").write_bytes(only_drums())
+    (tmp_path / "in" / "song.mid").write_bytes(simple_file(6))
+    code, stdout, err = cli(capsys, monkeypatch, "humanize", tmp_path / "in", "-o", tmp_path / "out",
+                            "-m", tiny_weights, "--json")
+    assert code == 0
+    files = {Path(f["input"]).name: f for f in json.loads(stdout)["files"]}
+    assert files["drums.mid"]["status"] == "copied" and files["song.mid"]["status"] == "written"
+    assert (tmp_path / "out" / "drums.mid").read_bytes() == only_drums()
+    assert "drums.mid: only drum notes (channel 10); copied unchanged" in err
+    assert "humanized 1 of 2 file(s)" in err and "1 copied unchanged" in err
