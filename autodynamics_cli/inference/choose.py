@@ -85,7 +85,7 @@ def require_torch(why: str, extra: str) -> None:
     """
     if not torch_installed():
         raise AutodynError(f"PyTorch is not installed, and {why}: "
-                           f"pip install 'autodynamics-cli[{extra}]'")
+                           f"install autodyn's [{extra}] extra (pip install torch)")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -55,5 +55,5 @@ def test_torch_commands_name_the_extra(tmp_path: Path, args: list[str], extra: s
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: PyTorch is not installed")
-    assert f"pip install 'autodynamics-cli[{extra}]'" in lines[0]
+    assert f"install autodyn's [{extra}] extra (pip install torch)" in lines[0]
     assert not (tmp_path / "out.mid").exists()
