@@ -20,7 +20,7 @@ def _short(text: str | None, path: bool = False) -> str:
 
 
 def models(
-    json_out: Annotated[bool, typer.Option("--json", metavar="FILE", help="Print the list as JSON.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
     download: Annotated[str | None, typer.Option(
         "--download", metavar="MODEL",
         help="Fetch a known name or Hub repo into the Hugging Face cache (for offline use), "
@@ -50,16 +50,21 @@ def models(
         return
     from rich.table import Table
 
-    table = Table(title="autodyn models (* = used when no --model is given)", title_justify="left")
-    for col, just in (("name", "left"), ("kind", "left"), ("size", "right"), ("parameters", "right"),
-                      ("training data", "left"), ("licence", "left"), ("status", "left")):
-        table.add_column(col, justify=just, overflow="fold")
-    for r in rows:
-        status = r.problem or ("ready" if r.available else "not downloaded")
-        table.add_row(("* " if r.name == current else "") + r.name, r.kind,
-                      f"{r.size_bytes / 1e6:.1f} MB" if r.size_bytes else "-",
-                      f"{r.parameters / 1e6:.1f}M" if r.parameters else "-",
-                      _short(r.training_data, path=True), _short(r.license), status)
+    # fits 80 columns: every column keeps its width but the data description, cut short last
+    table = Table(title="autodyn models (* = used when no --model is given)", title_justify="left",
+                  box=None, pad_edge=False, collapse_padding=True, show_edge=False)
+    cells = [[("* " if r.name == current else "") + r.name, r.kind,
+              f"{r.size_bytes / 1e6:.1f} MB" if r.size_bytes else "-",
+              f"{r.parameters / 1e6:.1f}M" if r.parameters else "-", _short(r.license),
+              r.problem or ("ready" if r.available else "not downloaded"),
+              _short(r.training_data, path=True)] for r in rows]
+    for i, (col, just) in enumerate((("name", "left"), ("kind", "left"), ("size", "right"),
+                                     ("params", "right"), ("licence", "left"), ("status", "left"))):
+        width = max([len(col), *(len(c[i]) for c in cells)])
+        table.add_column(col, justify=just, no_wrap=i != 5, min_width=min(width, 30))
+    table.add_column("training data", overflow="ellipsis", no_wrap=True, min_width=8)
+    for c in cells:
+        table.add_row(*c)
     out.print(table)
     if current not in {r.name for r in rows}:
         out.print(f"AUTODYN_MODEL={current}", markup=False)

@@ -82,7 +82,9 @@ def register(entry: ModelEntry) -> ModelEntry:
     return entry
 
 
-register(ModelEntry("default", "the preliminary model shipped inside the package", DEFAULT_MODEL_FILE))
+register(ModelEntry("default", "the bundled model: a 3.4M-parameter note tagger trained on the ASAP "
+                               "performances and their aligned scores (model card: weights/README.md)",
+                    DEFAULT_MODEL_FILE))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from autodynamics_cli.errors import AutodynError
 from autodynamics_cli.model.config import PRESETS, RESEARCH_PRESETS, ModelConfig
@@ -47,6 +48,14 @@ class TrainConfig:
     device: str = "auto"
     overrides: dict = field(default_factory=dict)  # ModelConfig fields to change
     init_from: str | None = None  # a weights file of the same shapes to start a new run from
+
+
+def data_description(cfg: TrainConfig) -> str:
+    """What a run learned from, by folder names: portable, unlike the paths of the machine it ran on."""
+    text = f"{Path(cfg.data).name or cfg.data} (train split)"
+    if cfg.alignments and cfg.scores:
+        text += f", with the scores of {Path(cfg.scores).name} aligned to them"
+    return text
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:

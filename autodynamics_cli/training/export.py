@@ -12,6 +12,7 @@ from autodynamics_cli.model.config import ModelConfig
 from autodynamics_cli.model.registry import load_model
 from autodynamics_cli.model.torch_net import AutoDynamics
 from autodynamics_cli.model.weights_file import read_metadata, save_model
+from autodynamics_cli.training.config import TrainConfig, data_description
 
 LICENSE_NOTE = ("CC BY-NC-SA 4.0 (weights trained on ASAP/MAESTRO performances; "
                 "non-commercial, share-alike)")
@@ -33,7 +34,8 @@ def export_run(run_dir: str | Path, dest: str | Path, readout: str | None = None
         ckpt = torch.load(src, map_location="cpu", weights_only=False)
         model = AutoDynamics(ModelConfig.from_dict(ckpt["model_config"]))
         model.load_state_dict(ckpt["model"])
-        meta = {"step": str(ckpt["step"]), "training_data": str(ckpt["train_config"]["data"]),
+        meta = {"step": str(ckpt["step"]),
+                "training_data": data_description(TrainConfig(**ckpt["train_config"])),
                 "train_config": json.dumps(ckpt["train_config"])}
         summary = _validation_at(run / "metrics.jsonl", ckpt["step"])
         if summary:

@@ -26,7 +26,7 @@ from autodynamics_cli.inference.torch_engine import TorchEngine
 from autodynamics_cli.model.config import ModelConfig
 from autodynamics_cli.model.torch_net import AutoDynamics
 from autodynamics_cli.model.weights_file import save_model
-from autodynamics_cli.training.config import TrainConfig, learning_rate, model_config
+from autodynamics_cli.training.config import TrainConfig, data_description, learning_rate, model_config
 from autodynamics_cli.training.datasets import (
     AlignedEntry,
     aligned_piece,
@@ -211,7 +211,7 @@ class Trainer:
             self.best = chosen["mse"]
             m["best"] = True
             meta = {"step": str(self.step), "validation": json.dumps(chosen),
-                    "training_data": str(cfg.data), "train_config": json.dumps(asdict(cfg))}
+                    "training_data": data_description(cfg), "train_config": json.dumps(asdict(cfg))}
             save_model(self.out / "best.safetensors", self.model, meta)
         self.write(m)
         return m

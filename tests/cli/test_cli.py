@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +131,18 @@ def test_help_imports_neither_torch_nor_matplotlib():
             "assert r.invoke(app, ['plot', '--help']).exit_code == 0; "
             "assert not {'torch', 'matplotlib'} & set(sys.modules), 'heavy import'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_models_table_fits_80_columns_and_names_data_portably():
+    """``autodyn models`` at 80 columns: no line wider, no cell folded; the bundled model's data by name."""
+    env = {**os.environ, "COLUMNS": "80"}
+    r = subprocess.run([sys.executable, "-m", "autodynamics_cli", "models"], capture_output=True,
+                       text=True, env=env, cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.rstrip().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any(line.startswith("* default") and "ready" in line for line in lines)
+    listing = subprocess.run([sys.executable, "-m", "autodynamics_cli", "models", "--json"],
+                             capture_output=True, text=True, env=env, check=True).stdout
+    default = next(m for m in json.loads(listing) if m["name"] == "default")
+    assert "/" not in default["training_data"] and "preliminary" not in default["description"]

@@ -87,6 +87,9 @@ def test_export_last_takes_the_latest_checkpoint(dataset: Path, tmp_path: Path):
     assert r.exit_code == 0, r.output
     meta = read_metadata(out)
     assert meta["step"] == str(ckpt["step"]) == "3" and "license" in meta
+    # portable: the data folder by name, not the path of the machine that trained it
+    assert meta["training_data"] == f"{dataset.name} (train split)"
+    assert read_metadata(run / "best.safetensors")["training_data"] == meta["training_data"]
     logged = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     at_end = [m for m in logged if m["event"] == "validation" and m["step"] == 3][-1]
     assert json.loads(meta["validation"])["mse"] == at_end["mse"]
