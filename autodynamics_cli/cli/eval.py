@@ -10,6 +10,33 @@ from rich.console import Console
 
 from autodynamics_cli.cli.common import Device, calm_threads, err
 
+# the table's columns: header, metric (after the row's key prefix), format
+COLUMNS = (("MSE", "mse", ".1f"), ("MAE", "mae", ".2f"), ("r", "r", ".3f"), ("spread", "spread", ".3f"),
+           ("level error", "level_error", "+.2f"), ("|level|", "abs_level_error", ".2f"))
+CAPTION = "spread: std / pianist's std; level error: mean - pianist's mean"
+
+
+def metrics_table(title: str, summary_rows: list[tuple[str, dict, str]]):
+    """A table of (label, summary, key prefix) rows; '-' where a row lacks a metric."""
+    import math
+
+    from rich.table import Table
+
+    table = Table(title=title, caption=CAPTION)
+    table.add_column("")
+    for header, _, _ in COLUMNS:
+        table.add_column(header, justify="right")
+    for label, s, prefix in summary_rows:
+        cells = []
+        for _, key, fmt in COLUMNS:
+            v = s.get(prefix + key)
+            if v is None or math.isnan(v):
+                cells.append("-")
+            else:  # 0.00, not -0.00, for what rounds to zero
+                cells.append(format(v if float(format(v, fmt)) else 0.0, fmt))
+        table.add_row(label, *cells)
+    return table
+
 
 def eval_cmd(
     data: Annotated[Path, typer.Option(metavar="DIR", help="Dataset folder (as for train).")],
@@ -39,7 +66,6 @@ def eval_cmd(
     from dataclasses import asdict
 
     from rich.progress import Progress
-    from rich.table import Table
 
     from autodynamics_cli.errors import AutodynError
     from autodynamics_cli.inference.choose import require_torch, resolve_device
@@ -66,12 +92,9 @@ def eval_cmd(
         scores = evaluate(engine, entries, max_seconds=max_seconds,
                           on_done=lambda _s: bar.advance(task))
     s = summarize(scores)
-    table = Table(title=f"{split}: {s['performances']} performances, {s['pieces']} pieces, "
-                        f"{s['notes']:,} notes (mean over pieces)")
-    for col in ("", "MSE", "MAE", "Pearson r"):
-        table.add_column(col, justify="right")
-    table.add_row("model", f"{s['mse']:.1f}", f"{s['mae']:.2f}", f"{s['r']:.3f}")
-    table.add_row("constant 64", f"{s['baseline_mse']:.1f}", f"{s['baseline_mae']:.2f}", "")
+    table = metrics_table(f"{split}: {s['performances']} performances, {s['pieces']} pieces, "
+                          f"{s['notes']:,} notes (mean over pieces)",
+                          [("model", s, ""), ("constant 64", s, "baseline_")])
     Console(highlight=False).print(table)
     if json_out:
         json_out.write_text(json.dumps({"summary": s, "model": model or "default",
@@ -85,7 +108,6 @@ def _eval_scores(engine, data: Path, scores: Path, alignments: Path, split: str,
     from dataclasses import asdict
 
     from rich.progress import Progress
-    from rich.table import Table
 
     from autodynamics_cli.errors import AutodynError
     from autodynamics_cli.training.datasets import list_aligned
@@ -100,18 +122,12 @@ def _eval_scores(engine, data: Path, scores: Path, alignments: Path, split: str,
                                read_dynamics=read_dynamics, read_staves=read_staves)
     s = summarize(rows, SCORE_METRICS)
     stepped = summarize([r for r in rows if r.notated_dynamics], SCORE_METRICS)
-    table = Table(title=f"{split}, score input: {s['performances']} performances, {s['pieces']} "
-                        f"pieces, {s['notes']:,} matched notes (mean over pieces)")
-    for col in ("", "MSE", "MAE", "Pearson r"):
-        table.add_column(col, justify="right")
-    table.add_row("model", f"{s['mse']:.1f}", f"{s['mae']:.2f}", f"{s['r']:.3f}")
-    table.add_row("notated velocities", f"{s['notated_mse']:.1f}", "", f"{s['notated_r']:.3f}")
-    table.add_row("constant 64", f"{s['baseline_mse']:.1f}", f"{s['baseline_mae']:.2f}", "")
-    table.add_row("another performer", f"{s['other_mse']:.1f}", "", f"{s['other_r']:.3f}")
-    table.add_row("mean of the other performers", f"{s['others_mean_mse']:.1f}", "",
-                  f"{s['others_mean_r']:.3f}")
-    table.add_row(f"model, {stepped['pieces']} scores with notated dynamics",
-                  f"{stepped['mse']:.1f}", f"{stepped['mae']:.2f}", f"{stepped['r']:.3f}")
+    table = metrics_table(
+        f"{split}, score input: {s['performances']} performances, {s['pieces']} pieces, "
+        f"{s['notes']:,} matched notes (mean over pieces)",
+        [("model", s, ""), ("notated velocities", s, "notated_"), ("constant 64", s, "baseline_"),
+         ("another performer", s, "other_"), ("mean of the other performers", s, "others_mean_"),
+         (f"model, {stepped['pieces']} scores with notated dynamics", stepped, "")])
     Console(highlight=False).print(table)
     if json_out:
         json_out.write_text(json.dumps({"summary": s, "summary_notated_dynamics": stepped,

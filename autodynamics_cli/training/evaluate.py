@@ -3,7 +3,8 @@
 Performance input (``evaluate``): each performance with every velocity set to
 64 (``flattened``: a constant input carries no dynamics, so a model that reads
 input velocities reads none) goes through the normal inference path. Per performance: MSE, MAE and Pearson r
-against the real velocities, and the same for the constant-64 baseline.
+against the real velocities, spread and level error (``compare_velocities``), and the same for the
+constant-64 baseline.
 
 Score input (``evaluate_scores``): each score is humanized once, as a user
 would (its notated velocities are input), and compared with every performer
@@ -11,14 +12,18 @@ of that piece on the notes the alignment matched; beside it the score's own
 velocities, constant 64, another performer (each against each other, on their
 common notes) and the mean of the other performers.
 
-Both average per performance, then per piece, then over pieces.
+Both average per performance, then per piece, then over pieces. Spread is the std of the
+predicted velocities over the std of the performed ones on the same notes (1: as varied as the
+pianist; NaN, and skipped, where the pianist's are all equal); level error the predicted mean
+minus the performed mean, reported signed (``level_error``) and as its absolute value
+(``abs_level_error``, averaged the same way), since signed errors cancel across pieces.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 
 import numpy as np
 
@@ -30,7 +35,9 @@ from autodynamics_cli.midi.read import read_midi
 from autodynamics_cli.training.datasets import AlignedEntry, Entry, aligned_targets, read_alignment
 
 BASELINE_VELOCITY = 64
-METRICS = ("mse", "mae", "r", "baseline_mse", "baseline_mae")
+SHAPE = ("spread", "level_error", "abs_level_error")  # measured beside MSE, MAE and r
+METRICS = ("mse", "mae", "r", "baseline_mse", "baseline_mae", *SHAPE, *(f"baseline_{m}" for m in SHAPE))
+NAN = float("nan")
 
 
 @dataclass
@@ -43,6 +50,13 @@ class PerformanceScore:
     r: float
     baseline_mse: float
     baseline_mae: float
+    _: KW_ONLY
+    spread: float = NAN  # NaN: not measured, or the performed velocities are all equal
+    level_error: float = NAN
+    abs_level_error: float = NAN
+    baseline_spread: float = NAN
+    baseline_level_error: float = NAN
+    baseline_abs_level_error: float = NAN
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -52,12 +66,33 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def score_velocities(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+def spread_and_level(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:
+    """Std of ``pred`` over std of ``true`` (NaN where ``true`` is constant), and mean of ``pred``
+    minus mean of ``true``: whether velocities vary as much as the pianist's, and sit as loud."""
+    pred, true = pred.astype(np.float64), true.astype(np.float64)
+    if not len(true):
+        return NAN, NAN
+    sd = true.std()
+    return (float(pred.std() / sd) if sd > 0 else NAN), float(pred.mean() - true.mean())
+
+
+def compare_velocities(pred: np.ndarray, true: np.ndarray, prefix: str = "") -> dict[str, float]:
+    """MSE, MAE, Pearson r, spread, level error and its absolute value of ``pred`` against ``true``
+    (the same notes), keys prefixed with ``prefix``; all NaN when there are no notes."""
+    if not len(true):
+        return {prefix + m: NAN for m in ("mse", "mae", "r", *SHAPE)}
     err = pred.astype(np.float64) - true
-    base = BASELINE_VELOCITY - true.astype(np.float64)
-    return {"mse": float((err**2).mean()), "mae": float(np.abs(err).mean()),
-            "r": pearson(pred, true), "baseline_mse": float((base**2).mean()),
-            "baseline_mae": float(np.abs(base).mean())}
+    spread, level = spread_and_level(pred, true)
+    return {prefix + "mse": float((err**2).mean()), prefix + "mae": float(np.abs(err).mean()),
+            prefix + "r": pearson(pred, true), prefix + "spread": spread,
+            prefix + "level_error": level, prefix + "abs_level_error": abs(level)}
+
+
+def score_velocities(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """The model's metrics and the constant-64 baseline's (no r: a constant has none)."""
+    base = compare_velocities(np.full(len(true), float(BASELINE_VELOCITY)), true, "baseline_")
+    del base["baseline_r"]
+    return {**compare_velocities(pred, true), **base}
 
 
 def clip_notes(notes: Notes, max_seconds: float | None) -> Notes:
@@ -124,7 +159,10 @@ def summarize(scores: list, metrics: tuple[str, ...] = METRICS) -> dict[str, flo
 
 
 SCORE_METRICS = ("mse", "mae", "r", "notated_mse", "notated_r", "baseline_mse", "baseline_mae",
-                 "other_mse", "other_r", "others_mean_mse", "others_mean_r")
+                 "other_mse", "other_r", "others_mean_mse", "others_mean_r",
+                 *SHAPE, "notated_mae", *(f"{row}_{m}" for row in ("notated", "baseline") for m in SHAPE),
+                 "other_mae", *(f"other_{m}" for m in SHAPE),
+                 "others_mean_mae", *(f"others_mean_{m}" for m in SHAPE))
 
 
 @dataclass
@@ -138,10 +176,19 @@ class ScoreInputScore(PerformanceScore):
     others_mean_mse: float  # the mean velocity of the other performers (NaN: none)
     others_mean_r: float
     notated_dynamics: bool = False  # the score's velocities are not all equal
-
-
-def _mse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(((a.astype(np.float64) - b) ** 2).mean()) if len(a) else float("nan")
+    _: KW_ONLY
+    notated_mae: float = NAN
+    notated_spread: float = NAN
+    notated_level_error: float = NAN
+    notated_abs_level_error: float = NAN
+    other_mae: float = NAN
+    other_spread: float = NAN
+    other_level_error: float = NAN
+    other_abs_level_error: float = NAN
+    others_mean_mae: float = NAN
+    others_mean_spread: float = NAN
+    others_mean_level_error: float = NAN
+    others_mean_abs_level_error: float = NAN
 
 
 def evaluate_scores(engine: Engine, entries: list[AlignedEntry], max_seconds: float | None = None,
@@ -176,25 +223,24 @@ def evaluate_scores(engine: Engine, entries: list[AlignedEntry], max_seconds: fl
                 continue
             true = target[sel]
             model_s = score_velocities(full_pred[sel], true)
-            notated = notes.velocity[sel]
+            notated = compare_velocities(notes.velocity[sel], true, "notated_")
             others = [(t, h) for j, (t, h) in enumerate(targets) if j != k]
-            other_mse = [_mse(t[sel & h], target[sel & h]) for t, h in others if (sel & h).any()]
-            other_r = [pearson(t[sel & h], target[sel & h]) for t, h in others if (sel & h).any()]
-            om_mse = om_r = float("nan")
+            # another performer: each other one against this one on their common notes, averaged
+            pairs = [compare_velocities(t[sel & h], target[sel & h], "other_")
+                     for t, h in others if (sel & h).any()]
+            other = {m: nan_mean([p[m] for p in pairs]) for m in pairs[0]} if pairs else \
+                compare_velocities(target[:0], target[:0], "other_")
+            others_mean = compare_velocities(target[:0], target[:0], "others_mean_")
             if others:
                 count = sum(h.astype(np.float64) for _, h in others)
                 total = sum(np.where(h, t, 0).astype(np.float64) for t, h in others)
                 common = sel & (count > 0)
                 if common.any():
                     mean_other = total[common] / count[common]
-                    om_mse, om_r = _mse(mean_other, target[common]), pearson(mean_other, target[common])
+                    others_mean = compare_velocities(mean_other, target[common], "others_mean_")
             s = ScoreInputScore(
-                str(e.performance), e.group, int(sel.sum()), **model_s,
-                notated_mse=_mse(notated, true), notated_r=pearson(notated, true),
-                other_mse=float(np.mean(other_mse)) if other_mse else float("nan"),
-                other_r=float(np.mean(other_r)) if other_r else float("nan"),
-                others_mean_mse=om_mse, others_mean_r=om_r,
-                notated_dynamics=velocities_vary(notes.velocity))
+                str(e.performance), e.group, int(sel.sum()), **model_s, **notated, **other,
+                **others_mean, notated_dynamics=velocities_vary(notes.velocity))
             results.append(s)
             if on_done:
                 on_done(s)

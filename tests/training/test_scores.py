@@ -91,15 +91,23 @@ def test_train_on_scores_and_eval_scores_cli(aligned, tmp_path):
     report = tmp_path / "scores.json"
     r = runner.invoke(app, ["eval", "--data", str(perf_root), "--scores", str(score_root),
                             "--alignments", str(align_root), "--model", str(out / "best.safetensors"),
-                            "--json", str(report), "--device", "cpu"])
+                            "--json", str(report), "--device", "cpu"],
+                      env={"COLUMNS": "100"})  # the table unwrapped
     assert r.exit_code == 0, r.output
     assert "another performer" in r.output
+    for header in ("MSE", "MAE", "spread", "level error", "|level|"):
+        assert header in r.output, header
     res = json.loads(report.read_text())
     assert res["summary"]["performances"] == 2 and res["summary"]["pieces"] == 1
     row = res["performances"][0]
     assert row["notes"] == 2 * N - 1
     assert row["other_mse"] > 0 and row["others_mean_mse"] == pytest.approx(row["other_mse"])
     assert row["notated_mse"] != row["baseline_mse"]
+    for prefix in ("", "notated_", "baseline_", "other_", "others_mean_"):
+        for m in ("spread", "level_error", "abs_level_error"):
+            assert prefix + m in res["summary"] and prefix + m in res["summary_notated_dynamics"]
+    assert row["baseline_spread"] == 0.0 and row["other_spread"] > 0
+    assert row["others_mean_spread"] == pytest.approx(row["other_spread"])  # one other performer
 
 
 def test_eval_scores_without_staves(aligned, tmp_path: Path):

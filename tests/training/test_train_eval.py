@@ -109,15 +109,22 @@ def test_train_and_eval_cli(dataset: Path, tmp_path: Path):
     assert load_model(str(shipped)).cfg.readout == "mean"
     report = tmp_path / "eval.json"
     r = runner.invoke(app, ["eval", "--data", str(dataset), "--model", str(out / "best.safetensors"),
-                            "--json", str(report), "--device", "cpu"])
+                            "--json", str(report), "--device", "cpu"],
+                      env={"COLUMNS": "100"})  # the table unwrapped
     assert r.exit_code == 0, r.output
     assert "constant 64" in r.output
+    for header in ("MSE", "MAE", "spread", "level error", "|level|"):
+        assert header in r.output, header
     res = json.loads(report.read_text())
     assert res["summary"]["performances"] == 1
+    assert {"spread", "level_error", "abs_level_error", "baseline_spread"} <= set(res["summary"])
     p = res["performances"][0]
     assert p["notes"] == 80
     # melody at 90, accompaniment at 40: the constant-64 baseline is known exactly
     assert p["baseline_mse"] == pytest.approx((26**2 + 24**2) / 2)
+    assert p["baseline_spread"] == 0.0 and p["baseline_level_error"] == pytest.approx(64 - 65)
+    assert p["abs_level_error"] == pytest.approx(abs(p["level_error"]))
+    assert res["summary"]["level_error"] == pytest.approx(p["level_error"])  # one performance
 
 
 def test_metrics_average_per_piece_then_over_pieces():
