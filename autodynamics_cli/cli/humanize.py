@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated
 import typer
 
 from autodynamics_cli.cli.common import Device, Engine, calm_threads, debug_enabled, err
+from autodynamics_cli.cli.progress import NotesBar, SigtermAsInterrupt
 
 
 def humanize(
@@ -112,8 +112,6 @@ def _run(plans: list, model: str | None, device: Device, engine: Engine, tempera
          show_bar: bool, quiet: bool) -> tuple[list, int | None]:
     """Load the engine, humanize the planned files with a progress bar; results and the signal that
     stopped the run (None: none)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from autodynamics_cli.humanize.files import humanize_files
     from autodynamics_cli.inference.choose import load_engine
 
@@ -121,15 +119,12 @@ def _run(plans: list, model: str | None, device: Device, engine: Engine, tempera
     net = load_engine(model, device.value, engine.value, temperature, work) \
         if any(p.runs for p in plans) else None
     results: list = []
-    stop = _SigtermAsInterrupt()
+    stop = SigtermAsInterrupt()
     try:
-        with stop, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            console=err, disable=not show_bar, transient=True) as bar:
-            task = bar.add_task("humanizing", total=len(plans))
-
+        with stop, NotesBar({p.source.name: _size(p.source.path) for p in plans}, show_bar) as bar:
             def report(r) -> None:
                 results.append(r)
-                bar.advance(task)
+                bar.finished(r.input)
                 if r.error:
                     err.print(f"error: {r.error}", markup=False, soft_wrap=True)
                 elif r.warning and not quiet:
@@ -137,7 +132,8 @@ def _run(plans: list, model: str | None, device: Device, engine: Engine, tempera
 
             humanize_files(net, plans, batch_size, debug_enabled(), on_done=report,
                            overwrite=overwrite, stdin_data=stdin_data,
-                           stdout=sys.stdout.buffer if to_stdout else None, options=options)
+                           stdout=sys.stdout.buffer if to_stdout else None, options=options,
+                           on_progress=bar.notes if show_bar else None)
     except KeyboardInterrupt:
         pass
     return results, stop.signum
@@ -176,34 +172,6 @@ def _size(path: Path | None) -> int:
         return path.stat().st_size if path is not None else 0
     except OSError:
         return 0
-
-
-class _SigtermAsInterrupt:
-    """Treat SIGTERM (``kill``, ``timeout``) like Ctrl-C inside the block, so the same cleanup runs.
-
-    ``signum`` tells which one stopped the block (None: neither); the exit code is 128 + it.
-    """
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._old = None
-
-    def _on_sigterm(self, signum: int, _frame) -> None:
-        self.signum = signum
-        raise KeyboardInterrupt
-
-    def __enter__(self) -> _SigtermAsInterrupt:
-        try:
-            self._old = signal.signal(signal.SIGTERM, self._on_sigterm)
-        except ValueError:  # not the main thread: leave SIGTERM alone
-            self._old = None
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
-        if exc_type is KeyboardInterrupt and self.signum is None:
-            self.signum = signal.SIGINT
 
 
 def _split_list(values: list[str] | None) -> tuple[str, ...] | None:

@@ -109,7 +109,8 @@ def humanize_files(engine: Engine | None, plans: list[Plan], batch_size: int = 3
                    overwrite: bool = False, stdin_data: bytes | None = None,
                    stdout: BinaryIO | None = None, options: HumanizeOptions | None = None,
                    hop: int | None = None, read_ahead: bool = True,
-                   group_size: int = FILES_PER_GROUP) -> list[FileResult]:
+                   group_size: int = FILES_PER_GROUP,
+                   on_progress: Callable[[str, int, int], None] | None = None) -> list[FileResult]:
     """Humanize every planned file; windows of a group of files share engine batches.
 
     ``stdin_data`` is the content of a standard-input source, ``stdout`` where a
@@ -118,7 +119,9 @@ def humanize_files(engine: Engine | None, plans: list[Plan], batch_size: int = 3
     unexpected error fails alone, with a message, unless ``debug``. ``options``
     are the musician controls (``controls.py``); ``hop``: window hop in roll
     steps (``inference.predict.predict_velocities``); ``read_ahead`` parses the
-    next ``group_size`` files while the engine runs.
+    next ``group_size`` files while the engine runs. ``on_progress(name, n, total)``:
+    ``n`` more of the ``total`` notes to humanize in file ``name`` are decoded (from
+    the engine's threads too); ``on_done`` follows when the file is finished.
     """
     opts = options or HumanizeOptions()
     results: list[FileResult] = []
@@ -135,8 +138,11 @@ def humanize_files(engine: Engine | None, plans: list[Plan], batch_size: int = 3
     for group in _read_ahead(plans, stdin_data, opts, debug, read_ahead, group_size):
         parsed = _parsed(group, done)
         t0 = time.perf_counter()
-        velocities = _predict_group(engine, [(id(f), subset(f.score.notes, f.mask)) for _, f in parsed
-                                             if f.mask.any()], debug, predict)
+        running = [(p, f) for p, f in parsed if f.mask.any()]
+        on_notes = None if on_progress is None else \
+            (lambda i, n, r=running: on_progress(r[i][0].source.name, n, int(r[i][1].mask.sum())))
+        velocities = _predict_group(engine, [(id(f), subset(f.score.notes, f.mask)) for _, f in running],
+                                    debug, predict, on_notes)
         # the group's files share the engine's batches: each takes its share by notes
         per_note = (time.perf_counter() - t0) / max(sum(int(f.mask.sum()) for _, f in parsed), 1)
         for p, f in parsed:
@@ -231,12 +237,16 @@ def _make_parent(path: Path) -> None:
 
 
 def _predict_group(engine: Engine | None, items: list[tuple[int, Notes]], debug: bool,
-                   predict: Callable[..., list[np.ndarray]]) -> dict[int, object]:
-    """Velocities per key; if the shared batch fails, each file alone, so only the culprit fails."""
+                   predict: Callable[..., list[np.ndarray]],
+                   on_notes: Callable[[int, int], None] | None = None) -> dict[int, object]:
+    """Velocities per key; if the shared batch fails, each file alone, so only the culprit fails.
+
+    ``on_notes`` (progress, ``predict_velocities``) follows the shared batch only.
+    """
     if not items:
         return {}
     try:
-        out = predict(engine, [n for _, n in items])
+        out = predict(engine, [n for _, n in items], on_notes=on_notes)
         return {k: v for (k, _), v in zip(items, out, strict=True)}
     except Exception as e:
         if debug:

@@ -9,6 +9,7 @@ never asks which one it has. ``choose.py`` picks one.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import numpy as np
 
@@ -22,9 +23,13 @@ class Engine(ABC):
     cfg: ModelConfig
 
     @abstractmethod
-    def velocities(self, windows: list[WindowInput], batch_size: int = 32,
-                   temperature: float = 0.0) -> list[np.ndarray]:
-        """Velocities of each window's notes; ``temperature`` above 0 samples (seeded per window)."""
+    def velocities(self, windows: list[WindowInput], batch_size: int = 32, temperature: float = 0.0,
+                   on_batch: Callable[[list[int]], None] | None = None) -> list[np.ndarray]:
+        """Velocities of each window's notes; ``temperature`` above 0 samples (seeded per window).
+
+        ``on_batch`` (progress) gets the indices of each batch's windows when they are done,
+        possibly from worker threads.
+        """
 
     @abstractmethod
     def num_parameters(self) -> int:

@@ -6,6 +6,8 @@ share. Windows of several files go through the engine together.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from autodynamics_cli.encoding import note_features as NF
@@ -77,8 +79,8 @@ def trim_after_last_kept(w: Window) -> Window:
 
 def predict_velocities(engine: Engine, notes_list: list[Notes], batch_size: int = 32,
                        hop: int | None = None, temperature: float = 0.0, seed: int = 0,
-                       read_dynamics: bool = True, blend: bool = True, read_staves: bool = True
-                       ) -> list[np.ndarray]:
+                       read_dynamics: bool = True, blend: bool = True, read_staves: bool = True,
+                       on_notes: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
     """One velocity (1..127) per note of each file, aligned with ``Notes``.
 
     ``hop`` (steps between window starts, default ``HOP_STEPS``): larger is
@@ -90,6 +92,8 @@ def predict_velocities(engine: Engine, notes_list: list[Notes], batch_size: int 
     ``blend`` (taggers): each note's velocity is the centrality-weighted mean over
     the overlapping windows that read it (``blend_windows``); off, for a causal
     model or when sampling, it comes from the one window where it sits most centrally.
+    ``on_notes(file, n)``, for progress displays: ``n`` more notes of ``notes_list[file]``
+    were decoded (each note counts once, in the window it is kept from).
     """
     cfg = engine.cfg
     hop = hop or HOP_STEPS
@@ -106,7 +110,16 @@ def predict_velocities(engine: Engine, notes_list: list[Notes], batch_size: int 
         for k, item in enumerate(items):
             item.seed = window_seed(seed, k)
         all_items.extend(items)
-    decoded = engine.velocities(all_items, batch_size, temperature)
+    on_batch = None
+    if on_notes is not None:
+        owner = np.repeat(np.arange(len(plans)), [len(w) for _, w, _ in plans])
+        kept = [int(w.keep.sum()) for _, windows, _ in plans for w in windows]
+
+        def on_batch(indices: list[int]) -> None:
+            for i in indices:
+                on_notes(int(owner[i]), kept[i])
+
+    decoded = engine.velocities(all_items, batch_size, temperature, on_batch)
     results = []
     for notes, (first, windows, on) in zip(notes_list, plans, strict=True):
         if blend and not cfg.causal_decoder and temperature == 0:

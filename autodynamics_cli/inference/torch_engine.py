@@ -6,10 +6,15 @@ together, one decoder step per note against a key/value cache, or a single
 pass when the model never reads velocities back (``velocity_feedback`` off).
 With a temperature above 0 (``--temperature``), velocities are sampled instead
 of chosen greedily, from noise seeded by each window's own ``seed``.
+
+A tagger's one pass reads its velocities as the numpy engine does, with
+``numpy_engine.close_readout``, and hands windows with a close call to the same
+``numpy_engine.Referee``: the two engines then write the same velocities.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +24,8 @@ from autodynamics_cli.encoding import note_features as NF
 from autodynamics_cli.encoding import tokens as T
 from autodynamics_cli.encoding.windows import BATCH_OVERHEAD_TOKENS, WindowInput, batch_windows
 from autodynamics_cli.inference.engine import Engine
+from autodynamics_cli.inference.numpy_engine import Referee, close_readout
+from autodynamics_cli.model.numpy_net import NumpyTagger
 from autodynamics_cli.model.torch_net import AutoDynamics, expected_velocity
 
 
@@ -27,10 +34,12 @@ class TorchEngine(Engine):
 
     def __init__(self, model: AutoDynamics, device: torch.device | str = "cpu") -> None:
         self.model, self.cfg, self.device = model, model.cfg, torch.device(device)
+        self.referee = referee_of(model)
 
-    def velocities(self, windows: list[WindowInput], batch_size: int = 32,
-                   temperature: float = 0.0) -> list[np.ndarray]:
-        return decode_cached(self.model, windows, self.device, batch_size, temperature)
+    def velocities(self, windows: list[WindowInput], batch_size: int = 32, temperature: float = 0.0,
+                   on_batch: Callable[[list[int]], None] | None = None) -> list[np.ndarray]:
+        return decode_cached(self.model, windows, self.device, batch_size, temperature, self.referee,
+                             on_batch)
 
     def num_parameters(self) -> int:
         return self.model.num_parameters()
@@ -106,13 +115,27 @@ def stack_windows(items: list[WindowInput], device: torch.device) -> Batch:
     return Batch(roll, *(torch.from_numpy(a).to(device) for a in (pitch, dur, onset, feats)))
 
 
+def referee_of(model: AutoDynamics) -> Referee | None:
+    """The numpy engine's referee for ``model``'s close calls; None for a causal model (torch's alone)."""
+    if model.cfg.causal_decoder:
+        return None
+    return Referee(model.cfg, lambda: NumpyTagger(model.cfg, {k: v.detach().float().cpu().numpy()
+                                                             for k, v in model.state_dict().items()},
+                                                  np.float64))
+
+
 @torch.inference_mode()
 def decode_cached(model: AutoDynamics, items: list[WindowInput], device: torch.device,
-                  batch_size: int = 32, temperature: float = 0.0) -> list[np.ndarray]:
+                  batch_size: int = 32, temperature: float = 0.0,
+                  referee: Referee | None = None,
+                  on_batch: Callable[[list[int]], None] | None = None) -> list[np.ndarray]:
     """Velocities for each window, batching windows of similar length together.
 
     ``temperature`` 0 is the model's own readout (greedy); above 0, sampling.
+    A tagger's close calls go to ``referee`` (by default ``referee_of(model)``, which
+    reads the weights when first needed), as in the numpy engine.
     """
+    referee = referee or referee_of(model)
     out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(items)
     overhead = BATCH_OVERHEAD_TOKENS.get(device.type, BATCH_OVERHEAD_TOKENS["cuda"])
     if model.cfg.velocity_feedback:  # one step per note: every batch costs hundreds of steps
@@ -120,13 +143,20 @@ def decode_cached(model: AutoDynamics, items: list[WindowInput], device: torch.d
     for idx in batch_windows(items, model.cfg.max_decoder_len, batch_size, overhead):
         batch = [items[i] for i in idx]
         sampler = VelocitySampler(batch, temperature) if temperature > 0 else None
+        close = None
         if model.cfg.velocity_feedback:
-            vel = _decode_batch_stepwise(model, batch, device, sampler)
+            vel = _decode_batch_stepwise(model, batch, device, sampler).cpu().numpy()
+        elif sampler is None:
+            vel, close = _decode_batch_one_pass_greedy(model, batch, device)
         else:
-            vel = _decode_batch_one_pass(model, batch, device, sampler)
-        vel = vel.cpu().numpy().astype(np.int64)
+            vel = _decode_batch_one_pass(model, batch, device, sampler).cpu().numpy()
+        vel = vel.astype(np.int64)
         for row, i in enumerate(idx):
-            out[i] = vel[row, : len(items[i])]
+            n = len(items[i])
+            settle = referee is not None and close is not None and close[row, :n].any()
+            out[i] = referee.velocities(items[i]) if settle else vel[row, :n]
+        if on_batch is not None:
+            on_batch(idx)
     return out
 
 
@@ -184,3 +214,12 @@ def _decode_batch_one_pass(model: AutoDynamics, batch: list[WindowInput], device
     tokens, onsets, roles, features = full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))
     logits = model.velocity_logits(tokens, onsets, roles, model.encode(x.roll), features)
     return _readout(logits, model.cfg.readout, sampler)
+
+
+def _decode_batch_one_pass_greedy(model: AutoDynamics, batch: list[WindowInput], device: torch.device
+                                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The one pass's velocities, read by ``numpy_engine.close_readout``, and its close calls."""
+    x = stack_windows(batch, device)
+    tokens, onsets, roles, features = full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))
+    logits = model.velocity_logits(tokens, onsets, roles, model.encode(x.roll), features)
+    return close_readout(logits.float().cpu().numpy(), model.cfg.readout)

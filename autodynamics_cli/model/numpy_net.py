@@ -32,10 +32,10 @@ def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _gelu_tanh(x: np.ndarray) -> np.ndarray:
     """torch's ``gelu(approximate="tanh")``, in place where it can (x*x*x: ``x**3`` is 10x slower)."""
     t = x * x
-    t *= np.float32(0.044715)
+    t *= x.dtype.type(0.044715)
     t += 1.0
     t *= x
-    t *= np.float32(math.sqrt(2.0 / math.pi))
+    t *= x.dtype.type(math.sqrt(2.0 / math.pi))
     np.tanh(t, out=t)
     t += 1.0
     t *= x
@@ -44,25 +44,41 @@ def _gelu_tanh(x: np.ndarray) -> np.ndarray:
 
 
 class NumpyTagger:
-    """A tagger model's weights as numpy arrays, with its one-pass forward."""
+    """A tagger model's weights as numpy arrays, with its one-pass forward.
 
-    def __init__(self, cfg: ModelConfig, state: dict[str, np.ndarray]) -> None:
+    ``dtype`` is what it computes in: float32 as torch does, or float64, in
+    which the numpy engine's referee (``numpy_engine.Referee``) settles close calls.
+    """
+
+    def __init__(self, cfg: ModelConfig, state: dict[str, np.ndarray],
+                 dtype: type[np.floating] = np.float32) -> None:
         if cfg.causal_decoder:
             raise ValueError("the numpy engine runs taggers only (causal_decoder off)")
-        self.cfg = cfg
-        self.w = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
+        self.cfg, self.dtype = cfg, np.dtype(dtype)
+        self.n_parameters = sum(v.size for v in state.values())
+        # x @ W.T with W.T laid out contiguously once, not on every call; W itself is not kept
+        linear = {k for k, v in state.items()
+                  if v.ndim == 2 and not k.endswith("emb.weight") and k != "head.weight"}
+        self.wt = {k[: -len(".weight")]: np.ascontiguousarray(state[k].T, dtype=self.dtype)
+                   for k in linear}
+        self.w = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in state.items() if k not in linear}
         self.feat_used, self.feat_offset, _ = spec.feature_layout(cfg)
-        self.enc_pos = spec.sinusoidal_positions(cfg.roll_steps, cfg.d_model)
-        self.dec_pos = spec.sinusoidal_positions(cfg.max_decoder_len, cfg.d_model)
-        self.scale = np.float32(1.0 / math.sqrt(cfg.d_kv))
+        self.enc_pos = spec.sinusoidal_positions(cfg.roll_steps, cfg.d_model).astype(self.dtype)
+        self.dec_pos = spec.sinusoidal_positions(cfg.max_decoder_len, cfg.d_model).astype(self.dtype)
+        self.scale = self.dtype.type(1.0 / math.sqrt(cfg.d_kv))
         vel = slice(T.VEL_OFFSET, T.VEL_OFFSET + T.N_VELOCITY)
         self.vel_head_t = np.ascontiguousarray(self.w["head.weight"][vel].T)
-        # x @ W.T with W.T laid out contiguously once, not on every call
-        self.wt = {k[: -len(".weight")]: np.ascontiguousarray(v.T) for k, v in self.w.items()
-                   if v.ndim == 2 and not k.endswith("emb.weight") and k != "head.weight"}
 
     def num_parameters(self) -> int:
-        return sum(v.size for v in self.w.values())
+        return self.n_parameters
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The weights by name, as given (views, not copies)."""
+        return {**self.w, **{k + ".weight": wt.T for k, wt in self.wt.items()}}
+
+    def astype(self, dtype: type[np.floating]) -> NumpyTagger:
+        """The same model computing in ``dtype`` (the referee's float64 twin); itself if it does."""
+        return self if np.dtype(dtype) == self.dtype else NumpyTagger(self.cfg, self.state(), dtype)
 
     # -- layers ---------------------------------------------------------------
 
@@ -109,7 +125,7 @@ class NumpyTagger:
 
     def encode(self, roll: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """``AutoDynamics.encode``: each decoder layer's cross-attention keys and values."""
-        x = np.concatenate([roll >= 1, roll == 2], axis=-1).astype(np.float32)
+        x = np.concatenate([roll >= 1, roll == 2], axis=-1).astype(self.dtype)
         x = self._linear(x, "roll_in") + self.enc_pos[: roll.shape[1]]
         for i in range(self.cfg.n_enc_layers):
             p = f"encoder.{i}"
@@ -159,7 +175,7 @@ class NumpyTagger:
             x = self._decoder_input(tokens, onsets, roles, keys, features)
             real = tokens != T.PAD
             last = self.cfg.n_dec_layers - 1
-        key_bias = np.where(real, np.float32(0), np.float32(-np.inf))[:, None, None, :]
+        key_bias = np.where(real, self.dtype.type(0), self.dtype.type(-np.inf))[:, None, None, :]
         for i, kv in enumerate(mem_kv):
             p = f"decoder.{i}"
             h = self._norm(x, p + ".norm1")

@@ -14,6 +14,7 @@ import pytest
 from helpers import (
     BROKEN,
     CPU,
+    as_numpy,
     assert_only_velocities_changed,
     band_file,
     cli,
@@ -384,6 +385,35 @@ def test_read_ahead_gives_the_same_files_and_errors(tmp_path: Path):
         assert sorted(Path(r.input).name for r in results if not r.ok) == ["in2.mid", "in5.mid"]
         outs[ahead] = ({Path(r.input).name: Path(r.output).read_bytes() for r in results if r.ok}, names)
     assert outs[True] == outs[False]
+
+
+def test_progress_counts_every_note_once_as_the_engine_decodes(tmp_path: Path):
+    """``on_progress`` reports decoded notes per file, batch by batch, adding up to each file's notes,
+    with either engine (the numpy engine reports from its threads)."""
+    import threading
+
+    ins = []
+    for i in range(5):
+        p = tmp_path / f"in{i}.mid"
+        p.write_bytes(b"not midi" if i == 3 else simple_file(40 + 30 * i, step=120))
+        ins.append(p)
+    model = tiny_model(feedback=False, causal_decoder=False, max_decoder_len=64)
+    for engine in (TorchEngine(model, CPU), as_numpy(model, workers=2)):
+        seen: dict[str, list[tuple[int, int]]] = {}
+        lock = threading.Lock()
+
+        def progress(name: str, n: int, total: int, seen=seen, lock=lock) -> None:
+            with lock:
+                seen.setdefault(Path(name).name, []).append((n, total))
+
+        out = tmp_path / type(engine).__name__
+        plans = plan_outputs(expand_inputs([str(p) for p in ins]), str(out) + "/")
+        results = files.humanize_files(engine, plans, batch_size=2, group_size=2, on_progress=progress)
+        notes = {Path(r.input).name: r.notes for r in results if r.ok}
+        assert set(seen) == set(notes)  # the unreadable file reports nothing
+        for name, calls in seen.items():
+            assert sum(n for n, _ in calls) == notes[name] and {t for _, t in calls} == {notes[name]}
+        assert max(len(c) for c in seen.values()) > 1  # it moves within a file, not only at its end
 
 
 # --- band files and drum loops ----------------------------------------------------------------
