@@ -43,17 +43,18 @@ class NotesBar:
     def __exit__(self, *exc) -> None:
         self.bar.__exit__(*exc)
 
-    def _fill(self, name: str, to: float) -> None:
+    def _fill(self, name: str, share: float) -> None:
+        """Fill ``share`` (0..1) more of a file's part of the bar; threads may call it at once."""
         with self.lock:
-            step = min(to, self.size[name]) - self.filled[name]
+            step = min(self.filled[name] + self.size[name] * share, self.size[name]) - self.filled[name]
             self.filled[name] += step
         self.bar.update(self.task, advance=step, file=Path(name).name)
 
     def notes(self, name: str, n: int, total: int) -> None:
-        self._fill(name, self.filled[name] + self.size[name] * n / max(total, 1))
+        self._fill(name, n / max(total, 1))
 
     def finished(self, name: str) -> None:
-        self._fill(name, self.size[name])
+        self._fill(name, 1.0)
 
 
 class SigtermAsInterrupt:
