@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 import time
 from collections import defaultdict
@@ -66,8 +67,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autodynamics_cli.encoding.note_features import velocities_vary  # noqa: E402
 from autodynamics_cli.midi.read import read_midi  # noqa: E402
+from autodynamics_cli.model.calibration import (  # noqa: E402
+    FEATURES,
+    Linear,
+    PieceCalibration,
+    summary_features,
+)
 from autodynamics_cli.training.datasets import aligned_targets, list_aligned, list_dataset, read_alignment  # noqa: E402
 from autodynamics_cli.training.evaluate import flattened  # noqa: E402
 
@@ -95,9 +101,17 @@ class Unit:
     targets: list[tuple[str, np.ndarray, np.ndarray]]  # (performance, velocity per note, matched)
 
 
-def file_key(paths: list[Path], weights: Path, tag: str) -> str:
-    h = hashlib.sha1(f"{CACHE_VERSION}|{tag}".encode())
-    for p in [weights, *paths]:
+def tensors_digest(weights: Path) -> str:
+    """A digest of the weights file's tensors (not its metadata, which the calibration rewrites)."""
+    data = weights.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = {k: v for k, v in json.loads(data[8 : 8 + n]).items() if k != "__metadata__"}
+    return hashlib.sha1(json.dumps(header, sort_keys=True).encode() + data[8 + n :]).hexdigest()
+
+
+def file_key(paths: list[Path], weights_digest: str, tag: str) -> str:
+    h = hashlib.sha1(f"{CACHE_VERSION}|{tag}|{weights_digest}".encode())
+    for p in paths:
         st = p.stat()
         h.update(f"|{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:20]
@@ -132,7 +146,7 @@ def run_model(engine, jobs: list[tuple[Path, callable]]) -> None:
     for i in range(0, len(jobs), FILES_PER_BATCH):
         chunk = jobs[i : i + FILES_PER_BATCH]
         built = [b() for _, b in chunk]
-        preds = predict_velocities(engine, [n for n, _ in built])
+        preds = predict_velocities(engine, [n for n, _ in built], calibrate=False)  # the network's own
         for (path, _), (_, finish), p in zip(chunk, built, preds, strict=True):
             save_unit(path, finish(np.asarray(p)))
         done = min(i + FILES_PER_BATCH, len(jobs))
@@ -145,9 +159,9 @@ def score_units(data: Path, cache: Path, weights: Path, splits: set[str]) -> lis
     by_score: dict[str, list] = defaultdict(list)
     for e in entries:
         by_score[str(e.score)].append(e)
-    out, jobs = [], []
+    out, jobs, digest = [], [], tensors_digest(weights)
     for score, group in sorted(by_score.items()):
-        path = cache / f"score-{file_key([Path(score), *(e.alignment for e in group)], weights, 'score')}.npz"
+        path = cache / f"score-{file_key([Path(score), *(e.alignment for e in group)], digest, 'score')}.npz"
         out.append(path)
         if path.is_file():
             continue
@@ -180,9 +194,9 @@ def performance_units(data: Path, cache: Path, weights: Path, splits: set[str],
                 kept.append(e)
                 seen[e.group] += 1
         entries = kept
-    out, jobs = [], []
+    out, jobs, digest = [], [], tensors_digest(weights)
     for e in entries:
-        path = cache / f"perf-{file_key([e.path], weights, 'performance')}.npz"
+        path = cache / f"perf-{file_key([e.path], digest, 'performance')}.npz"
         out.append(path)
         if path.is_file():
             continue
@@ -217,25 +231,10 @@ def engine_for(weights: Path):
 # ---------------------------------------------------------------- the piece summary
 
 
-CHORD_S = 0.035  # onsets closer than this are one chord (a played chord spreads over some 30 ms)
-FEATURES = ("log_notes_per_s", "log_onsets_per_s", "chord_size", "log_mean_dur", "log_median_dur",
-            "pitch_mean", "pitch_std", "log_length_s", "has_dynamics", "notated_mean",
-            "notated_std", "model_mean", "model_std")
-
-
 def summary(u: Unit) -> np.ndarray:
-    """The piece features, from the input file alone (and the model's output on it)."""
-    on, off, pitch = u.onset, u.offset, u.pitch.astype(np.float64)
-    span = max(float(off.max() - on.min()), 1.0)
-    dur = np.maximum(off - on, 1e-3)
-    chords = 1 + int((np.diff(np.sort(on)) > CHORD_S).sum())
-    dyn = velocities_vary(u.velocity)
-    vel, pred = u.velocity.astype(np.float64), u.pred.astype(np.float64)
-    return np.array([
-        np.log(len(on) / span), np.log(chords / span), len(on) / chords,
-        np.log(dur.mean()), np.log(np.median(dur)), pitch.mean(), pitch.std(), np.log(span),
-        float(dyn), vel.mean() - 64 if dyn else 0.0, vel.std() if dyn else 0.0,
-        pred.mean(), pred.std()])
+    """The piece features, from the input file alone (and the model's output on it): the product's."""
+    x = summary_features(u.onset, u.offset, u.pitch, u.velocity, u.pred)
+    return np.array([x[k] for k in FEATURES])
 
 
 @dataclass
@@ -523,6 +522,28 @@ def describe(cal: Calibrator, label: str) -> str:
     return "\n".join(lines)
 
 
+def to_product(cal: Calibrator, user_factor: float, fitted_on: str) -> PieceCalibration:
+    """The fitted score calibrator as the product stores it (``model/calibration.py``)."""
+    lin = []
+    for r in (cal.level, cal.spread):
+        icpt, slopes = r.coefficients()
+        lin.append(Linear(icpt, slopes))
+    return PieceCalibration(lin[0], lin[1], user_factor, fitted_on)
+
+
+def write_calibration(weights: Path, out: Path, cal: PieceCalibration) -> None:
+    """A copy of ``weights`` with ``cal`` in its metadata; the tensors are copied unchanged."""
+    from safetensors.numpy import load_file, save_file
+
+    from autodynamics_cli.model.calibration import METADATA_KEY
+    from autodynamics_cli.model.weights_file import read_metadata
+
+    meta = {**read_metadata(weights), METADATA_KEY: cal.to_json()}
+    tmp = out.with_name(out.name + ".tmp")
+    save_file(load_file(str(weights)), str(tmp), metadata=meta)
+    tmp.replace(out)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=SHARED, help="folder with asap-performances, "
@@ -541,6 +562,9 @@ def main(argv: list[str] | None = None) -> None:
                          "scores and train performances together (default: one per input kind)")
     ap.add_argument("--details", action="store_true",
                     help="also print the fitted coefficients, the CV paths and a user-factor sweep")
+    ap.add_argument("--write-calibration", type=Path, default=None, metavar="OUT.safetensors",
+                    help="write a copy of the model with the score calibrator fitted on all train "
+                         "scores, at --user-factor, in its metadata (how the bundled model got its own)")
     args = ap.parse_args(argv)
 
     from autodynamics_cli.model.registry import resolve
@@ -595,6 +619,12 @@ def main(argv: list[str] | None = None) -> None:
                                      train.units[0].kind):
                 lines.append(fmt_row([f"{f:.2f}", *metric_cells(m)]))
             details.append(f"(d) at several user factors, train CV ({kind}):\n" + "\n".join(lines))
+    if args.write_calibration is not None and "scores" in tables:
+        train = tables["scores"][0]
+        cal = fitted[id(fits["scores"])][0]
+        what = f"asap-scores train split: {len(train.units)} scores, {len(set(train.groups))} pieces"
+        write_calibration(weights, args.write_calibration, to_product(cal, args.user_factor, what))
+        print(f"wrote {args.write_calibration}", file=sys.stderr)
     print(f"Per-piece calibration of {weights.name}; metrics per performance, mean per piece, then "
           f"over pieces; user factor {args.user_factor:g}; "
           f"{'one pooled calibrator' if args.pooled else 'one calibrator per input kind'}")

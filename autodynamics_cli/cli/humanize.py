@@ -45,6 +45,10 @@ def humanize(
         help="Follow the input's loudness over time; the model shapes the notes within it. "
              "Auto: on when the input's velocities vary (written dynamics), off when constant.")
     ] = None,
+    expression: Annotated[float, typer.Option(
+        metavar="0..2", min=0.0, max=2.0,
+        help="How far loud and soft notes lie from the piece's level: 0 flat (every note at the "
+             "level), 1 a pianist's range, 2 twice that (exaggerated). Loudness order kept.")] = 1.0,
     strength: Annotated[float, typer.Option(
         metavar="0..1", min=0.0, max=1.0, help="0 keeps the input velocities, 1 is the full result.")] = 1.0,
     velocity_range: Annotated[tuple[int, int] | None, typer.Option(
@@ -75,7 +79,7 @@ def humanize(
     from autodynamics_cli.humanize.inputs import STDIO, expand_inputs, plan_outputs
 
     options = HumanizeOptions(
-        keep_dynamics=keep_dynamics, strength=strength,
+        keep_dynamics=keep_dynamics, expression=expression, strength=strength,
         velocity_range=_velocity_range(velocity_range), tracks=_split_list(tracks),
         channels=_parse_channels(channels), temperature=temperature, seed=seed,
         read_staves=read_staves, all_parts=all_parts)

@@ -12,7 +12,8 @@ from autodynamics_cli.cli.common import err
 
 def plot(
     files: Annotated[list[Path], typer.Argument(
-        metavar="FILE", help="A MIDI file, or two to compare (e.g. the input and its humanized output).",
+        metavar="FILE", help="A MIDI file, or up to four to compare (the input and its humanized output, or "
+                         "outputs at several --expression settings).",
         show_default=False)],
     output: Annotated[Path, typer.Option("-o", "--output", metavar="FIGURE",
                                          help="Figure to write (.png, .svg, .pdf).")],
@@ -25,8 +26,10 @@ def plot(
     dpi: Annotated[int, typer.Option(metavar="DPI", min=10, help="Pixels per inch.")] = 100,
 ) -> None:
     """Draw piano rolls coloured by velocity and each note's velocity over time."""
-    if len(files) > 2:
-        raise typer.BadParameter("give one file, or two to compare", param_hint="FILES")
+    from autodynamics_cli.humanize.plot import MAX_FILES
+
+    if len(files) > MAX_FILES:
+        raise typer.BadParameter(f"give one file, or up to {MAX_FILES} to compare", param_hint="FILES")
     from autodynamics_cli.humanize.plot import plot_files
 
     plot_files(files, output, start=start, end=end, width=width, height=height, dpi=dpi)

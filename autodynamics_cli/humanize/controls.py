@@ -4,11 +4,15 @@ Pure numpy, no torch, so it is cheap to test and independent of how the model
 decodes. The order of operations for the selected notes of one file is
 
 1. model velocities (greedy, or sampled with ``--temperature``),
+   (with the model's piece calibration, ``model/calibration.py``: a pianist's
+   range at the piece's level),
 2. ``--keep-dynamics``: the input's loudness envelope (its contrast halved,
    around the model's average level) plus the model's note-to-note
    deviations from its own envelope,
-3. ``--strength``: blend between the input velocities (0) and that result (1),
-4. ``--range``: map the 1..127 scale linearly onto ``LO..HI`` (order of loudness kept).
+3. ``--expression``: scale every note's distance from the file's mean level
+   (0 flat, 1 as is, 2 doubled),
+4. ``--strength``: blend between the input velocities (0) and that result (1),
+5. ``--range``: map the 1..127 scale linearly onto ``LO..HI`` (order of loudness kept).
 
 Notes outside ``--tracks``/``--channels`` keep their input velocity, so their
 bytes in the file do not change.
@@ -28,6 +32,7 @@ ENVELOPE_SIGMA_S = 1.0  # Gaussian width of the loudness envelope (about 3 s wid
 ENVELOPE_BIN_S = 0.05  # time resolution of the envelope (one roll step)
 DYNAMICS_MIN_SPREAD = 8.0  # envelope 5th..95th percentile spread that counts as written dynamics
 DYNAMICS_CONTRAST = 0.5  # share of the input's loudness contrast that --keep-dynamics keeps
+MAX_EXPRESSION = 2.0  # twice the default range; beyond it most of a piece is clipped at 1 or 127
 KEYBOARD_PROGRAMS = 8  # GM programs 1-8 (0-7 in the file): pianos, electric pianos, harpsichord, clavinet
 
 
@@ -45,6 +50,7 @@ class HumanizeOptions:
     """
 
     keep_dynamics: bool | None = None
+    expression: float = 1.0  # 0 flat at the piece's level, 1 the model's range, 2 doubled
     strength: float = 1.0
     velocity_range: tuple[int, int] | None = None
     tracks: tuple[str, ...] | None = None
@@ -55,6 +61,9 @@ class HumanizeOptions:
     all_parts: bool = False  # humanize every pitched part, not only the keyboards
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.expression <= MAX_EXPRESSION:
+            raise AutodynError(f"--expression must be between 0 and {MAX_EXPRESSION:g}, "
+                               f"got {self.expression}")
         if not 0.0 <= self.strength <= 1.0:
             raise AutodynError(f"--strength must be between 0 and 1, got {self.strength}")
         if self.velocity_range is not None:
@@ -124,6 +133,19 @@ def keep_dynamics(input_velocity: np.ndarray, predicted: np.ndarray, onset: np.n
     return env_pred.mean() + contrast * (env_in - env_in.mean()) + pred - env_pred
 
 
+def scale_expression(velocity: np.ndarray, expression: float) -> np.ndarray:
+    """Every note's distance from the mean level times ``expression`` (0: all at the mean).
+
+    Linear and increasing for ``expression`` above 0, so the order of loudness is kept;
+    the level (the mean) does not move, before clipping.
+    """
+    v = np.asarray(velocity, dtype=np.float64)
+    if expression == 1.0 or len(v) == 0:
+        return v
+    m = v.mean()
+    return m + expression * (v - m)
+
+
 def blend(input_velocity: np.ndarray, result: np.ndarray, strength: float) -> np.ndarray:
     """``strength`` 0 gives the input, 1 the result, in between a straight mix."""
     if strength == 0.0:
@@ -146,7 +168,7 @@ def finalize(input_velocity: np.ndarray, predicted: np.ndarray, onset: np.ndarra
     """Velocities 1..127 to write for the selected notes (see the module docstring)."""
     vin = input_velocity.astype(np.float64)
     result = keep_dynamics(vin, predicted, onset) if keep else predicted.astype(np.float64)
-    result = np.clip(result, 1, 127)
+    result = np.clip(scale_expression(np.clip(result, 1, 127), options.expression), 1, 127)
     out = blend(vin, result, options.strength)
     if options.velocity_range is not None:
         out = map_range(out, *options.velocity_range)

@@ -26,7 +26,10 @@ from autodynamics_cli.midi.notes import Notes, subset
 from autodynamics_cli.midi.read import read_midi, tempo_map_seconds
 
 MISSING_MATPLOTLIB = "autodyn plot needs matplotlib: install autodyn's [plot] extra (pip install matplotlib)"
-COLOURS = ("#7f7f7f", "#d62728")  # first file grey (before), second red (after)
+# one file red; the first of several grey (before), the next red (after), then blue and green
+# (e.g. the same input humanized with several --expression settings)
+COLOURS = ("#7f7f7f", "#d62728", "#1f77b4", "#2ca02c")
+MAX_FILES = len(COLOURS)
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 COLOUR_MAP = "viridis"  # perceptually uniform: equal velocity steps look equally different
 COLOUR_BAND = 5  # velocities per colour band
@@ -234,7 +237,7 @@ def _legend(ax, names: list[str], colours: tuple[str, ...], inches: float) -> No
 
 def plot_files(paths: list[Path], output: Path, start: float | None = None, end: float | None = None,
                width: float = 10.0, height: float = 6.0, dpi: int = 100) -> None:
-    """Draw one or two MIDI files to ``output`` (format from its suffix: png, svg, pdf).
+    """Draw one MIDI file, or up to four to compare, to ``output`` (format from its suffix: png, svg, pdf).
 
     ``start`` and ``end`` (seconds) pick the notes that start inside [start, end).
     """
@@ -259,8 +262,8 @@ def draw_files(paths: list[Path], start: float | None = None, end: float | None 
         from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
     except ImportError:
         raise AutodynError(MISSING_MATPLOTLIB) from None
-    if not 1 <= len(paths) <= 2:
-        raise AutodynError("autodyn plot takes one file, or two to compare (before and after)")
+    if not 1 <= len(paths) <= MAX_FILES:
+        raise AutodynError(f"autodyn plot takes one file, or up to {MAX_FILES} to compare")
     scores = [read_midi(p) for p in paths]
     parts = [_excerpt(s.notes, start, end) for s in scores]
     names = _labels(paths)
@@ -299,7 +302,7 @@ def draw_files(paths: list[Path], start: float | None = None, end: float | None 
         ax.tick_params(labelbottom=False)
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=rolls, label="velocity", aspect=30, extend=extend)
 
-    colours = COLOURS[-len(parts):]
+    colours = COLOURS[1:2] if len(parts) == 1 else COLOURS[: len(parts)]
     for notes, colour in zip(parts, colours, strict=True):
         order = np.argsort(notes.onset, kind="stable")
         t, v = notes.onset[order], notes.velocity[order]

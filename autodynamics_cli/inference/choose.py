@@ -39,7 +39,7 @@ def load_engine(model: str | None, device: str = "auto", engine: str = "auto",
     ``work_bytes``: the size of the MIDI input of the job, for ``auto``.
     """
     from autodynamics_cli.model.registry import resolve
-    from autodynamics_cli.model.weights_file import read_checked_config
+    from autodynamics_cli.model.weights_file import read_checked_calibration, read_checked_config
 
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r} (use {', '.join(ENGINES)})")
@@ -59,13 +59,15 @@ def load_engine(model: str | None, device: str = "auto", engine: str = "auto",
         from autodynamics_cli.model.numpy_net import NumpyTagger
         from autodynamics_cli.model.weights_file import read_numpy_state
 
-        return NumpyEngine(NumpyTagger(cfg, read_numpy_state(path, cfg)), workers=cpu_cores())
+        net = NumpyEngine(NumpyTagger(cfg, read_numpy_state(path, cfg)), workers=cpu_cores())
+        net.calibration = read_checked_calibration(path)
+        return net
     require_torch(why_not or "--engine torch runs on it", "torch")
     from autodynamics_cli.inference.torch_engine import TorchEngine
     from autodynamics_cli.model.weights_file import load_model_file
 
     dev = resolve_device(device)
-    return TorchEngine(load_model_file(path, dev), dev)
+    return TorchEngine(load_model_file(path, dev), dev)  # the model carries its calibration
 
 
 def torch_installed() -> bool:

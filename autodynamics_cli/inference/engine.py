@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from autodynamics_cli.encoding.windows import WindowInput
+from autodynamics_cli.model.calibration import PieceCalibration
 from autodynamics_cli.model.config import ModelConfig
 
 
@@ -21,6 +22,7 @@ class Engine(ABC):
     """A loaded model that gives one velocity (1..127) per note of each window."""
 
     cfg: ModelConfig
+    calibration: PieceCalibration | None = None  # the weights file's second stage, if it has one
 
     @abstractmethod
     def velocities(self, windows: list[WindowInput], batch_size: int = 32, temperature: float = 0.0,

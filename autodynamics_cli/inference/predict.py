@@ -80,7 +80,8 @@ def trim_after_last_kept(w: Window) -> Window:
 def predict_velocities(engine: Engine, notes_list: list[Notes], batch_size: int = 32,
                        hop: int | None = None, temperature: float = 0.0, seed: int = 0,
                        read_dynamics: bool = True, blend: bool = True, read_staves: bool = True,
-                       on_notes: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+                       on_notes: Callable[[int, int], None] | None = None,
+                       calibrate: bool = True) -> list[np.ndarray]:
     """One velocity (1..127) per note of each file, aligned with ``Notes``.
 
     ``hop`` (steps between window starts, default ``HOP_STEPS``): larger is
@@ -94,6 +95,8 @@ def predict_velocities(engine: Engine, notes_list: list[Notes], batch_size: int 
     model or when sampling, it comes from the one window where it sits most centrally.
     ``on_notes(file, n)``, for progress displays: ``n`` more notes of ``notes_list[file]``
     were decoded (each note counts once, in the window it is kept from).
+    ``calibrate``: map each file to its piece's level and range with the engine's
+    ``calibration`` (``model/calibration.py``) when the model has one; off, the network's own.
     """
     cfg = engine.cfg
     hop = hop or HOP_STEPS
@@ -121,14 +124,16 @@ def predict_velocities(engine: Engine, notes_list: list[Notes], batch_size: int 
 
     decoded = engine.velocities(all_items, batch_size, temperature, on_batch)
     results = []
+    cal = engine.calibration if calibrate else None
     for notes, (first, windows, on) in zip(notes_list, plans, strict=True):
         if blend and not cfg.causal_decoder and temperature == 0:
-            results.append(blend_windows(on, windows, decoded[first : first + len(windows)],
-                                         cfg.roll_steps))
-            continue
-        vel = np.zeros(len(notes), dtype=np.int64)
-        for k, w in enumerate(windows):
-            vel[w.notes[w.keep]] = decoded[first + k][w.keep]
+            vel = blend_windows(on, windows, decoded[first : first + len(windows)], cfg.roll_steps)
+        else:
+            vel = np.zeros(len(notes), dtype=np.int64)
+            for k, w in enumerate(windows):
+                vel[w.notes[w.keep]] = decoded[first + k][w.keep]
+        if cal is not None:
+            vel = cal.apply(vel, notes.onset, notes.offset, notes.pitch, notes.velocity, read_dynamics)
         results.append(vel)
     return results
 

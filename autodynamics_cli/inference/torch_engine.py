@@ -34,6 +34,7 @@ class TorchEngine(Engine):
 
     def __init__(self, model: AutoDynamics, device: torch.device | str = "cpu") -> None:
         self.model, self.cfg, self.device = model, model.cfg, torch.device(device)
+        self.calibration = getattr(model, "calibration", None)  # the weights file's, if loaded from one
         self.referee = referee_of(model)
 
     def velocities(self, windows: list[WindowInput], batch_size: int = 32, temperature: float = 0.0,

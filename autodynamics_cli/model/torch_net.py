@@ -27,6 +27,7 @@ from torch import nn
 
 from autodynamics_cli.encoding import tokens as T
 from autodynamics_cli.model import config as spec
+from autodynamics_cli.model.calibration import PieceCalibration
 from autodynamics_cli.model.config import ModelConfig
 
 
@@ -153,6 +154,7 @@ class AutoDynamics(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self.calibration: PieceCalibration | None = None  # set from the weights file on loading
         d = cfg.d_model
         self.roll_in = nn.Linear(2 * cfg.n_keys, d)
         self.tok_emb = nn.Embedding(cfg.vocab_size, d)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from autodynamics_cli.model.calibration import PieceCalibration
     from autodynamics_cli.model.config import ModelConfig
     from autodynamics_cli.model.torch_net import AutoDynamics
 
@@ -158,6 +159,16 @@ def read_checked_config(path: Path) -> ModelConfig:
         raise ModelError(f"{path}: invalid model config in the metadata ({e})") from None
 
 
+def read_checked_calibration(path: Path) -> PieceCalibration | None:
+    """The piece calibration stored with the weights (``model/calibration.py``), or None."""
+    from autodynamics_cli.model.calibration import read_calibration
+
+    try:
+        return read_calibration(read_metadata(path))
+    except (ValueError, TypeError, KeyError) as e:
+        raise ModelError(f"{path}: invalid piece calibration in the metadata ({e})") from None
+
+
 def read_numpy_state(path: Path, cfg: ModelConfig) -> dict[str, np.ndarray]:
     """The weights as float32 numpy arrays, checked against ``cfg``'s names and shapes (no torch)."""
     import numpy as np
@@ -198,4 +209,5 @@ def load_model_file(path: Path, device: torch.device | str = "cpu") -> AutoDynam
             from None
     if not all(torch.isfinite(p).all() for p in model.parameters()):
         raise ModelError(f"{path}: corrupt weights file (NaN or infinite weights)")
+    model.calibration = read_checked_calibration(path)
     return model.to(device).eval()

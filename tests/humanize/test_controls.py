@@ -183,3 +183,55 @@ def test_humanize_can_read_a_multi_track_file_as_one_part(tmp_path: Path):
         (want,) = predict_velocities(TorchEngine(model, CPU), [notes], read_staves=staves)
         assert got[flag] == want.tolist()
     assert got["--read-staves"] != got["--no-read-staves"]
+
+
+# --- --expression (issue 21): flat at the piece's level, through the default, to exaggerated ---------
+
+def _expression_case(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = 300
+    onset = np.sort(rng.uniform(0, 90, n))
+    vin = rng.choice([40, 64, 96], n)  # written dynamics, so --keep-dynamics has something to keep
+    pred = np.clip(rng.normal(62, 12, n), 1, 127).round().astype(np.int64)
+    return vin, pred, onset
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_expression_zero_is_flat_at_the_pieces_level(keep):
+    vin, pred, onset = _expression_case(0)
+    out = finalize(vin, pred, onset, HumanizeOptions(expression=0.0), keep)
+    default = finalize(vin, pred, onset, HumanizeOptions(), keep)
+    assert out.std() == 0
+    assert abs(int(out[0]) - default.mean()) <= 1  # the level the default plays at
+
+
+def test_expression_one_is_the_model_and_scales_the_spread():
+    vin, pred, onset = _expression_case(1)
+    np.testing.assert_array_equal(finalize(vin, pred, onset, HumanizeOptions(expression=1.0), False), pred)
+    for x in (0.5, 1.5):
+        out = finalize(vin, pred, onset, HumanizeOptions(expression=x), False)
+        assert out.std() == pytest.approx(x * pred.std(), rel=0.03)  # rounding, a little clipping
+        assert out.mean() == pytest.approx(pred.mean(), abs=1.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("x", [0.25, 1.0, 1.6, 2.0])
+def test_every_expression_above_flat_keeps_the_order_of_loudness(seed, x):
+    vin, pred, onset = _expression_case(seed)
+    for opts in (HumanizeOptions(expression=x), HumanizeOptions(expression=x, velocity_range=(20, 110))):
+        out = finalize(vin, pred, onset, opts, False)
+        order = np.argsort(pred, kind="stable")
+        assert np.all(np.diff(out[order]) >= 0)  # louder never softer (ties only from rounding/clipping)
+    # with --keep-dynamics the order is that of the input's envelope plus the model's deviations
+    mixed = np.clip(keep_dynamics(vin.astype(float), pred, onset), 1, 127)
+    out = finalize(vin, pred, onset, HumanizeOptions(expression=x), True)
+    order = np.argsort(mixed, kind="stable")
+    assert np.all(np.diff(out[order]) >= 0)
+
+
+def test_expression_outside_its_range_is_refused():
+    for bad in (-0.1, 2.5):
+        with pytest.raises(AutodynError, match="--expression"):
+            HumanizeOptions(expression=bad)
+    r = CliRunner().invoke(app, ["humanize", "x.mid", "--expression", "3"])
+    assert r.exit_code == 2 and "expression" in r.output

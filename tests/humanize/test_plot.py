@@ -39,7 +39,10 @@ def test_plot_writes_png_of_the_right_size(tmp_path: Path):
                             "--width", "6", "--height", "4", "--dpi", "60"])
     assert r.exit_code == 0, r.output
     assert _png_size(fig2.read_bytes()) == (360, 240) and fig2.stat().st_size > 3000
-    assert runner.invoke(app, ["plot", str(a), str(b), str(a), "-o", str(fig)]).exit_code == 2
+    four = tmp_path / "four.png"  # e.g. an input and three --expression settings
+    r = runner.invoke(app, ["plot", str(a), str(b), str(a), str(b), "-o", str(four), "--dpi", "40"])
+    assert r.exit_code == 0, r.output
+    assert runner.invoke(app, ["plot", *[str(a)] * 5, "-o", str(fig)]).exit_code == 2
 
 
 def test_plot_without_matplotlib_is_one_clear_line(tmp_path: Path):
