@@ -13,15 +13,16 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "autodynamics_cli"
-SUBSYSTEMS = ("midi", "encoding", "model", "inference", "humanize", "training", "cli")
+SUBSYSTEMS = ("midi", "encoding", "musicxml", "model", "inference", "humanize", "training", "cli")
 # What each subsystem may import of the others (besides itself, errors and the version).
 ALLOWED = {
     "midi": {"encoding"},  # the key range of the grid, nothing else
     "encoding": set(),
+    "musicxml": {"midi", "encoding"},  # MusicXML played into MIDI bytes; the grid's key range
     "model": {"encoding"},
     "inference": {"encoding", "model", "midi"},
-    "humanize": {"inference", "midi", "encoding", "model"},
-    "training": {"inference", "midi", "encoding", "model"},
+    "humanize": {"inference", "midi", "encoding", "model", "musicxml"},
+    "training": {"inference", "midi", "encoding", "model", "musicxml"},
     "cli": {"humanize", "inference", "training", "model", "midi", "encoding"},
 }
 
@@ -110,13 +111,21 @@ def test_imports_point_one_way(sub):
     assert wrong == []
 
 
-def test_midi_reads_only_the_grid_of_encoding():
+@pytest.mark.parametrize("sub", ["midi", "musicxml"])
+def test_reads_only_the_grid_of_encoding(sub):
     for m, targets in internal_graph().items():
-        if subsystem(m) == "midi":
+        if subsystem(m) == sub:
             assert {t for t in targets if subsystem(t) == "encoding"} <= {"autodynamics_cli.encoding.grid"}
 
 
-@pytest.mark.parametrize("module", [m for m in MODULES if subsystem(m) in ("encoding", "midi", "humanize")
+def test_partitura_only_imported_when_a_score_is_read():
+    """The [musicxml] extra is optional: no module may need partitura (or lxml) to be imported."""
+    assert [(m, t) for m, p in MODULES.items() for t, at_top in imports(p)
+            if t.split(".")[0] in ("partitura", "lxml") and at_top] == []
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES
+                                    if subsystem(m) in ("encoding", "midi", "musicxml", "humanize")
                                     or m.endswith((".config", ".numpy_net", ".registry", ".engine",
                                                    ".numpy_engine", ".predict", ".weights_file"))])
 def test_torch_free_at_import(module):

@@ -58,6 +58,9 @@ def eval_cmd(
         help="Let the model read the scores' notated velocities (off: measure without).")] = True,
     read_staves: Annotated[bool, typer.Option(
         help="Let a --staff model read the scores' staves (off: as one-track exports).")] = True,
+    musicxml: Annotated[bool, typer.Option(
+        help="With --scores: also humanize each score from its MusicXML (xml_score.mxl beside it) "
+             "and compare with the MIDI export on the same notes. Needs the [musicxml] extra.")] = True,
     device: Annotated[Device, typer.Option()] = Device.auto,
 ) -> None:
     """Humanize flat performances (or, with --scores, the scores) and compare with real pianists."""
@@ -82,7 +85,7 @@ def eval_cmd(
         if not (scores and alignments):
             raise AutodynError("score evaluation needs both --scores and --alignments")
         _eval_scores(engine, data, scores, alignments, split, max_seconds, model, json_out,
-                     read_dynamics, read_staves)
+                     read_dynamics, read_staves, musicxml)
         return
     entries = [e for e in list_dataset(data) if e.split == split]
     if not entries:
@@ -103,7 +106,7 @@ def eval_cmd(
 
 def _eval_scores(engine, data: Path, scores: Path, alignments: Path, split: str, max_seconds,
                  model: str | None, json_out: Path | None, read_dynamics: bool,
-                 read_staves: bool) -> None:
+                 read_staves: bool, musicxml: bool) -> None:
     import json
     from dataclasses import asdict
 
@@ -129,9 +132,44 @@ def _eval_scores(engine, data: Path, scores: Path, alignments: Path, split: str,
          ("another performer", s, "other_"), ("mean of the other performers", s, "others_mean_"),
          (f"model, {stepped['pieces']} scores with notated dynamics", stepped, "")])
     Console(highlight=False).print(table)
+    from_xml = _eval_musicxml(engine, entries, split) if musicxml else None
     if json_out:
         json_out.write_text(json.dumps({"summary": s, "summary_notated_dynamics": stepped,
+                                        "musicxml": from_xml,
                                         "read_dynamics": read_dynamics,
                                         "read_staves": read_staves,
                                         "model": model or "default", "input": "score",
                                         "performances": [asdict(x) for x in rows]}, indent=1))
+
+
+def _eval_musicxml(engine, entries: list, split: str) -> dict | None:
+    """The MusicXML-against-MIDI-export table (``evaluate_musicxml``); its results for --json."""
+    from dataclasses import asdict
+
+    from rich.progress import Progress
+
+    from autodynamics_cli.training.evaluate import MUSICXML_METRICS, evaluate_musicxml, summarize
+
+    try:
+        import partitura  # noqa: F401
+    except ImportError:
+        err.print("MusicXML comparison skipped: it needs autodyn's [musicxml] extra (pip install partitura)",
+                  markup=False)
+        return None
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(f"reading {split} MusicXML scores", total=len(entries))
+        rows = evaluate_musicxml(engine, entries, on_done=lambda _s: bar.advance(task))
+    if not rows:
+        err.print("MusicXML comparison skipped: no score has an xml_score.mxl and xml_note_map.csv",
+                  markup=False)
+        return None
+    s = summarize(rows, MUSICXML_METRICS)
+    marked = summarize([r for r in rows if r.markings], MUSICXML_METRICS)
+    Console(highlight=False).print(metrics_table(
+        f"{split}, MusicXML in against the MIDI export, the same {s['notes']:,} notes: "
+        f"{s['performances']} performances, {s['pieces']} pieces (mean over pieces)",
+        [("model, MusicXML in", s, ""), ("model, MIDI export", s, "midi_"),
+         (f"MusicXML in, {marked['pieces']} scores with markings", marked, ""),
+         ("MIDI export, the same scores", marked, "midi_")]))
+    return {"summary": s, "summary_markings": marked, "performances": [asdict(r) for r in rows]}
+

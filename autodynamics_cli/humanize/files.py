@@ -27,6 +27,7 @@ from autodynamics_cli.inference.predict import predict_velocities
 from autodynamics_cli.midi.notes import MidiScore, Notes, subset
 from autodynamics_cli.midi.read import read_midi, require_notes
 from autodynamics_cli.midi.write import with_velocities, write_atomic
+from autodynamics_cli.musicxml import is_musicxml_name, read_musicxml
 
 FILES_PER_GROUP = 8  # files whose windows share engine batches
 SKIP = object()  # a plan whose output exists (--skip-existing)
@@ -66,7 +67,10 @@ def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: b
     name = p.source.name
     t0 = time.perf_counter()
     try:
-        score = read_midi(name, stdin_data if p.source.path is None else None)
+        if p.source.path is not None and is_musicxml_name(p.source.path):  # played into MIDI bytes
+            score = read_midi(name, read_musicxml(p.source.path).midi)
+        else:
+            score = read_midi(name, stdin_data if p.source.path is None else None)
         require_notes(name, score)
         mask, not_piano = choose_notes(score.notes, score.programs, score.data, opts, name)
         return _Read(score, mask, not_piano, time.perf_counter() - t0)

@@ -255,3 +255,30 @@ def load_split(load: Callable[..., Piece | str | None], entries: list, split: st
     else:
         results = [job(e) for e in chosen]
     return ([r for r in results if isinstance(r, Piece)], [r for r in results if isinstance(r, str)])
+
+
+def musicxml_of(score: str | Path) -> tuple[Path, Path] | None:
+    """The MusicXML score a ``midi_score.mid`` was exported from, and its note map (the ASAP layout)."""
+    folder = Path(score).parent
+    xml, note_map = folder / "xml_score.mxl", folder / "xml_note_map.csv"
+    return (xml, note_map) if xml.is_file() and note_map.is_file() else None
+
+
+def map_to_score_notes(note_id: np.ndarray, values: np.ndarray, notes: Notes, data: bytes,
+                       note_map: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Per-note ``values`` of a MusicXML score moved onto the MIDI score's notes, and which got one.
+
+    ``note_map``: ``xml_note_map.csv`` (``score_note_index,xml_note_id``; the index counts
+    as in the alignments, ``score_order``); ``note_id``: each MusicXML note's id with its
+    repeat pass (``n12-2``), as ``musicxml.read_musicxml`` gives it.
+    """
+    by_id = {str(i): k for k, i in enumerate(note_id)}
+    order = score_order(notes, data)
+    out = np.zeros(len(notes), dtype=values.dtype)
+    has = np.zeros(len(notes), dtype=bool)
+    with open(note_map, newline="") as f:
+        for row in csv.DictReader(f):
+            i, k = int(row["score_note_index"]), by_id.get(row["xml_note_id"])
+            if k is not None and 0 <= i < len(order) and order[i] >= 0:
+                out[order[i]], has[order[i]] = values[k], True
+    return out, has

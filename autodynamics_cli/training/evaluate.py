@@ -245,3 +245,74 @@ def evaluate_scores(engine: Engine, entries: list[AlignedEntry], max_seconds: fl
             if on_done:
                 on_done(s)
     return results
+
+
+MUSICXML_METRICS = ("mse", "mae", "r", *SHAPE, *(f"midi_{m}" for m in ("mse", "mae", "r", *SHAPE)))
+MARKED = ("crescendo", "diminuendo", "accent", "marcato", "sforzando", "fp")  # besides dynamics words
+
+
+@dataclass
+class MusicXmlInputScore:
+    """One performance judged on a score read from its MusicXML, beside the MIDI export, same notes."""
+
+    path: str
+    group: str
+    notes: int
+    mse: float
+    mae: float
+    r: float
+    spread: float
+    level_error: float
+    abs_level_error: float
+    midi_mse: float
+    midi_mae: float
+    midi_r: float
+    midi_spread: float
+    midi_level_error: float
+    midi_abs_level_error: float
+    markings: bool  # the score has dynamics words, hairpins or accents
+
+
+def has_markings(markings: np.ndarray, names: tuple[str, ...]) -> bool:
+    """Whether a score carries dynamics, hairpins or accents (Bach's scores in ASAP carry none)."""
+    col = {n: i for i, n in enumerate(names)}
+    known = (markings[:, col["dynamic_unknown"]] == 0).any()
+    return bool(known or (markings[:, [col[n] for n in MARKED]] > 0).any())
+
+
+def evaluate_musicxml(engine: Engine, entries: list[AlignedEntry],
+                      on_done: Callable[[MusicXmlInputScore], None] | None = None
+                      ) -> list[MusicXmlInputScore]:
+    """Each score with a MusicXML file humanized twice, from the MusicXML and from the MIDI
+    export, and both compared with each performer on the notes both paths and the alignment
+    share (``datasets.map_to_score_notes``). Scores without MusicXML are left out."""
+    from autodynamics_cli.musicxml import read_musicxml
+    from autodynamics_cli.training.datasets import map_to_score_notes, musicxml_of
+
+    by_score: dict[str, list[AlignedEntry]] = defaultdict(list)
+    for e in entries:
+        by_score[str(e.score)].append(e)
+    results = []
+    for score, group in by_score.items():
+        found = musicxml_of(score)
+        if found is None:
+            continue
+        xml = read_musicxml(found[0])
+        played = read_midi(str(found[0]), xml.midi)
+        midi = read_midi(score)
+        pred_xml, pred_midi = predict_velocities(engine, [played.notes, midi.notes])
+        on_score, mapped = map_to_score_notes(xml.note_id, pred_xml, midi.notes, midi.data, found[1])
+        marked = has_markings(xml.markings, xml.marking_names)
+        for e in group:
+            alignment = read_alignment(e.alignment)
+            target, hit = aligned_targets(midi.notes, midi.data, alignment, str(e.alignment))
+            sel = hit & mapped
+            if sel.sum() < 2:
+                continue
+            a = compare_velocities(on_score[sel], target[sel])
+            b = compare_velocities(pred_midi[sel], target[sel], "midi_")
+            s = MusicXmlInputScore(str(e.performance), e.group, int(sel.sum()), **a, **b, markings=marked)
+            results.append(s)
+            if on_done:
+                on_done(s)
+    return results

@@ -1,0 +1,183 @@
+"""What the MusicXML markings are worth on top of the shipped model (issue 23): a measured study.
+
+For every ASAP score with a MusicXML file: the markings of each MIDI-score note
+(``autodynamics_cli.musicxml``: dynamic in force, hairpins, accents, staccato, slurs,
+fermatas, grace notes, tempo words), joined through the piece's ``xml_note_map.csv``.
+The shipped default's velocities (network + piece calibration) on the MIDI score come
+from ``piece_calibration.py``'s cache. A ridge regression on the markings predicts the
+pianists' velocity minus the default's (each piece weighs 1), fitted on the train split;
+reported per performance, mean per piece, on the validation pieces and in grouped
+10-fold CV over the train pieces.
+
+    python scripts/markings_study.py            # needs piece_calibration.py's cache first
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import piece_calibration as pc  # noqa: E402
+
+from autodynamics_cli.midi.read import read_midi  # noqa: E402
+from autodynamics_cli.model.registry import resolve  # noqa: E402
+from autodynamics_cli.model.weights_file import read_checked_calibration  # noqa: E402
+from autodynamics_cli.training.datasets import score_order  # noqa: E402
+
+ALPHAS = (0.1, 1.0, 10.0, 100.0)
+
+
+def piece_markings(score_path: Path, cache: Path) -> tuple[np.ndarray, tuple[str, ...]] | None:
+    """Markings per note of ``midi_score.mid`` (read_midi order; NaN rows: no MusicXML note)."""
+    from autodynamics_cli.musicxml import MARKING_NAMES, read_musicxml
+
+    xml, nmap = score_path.parent / "xml_score.mxl", score_path.parent / "xml_note_map.csv"
+    if not xml.is_file() or not nmap.is_file():
+        return None
+    key = hashlib.sha1(f"{xml.resolve()}|{xml.stat().st_mtime_ns}|v1".encode()).hexdigest()[:16]
+    hit = cache / f"marks-{key}.npz"
+    if hit.is_file():
+        return np.load(hit)["m"], MARKING_NAMES
+    try:
+        s = read_musicxml(xml)
+    except Exception as e:  # a reader bug must not stop the study: report it, skip the piece
+        print(f"{xml}: {type(e).__name__}: {e}", file=sys.stderr)
+        return None
+    by_id = {str(i): k for k, i in enumerate(s.note_id)}
+    midi = read_midi(score_path)
+    order = score_order(midi.notes, midi.data)
+    m = np.full((len(midi.notes), len(MARKING_NAMES)), np.nan, dtype=np.float32)
+    with open(nmap, newline="") as f:
+        for row in csv.DictReader(f):
+            i, k = int(row["score_note_index"]), by_id.get(row["xml_note_id"])
+            if k is not None and 0 <= i < len(order) and order[i] >= 0:
+                m[order[i]] = s.markings[k]
+    np.savez_compressed(hit, m=m)
+    return m, MARKING_NAMES
+
+
+def design(m: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """Regression inputs per note: the markings, and hairpin position within a crescendo / diminuendo."""
+    col = {n: i for i, n in enumerate(names)}
+    x = np.nan_to_num(m.astype(np.float64))
+    extra = [x[:, col["hairpin_position"]] * x[:, col["crescendo"]],
+             x[:, col["hairpin_position"]] * x[:, col["diminuendo"]],
+             np.log1p(np.maximum(x[:, col["since_dynamic"]], 0))]
+    return np.column_stack([x, *extra])
+
+
+def fit(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]], alpha: float) -> np.ndarray:
+    """Weighted ridge (intercept unpenalised) on (X, residual, weight) rows."""
+    X = np.concatenate([r[0] for r in rows])
+    y = np.concatenate([r[1] for r in rows])
+    w = np.concatenate([r[2] for r in rows])
+    Xa = np.column_stack([np.ones(len(X)), X])
+    reg = alpha * np.eye(Xa.shape[1])
+    reg[0, 0] = 0
+    return np.linalg.solve(Xa.T @ (Xa * w[:, None]) + reg, Xa.T @ (w * y))
+
+
+def predict(beta: np.ndarray, X: np.ndarray) -> np.ndarray:
+    return beta[0] + X @ beta[1:]
+
+
+def metrics(outputs: dict[str, list[tuple[str, np.ndarray, np.ndarray]]]) -> np.ndarray:
+    """outputs: piece -> [(velocity out, pianist, matched)]: mean per piece of per-performance metrics."""
+    per_piece = []
+    for items in outputs.values():
+        ms = []
+        for v, t, h in items:
+            p, y = v[h].astype(np.float64), t[h].astype(np.float64)
+            r = np.corrcoef(p, y)[0, 1] if p.std() > 0 and y.std() > 0 else 0.0
+            ms.append([((p - y) ** 2).mean(), np.abs(p - y).mean(), r, p.std() / y.std(),
+                       p.mean() - y.mean()])
+        per_piece.append(np.mean(ms, axis=0))
+    return np.mean(per_piece, axis=0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=pc.SHARED)
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/piece_calibration"))
+    ap.add_argument("--marks-cache", type=Path, default=Path("/tmp/markings_cache"))
+    args = ap.parse_args(argv)
+    args.marks_cache.mkdir(parents=True, exist_ok=True)
+    weights = resolve(None)
+    cal = read_checked_calibration(weights)
+    units = [pc.load_unit(p) for p in pc.score_units(args.data, args.cache, weights, {"train", "validation"})]
+    data = []  # (unit, default velocities, X, has markings)
+    for u in units:
+        got = piece_markings(Path(u.name), args.marks_cache)
+        c = cal.apply(u.pred, u.onset, u.offset, u.pitch, u.velocity).astype(np.float64)
+        if got is None:
+            continue
+        m, names = got
+        data.append((u, c, design(m, names), ~np.isnan(m[:, 0])))
+    print(f"{len(data)} of {len(units)} scores have MusicXML", file=sys.stderr)
+
+    def rows_of(items):
+        out = []
+        for u, c, X, has in items:
+            n_perf = max(1, sum(1 for _, _, h in u.targets if h.sum() > 1))
+            for _, t, h in u.targets:
+                sel = h & has
+                if sel.sum() < 2:
+                    continue
+                out.append((X[sel], t[sel] - c[sel], np.full(sel.sum(), 1.0 / (sel.sum() * n_perf))))
+        return out
+
+    def outputs(items, beta):
+        base, plus = defaultdict(list), defaultdict(list)
+        for u, c, X, has in items:
+            add = np.where(has, predict(beta, X), 0.0) if beta is not None else 0.0
+            v = np.clip(np.rint(c + add), 1, 127)
+            for _, t, h in u.targets:
+                if (h & has).sum() > 1:
+                    base[u.group].append((c, t, h & has))
+                    plus[u.group].append((v, t, h & has))
+        return metrics(base), metrics(plus)
+
+    train = [d for d in data if d[0].split == "train"]
+    val = [d for d in data if d[0].split == "validation"]
+    folds = pc.fold_of(np.array([d[0].group for d in train]))
+    print("| set | alpha | default MSE / MAE / r / spread / level | with markings |")
+    print("| --- | --- | --- | --- |")
+    for alpha in ALPHAS:
+        cv_items = []
+        for f in np.unique(folds):
+            beta = fit(rows_of([d for d, k in zip(train, folds, strict=True) if k != f]), alpha)
+            cv_items.append(([d for d, k in zip(train, folds, strict=True) if k == f], beta))
+        base, plus = defaultdict(list), defaultdict(list)
+        for items, beta in cv_items:
+            for u, c, X, has in items:
+                v = np.clip(np.rint(c + np.where(has, predict(beta, X), 0.0)), 1, 127)
+                for _, t, h in u.targets:
+                    if (h & has).sum() > 1:
+                        base[u.group].append((c, t, h & has))
+                        plus[u.group].append((v, t, h & has))
+        b, p = metrics(base), metrics(plus)
+        print(f"| train CV ({len(set(d[0].group for d in train))} pieces) | {alpha:g} | "
+              + " / ".join(f"{x:.3f}" for x in b) + " | " + " / ".join(f"{x:.3f}" for x in p) + " |")
+        beta = fit(rows_of(train), alpha)
+        b, p = outputs(val, beta)
+        print(f"| validation ({len(set(d[0].group for d in val))} pieces) | {alpha:g} | "
+              + " / ".join(f"{x:.3f}" for x in b) + " | " + " / ".join(f"{x:.3f}" for x in p) + " |")
+    beta = fit(rows_of(train), 10.0)
+    from autodynamics_cli.musicxml import MARKING_NAMES
+    labels = ["intercept", *MARKING_NAMES, "cresc_position", "dim_position", "log_since_dynamic"]
+    print("\ncoefficients (alpha 10): "
+          + ", ".join(f"{n} {b:+.2f}" for n, b in zip(labels, beta, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
