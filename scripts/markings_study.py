@@ -15,7 +15,6 @@ reported per performance, mean per piece, on the validation pieces and in groupe
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import sys
 from collections import defaultdict
@@ -32,7 +31,7 @@ import piece_calibration as pc  # noqa: E402
 from autodynamics_cli.midi.read import read_midi  # noqa: E402
 from autodynamics_cli.model.registry import resolve  # noqa: E402
 from autodynamics_cli.model.weights_file import read_checked_calibration  # noqa: E402
-from autodynamics_cli.training.datasets import score_order  # noqa: E402
+from autodynamics_cli.training.datasets import map_to_score_notes  # noqa: E402
 
 ALPHAS = (0.1, 1.0, 10.0, 100.0)
 
@@ -53,15 +52,9 @@ def piece_markings(score_path: Path, cache: Path) -> tuple[np.ndarray, tuple[str
     except Exception as e:  # a reader bug must not stop the study: report it, skip the piece
         print(f"{xml}: {type(e).__name__}: {e}", file=sys.stderr)
         return None
-    by_id = {str(i): k for k, i in enumerate(s.note_id)}
     midi = read_midi(score_path)
-    order = score_order(midi.notes, midi.data)
-    m = np.full((len(midi.notes), len(MARKING_NAMES)), np.nan, dtype=np.float32)
-    with open(nmap, newline="") as f:
-        for row in csv.DictReader(f):
-            i, k = int(row["score_note_index"]), by_id.get(row["xml_note_id"])
-            if k is not None and 0 <= i < len(order) and order[i] >= 0:
-                m[order[i]] = s.markings[k]
+    values, has = map_to_score_notes(s.note_id, s.markings, midi.notes, midi.data, nmap)
+    m = np.where(has[:, None], values, np.nan).astype(np.float32)
     np.savez_compressed(hit, m=m)
     return m, MARKING_NAMES
 

@@ -15,8 +15,8 @@ from autodynamics_cli.cli.progress import NotesBar, SigtermAsInterrupt
 
 def humanize(
     inputs: Annotated[list[str], typer.Argument(
-        metavar="FILE", help="MIDI files, MusicXML scores (.musicxml, .mxl, .xml: [musicxml] extra) or folders "
-                         "('-': a MIDI file on standard input).", show_default=False)],
+        metavar="FILE", help="MIDI files, MusicXML scores (.musicxml, .mxl, .xml: [musicxml] extra) "
+                         "or folders ('-': a MIDI file on standard input).", show_default=False)],
     output: Annotated[str | None, typer.Option(
         "-o", "--output", metavar="PATH",
         help="Output file, or folder (several inputs, a folder input, an existing folder, a "

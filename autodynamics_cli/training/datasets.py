@@ -274,7 +274,7 @@ def map_to_score_notes(note_id: np.ndarray, values: np.ndarray, notes: Notes, da
     """
     by_id = {str(i): k for k, i in enumerate(note_id)}
     order = score_order(notes, data)
-    out = np.zeros(len(notes), dtype=values.dtype)
+    out = np.zeros((len(notes), *values.shape[1:]), dtype=values.dtype)  # values: one row per note
     has = np.zeros(len(notes), dtype=bool)
     with open(note_map, newline="") as f:
         for row in csv.DictReader(f):
