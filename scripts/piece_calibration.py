@@ -184,7 +184,9 @@ def score_units(data: Path, cache: Path, weights: Path, splits: set[str]) -> lis
 
 
 def performance_units(data: Path, cache: Path, weights: Path, splits: set[str],
-                      per_piece: int | None) -> list[Path]:
+                      per_piece: int | None, cached_train: bool = False) -> list[Path]:
+    """Cache files of the performances (the model runs on those not cached yet); with
+    ``cached_train`` only the train performances already cached are used (a cheaper fit)."""
     entries = [e for e in list_dataset(data / "asap-performances") if e.split in splits]
     if per_piece is not None:  # a fixed subset of the train performances (validation: all)
         seen: dict[str, int] = defaultdict(int)
@@ -197,6 +199,8 @@ def performance_units(data: Path, cache: Path, weights: Path, splits: set[str],
     out, jobs, digest = [], [], tensors_digest(weights)
     for e in entries:
         path = cache / f"perf-{file_key([e.path], digest, 'performance')}.npz"
+        if cached_train and e.split == "train" and not path.is_file():
+            continue
         out.append(path)
         if path.is_file():
             continue
@@ -555,6 +559,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--train-performances-per-piece", type=int, default=None, metavar="K",
                     help="fit the performance-input calibrator on at most K performances of each "
                          "train piece (default: all; the model runs on each once, then cached)")
+    ap.add_argument("--cached-train-performances", action="store_true",
+                    help="fit on the train performances already in the cache only (no model runs for them)")
     ap.add_argument("--user-factor", type=float, default=1.0,
                     help="multiplies the spread factor s in (b), (b'), (d), (d')")
     ap.add_argument("--pooled", action="store_true",
@@ -576,7 +582,8 @@ def main(argv: list[str] | None = None) -> None:
         kinds.append(("scores", score_units(args.data, args.cache, weights, splits)))
     if args.inputs in ("performances", "both"):
         kinds.append(("performances", performance_units(args.data, args.cache, weights, splits,
-                                                        args.train_performances_per_piece)))
+                                                        args.train_performances_per_piece,
+                                                        args.cached_train_performances)))
     tables = {}
     for kind, paths in kinds:
         t = make_table([load_unit(p) for p in paths])
@@ -620,9 +627,11 @@ def main(argv: list[str] | None = None) -> None:
                 lines.append(fmt_row([f"{f:.2f}", *metric_cells(m)]))
             details.append(f"(d) at several user factors, train CV ({kind}):\n" + "\n".join(lines))
     if args.write_calibration is not None and "scores" in tables:
-        train = tables["scores"][0]
-        cal = fitted[id(fits["scores"])][0]
-        what = f"asap-scores train split: {len(train.units)} scores, {len(set(train.groups))} pieces"
+        train = fits["scores"]  # the train scores, or (--pooled) with the train performances
+        cal = fitted[id(train)][0]
+        n_scores = sum(u.kind == "score" for u in train.units)
+        what = (f"asap train split: {n_scores} scores and {len(train.units) - n_scores} performances, "
+                f"{len(set(train.groups))} pieces")
         write_calibration(weights, args.write_calibration, to_product(cal, args.user_factor, what))
         print(f"wrote {args.write_calibration}", file=sys.stderr)
     print(f"Per-piece calibration of {weights.name}; metrics per performance, mean per piece, then "
