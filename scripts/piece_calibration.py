@@ -59,7 +59,7 @@ import json
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -630,9 +630,17 @@ def main(argv: list[str] | None = None) -> None:
         train = fits["scores"]  # the train scores, or (--pooled) with the train performances
         cal = fitted[id(train)][0]
         n_scores = sum(u.kind == "score" for u in train.units)
-        what = (f"asap train split: {n_scores} scores and {len(train.units) - n_scores} performances, "
-                f"{len(set(train.groups))} pieces")
-        write_calibration(weights, args.write_calibration, to_product(cal, args.user_factor, what))
+        n_perf = len(train.units) - n_scores
+        what = (f"asap train split: {n_scores} scores" + (f" and {n_perf} performances" if n_perf else "")
+                + f", {len(set(train.groups))} pieces")
+        product = to_product(cal, args.user_factor, what)
+        if "performances" in tables and fits["performances"] is not train:  # per kind: played input
+            perf = fits["performances"]
+            played = to_product(fitted[id(perf)][0], args.user_factor,
+                                f"asap train split: {len(perf.units)} performances flattened to 64, "
+                                f"{len(set(perf.groups))} pieces")
+            product = replace(product, played=played)
+        write_calibration(weights, args.write_calibration, product)
         print(f"wrote {args.write_calibration}", file=sys.stderr)
     print(f"Per-piece calibration of {weights.name}; metrics per performance, mean per piece, then "
           f"over pieces; user factor {args.user_factor:g}; "

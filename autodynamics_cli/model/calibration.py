@@ -11,10 +11,11 @@ with dL and dS two linear functions of a whole-piece summary (``summary_features
 tempo and density, chord size, note lengths, register, notated dynamics, and the
 network's own mean and spread on the file). They were fitted by
 ``scripts/piece_calibration.py`` on the train split's scores (ridge regressions,
-features chosen by grouped cross-validation) and are stored in the weights file's
-metadata under ``piece_calibration``; ``factor`` sets the default range (0.9 of
-the pianists' spread the regression predicts). Linear and increasing in v, so the
-order of loudness within a piece is kept. Numpy only.
+features chosen by grouped cross-validation), and a second pair on its recorded
+performances for input whose chords were played rather than notated (``played``),
+and are stored in the weights file's metadata under ``piece_calibration``. ``factor``
+sets the default range (0.9 of the pianists' spread the regression predicts). Linear
+and increasing in v, so the order of loudness within a piece is kept. Numpy only.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ METADATA_KEY = "piece_calibration"
 CHORD_S = 0.035  # onsets closer than this are one chord (a played chord spreads over some 30 ms)
 FEATURES = ("log_notes_per_s", "log_onsets_per_s", "chord_size", "log_mean_dur", "log_median_dur",
             "pitch_mean", "pitch_std", "log_length_s", "has_dynamics", "notated_mean",
-            "notated_std", "model_mean", "model_std")
+            "notated_std", "model_mean", "model_std", "played_chords")
+PLAYED_S = 0.001  # a chord whose onsets differ by more than this was played, not notated
+PLAYED_SHARE = 0.5  # a file with more of its chords played is a recorded performance
 
 
 def summary_features(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray,
@@ -47,13 +50,16 @@ def summary_features(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray,
     p = np.asarray(pitch, dtype=np.float64)
     span = max(float(off.max() - on.min()), 1.0)
     dur = np.maximum(off - on, 1e-3)
-    chords = 1 + int((np.diff(np.sort(on)) > CHORD_S).sum())
+    gaps = np.diff(np.sort(on))
+    chords = 1 + int((gaps > CHORD_S).sum())
+    within = gaps[gaps <= CHORD_S]  # steps inside a chord: 0 in a score, a few ms when played
     dyn = read_dynamics and velocities_vary(velocity)
     vel, v = np.asarray(velocity, dtype=np.float64), np.asarray(pred, dtype=np.float64)
     values = (math.log(len(on) / span), math.log(chords / span), len(on) / chords,
               math.log(dur.mean()), math.log(float(np.median(dur))), p.mean(), p.std(),
               math.log(span), float(dyn), vel.mean() - 64 if dyn else 0.0,
-              vel.std() if dyn else 0.0, v.mean(), v.std())
+              vel.std() if dyn else 0.0, v.mean(), v.std(),
+              float((within > PLAYED_S).mean()) if len(within) else 0.0)
     return {k: float(x) for k, x in zip(FEATURES, values, strict=True)}
 
 
@@ -76,23 +82,40 @@ class PieceCalibration:
     spread: Linear
     factor: float = 0.9
     fitted_on: str = ""
+    played: PieceCalibration | None = None  # for recorded performances (``PLAYED_SHARE``), if fitted
+
+    def to_dict(self) -> dict:
+        d = {"version": 1, "level": vars(self.level), "spread": vars(self.spread),
+             "factor": self.factor, "fitted_on": self.fitted_on}
+        return d if self.played is None else {**d, "played": self.played.to_dict()}
 
     def to_json(self) -> str:
-        return json.dumps({"version": 1, "level": vars(self.level), "spread": vars(self.spread),
-                           "factor": self.factor, "fitted_on": self.fitted_on})
+        return json.dumps(self.to_dict())
 
     @classmethod
-    def from_json(cls, text: str) -> PieceCalibration:
-        d = json.loads(text)
+    def from_dict(cls, d: dict) -> PieceCalibration:
         lin = {k: Linear(float(d[k]["intercept"]), {str(f): float(s) for f, s in d[k]["slopes"].items()})
                for k in ("level", "spread")}
         unknown = (set(lin["level"].slopes) | set(lin["spread"].slopes)) - set(FEATURES)
         if unknown:
             raise ValueError(f"unknown summary features {sorted(unknown)}")
-        return cls(lin["level"], lin["spread"], float(d.get("factor", 1.0)), str(d.get("fitted_on", "")))
+        played = cls.from_dict(d["played"]) if d.get("played") else None
+        return cls(lin["level"], lin["spread"], float(d.get("factor", 1.0)), str(d.get("fitted_on", "")),
+                   played)
+
+    @classmethod
+    def from_json(cls, text: str) -> PieceCalibration:
+        return cls.from_dict(json.loads(text))
 
     def level_and_scale(self, x: dict[str, float]) -> tuple[float, float]:
-        """The piece's target mean velocity, and the factor on the network's deviations from its mean."""
+        """The piece's target mean velocity, and the factor on the network's deviations from its mean.
+
+        A recorded performance (most chords' notes a few ms apart, ``played_chords``)
+        takes the ``played`` calibration where there is one: it has no notated dynamics
+        and the network plays it narrower than a score, so it is fitted on its own.
+        """
+        if self.played is not None and x["played_chords"] >= PLAYED_SHARE:
+            return self.played.level_and_scale(x)
         return x["model_mean"] + self.level(x), self.factor * math.exp(self.spread(x))
 
     def apply(self, pred: np.ndarray, onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray,

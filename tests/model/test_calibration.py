@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,39 @@ def test_the_bundled_default_spreads_like_a_pianist_on_validation_scores(shared_
             ratio[name].append(v[hit].std() / target[hit].std())
     assert 0.7 < np.mean(ratio["default"]) < 1.3
     assert np.mean(ratio["default"]) > 1.3 * np.mean(ratio["network"])
+
+
+PLAYED = PieceCalibration(Linear(5.0), Linear(0.5), 1.0, "played test")
+
+
+def chords(played: bool, n: int = 60, seed: int = 0) -> Notes:
+    """Three-note chords every half second; ``played``: their notes 5-20 ms apart, as recorded."""
+    rng = np.random.default_rng(seed)
+    base = np.repeat(np.arange(n) * 0.5, 3)
+    onset = base + (rng.uniform(0.005, 0.02, len(base)) * np.tile([0, 1, 2], n) if played else 0.0)
+    k = len(onset)
+    return Notes(onset=onset, offset=onset + 0.4, pitch=np.tile([48, 55, 64], n), velocity=np.full(k, 64),
+                 channel=np.zeros(k, dtype=np.int64), track=np.zeros(k, dtype=np.int64),
+                 byte_offset=np.arange(k, dtype=np.int64))
+
+
+def test_played_chords_tell_a_recording_from_a_score():
+    for played, want in ((False, 0.0), (True, 1.0)):
+        n = chords(played)
+        x = summary_features(n.onset, n.offset, n.pitch, n.velocity, np.full(len(n.pitch), 60))
+        assert x["played_chords"] == pytest.approx(want, abs=0.05)
+
+
+def test_a_recording_takes_the_played_calibration():
+    both = replace(CAL, played=PLAYED)
+    assert PieceCalibration.from_json(both.to_json()) == both
+    pred = np.random.default_rng(3).integers(50, 75, 180)
+    for played in (False, True):
+        n = chords(played)
+        got = both.apply(pred, n.onset, n.offset, n.pitch, n.velocity)
+        want = (PLAYED if played else CAL).apply(pred, n.onset, n.offset, n.pitch, n.velocity)
+        np.testing.assert_array_equal(got, want)
+    n = chords(True)  # the played calibration: level + 5, scale e^0.5
+    out = PLAYED.apply(pred, n.onset, n.offset, n.pitch, n.velocity)
+    assert out.mean() == pytest.approx(pred.mean() + 5, abs=0.6)
+    assert out.std() == pytest.approx(np.exp(0.5) * pred.std(), rel=0.03)
