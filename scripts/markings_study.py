@@ -31,7 +31,8 @@ import piece_calibration as pc  # noqa: E402
 from autodynamics_cli.midi.read import read_midi  # noqa: E402
 from autodynamics_cli.model.registry import resolve  # noqa: E402
 from autodynamics_cli.model.weights_file import read_checked_calibration  # noqa: E402
-from autodynamics_cli.training.datasets import map_to_score_notes  # noqa: E402
+from autodynamics_cli.training.datasets import map_to_score_notes, musicxml_of  # noqa: E402
+from autodynamics_cli.training.evaluate import compare_velocities, nan_mean  # noqa: E402
 
 ALPHAS = (0.1, 1.0, 10.0, 100.0)
 
@@ -40,9 +41,10 @@ def piece_markings(score_path: Path, cache: Path) -> tuple[np.ndarray, tuple[str
     """Markings per note of ``midi_score.mid`` (read_midi order; NaN rows: no MusicXML note)."""
     from autodynamics_cli.musicxml import MARKING_NAMES, read_musicxml
 
-    xml, nmap = score_path.parent / "xml_score.mxl", score_path.parent / "xml_note_map.csv"
-    if not xml.is_file() or not nmap.is_file():
+    found = musicxml_of(score_path)
+    if found is None:
         return None
+    xml, nmap = found
     key = hashlib.sha1(f"{xml.resolve()}|{xml.stat().st_mtime_ns}|v1".encode()).hexdigest()[:16]
     hit = cache / f"marks-{key}.npz"
     if hit.is_file():
@@ -84,18 +86,36 @@ def predict(beta: np.ndarray, X: np.ndarray) -> np.ndarray:
     return beta[0] + X @ beta[1:]
 
 
-def metrics(outputs: dict[str, list[tuple[str, np.ndarray, np.ndarray]]]) -> np.ndarray:
-    """outputs: piece -> [(velocity out, pianist, matched)]: mean per piece of per-performance metrics."""
+METRICS = ("mse", "mae", "r", "spread", "level_error")
+
+
+def metrics(outputs: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]) -> list[float]:
+    """outputs: piece -> [(velocity out, pianist, matched)]: ``autodyn eval``'s metrics per
+    performance (``compare_velocities``), mean per piece, then over pieces."""
     per_piece = []
     for items in outputs.values():
-        ms = []
-        for v, t, h in items:
-            p, y = v[h].astype(np.float64), t[h].astype(np.float64)
-            r = np.corrcoef(p, y)[0, 1] if p.std() > 0 and y.std() > 0 else 0.0
-            ms.append([((p - y) ** 2).mean(), np.abs(p - y).mean(), r, p.std() / y.std(),
-                       p.mean() - y.mean()])
-        per_piece.append(np.mean(ms, axis=0))
-    return np.mean(per_piece, axis=0)
+        rows = [compare_velocities(v[h], t[h].astype(np.float64)) for v, t, h in items]
+        per_piece.append([nan_mean([r[m] for r in rows]) for m in METRICS])
+    return [nan_mean([p[k] for p in per_piece]) for k in range(len(METRICS))]
+
+
+def scored(folds: list[tuple[list, np.ndarray]]) -> tuple[list[float], list[float]]:
+    """The default's metrics and with the markings stage, over (items, ridge coefficients) pairs."""
+    base, plus = defaultdict(list), defaultdict(list)
+    for items, beta in folds:
+        for u, c, X, has in items:
+            v = np.clip(np.rint(c + np.where(has, predict(beta, X), 0.0)), 1, 127)
+            for _, t, h in u.targets:
+                if (h & has).sum() > 1:
+                    base[u.group].append((c, t, h & has))
+                    plus[u.group].append((v, t, h & has))
+    return metrics(base), metrics(plus)
+
+
+def row(label: str, alpha: float, metrics_pair: tuple[list[float], list[float]]) -> str:
+    b, p = metrics_pair
+    return (f"| {label} | {alpha:g} | " + " / ".join(f"{x:.3f}" for x in b) + " | "
+            + " / ".join(f"{x:.3f}" for x in p) + " |")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -111,10 +131,10 @@ def main(argv: list[str] | None = None) -> None:
     data = []  # (unit, default velocities, X, has markings)
     for u in units:
         got = piece_markings(Path(u.name), args.marks_cache)
-        c = cal.apply(u.pred, u.onset, u.offset, u.pitch, u.velocity).astype(np.float64)
         if got is None:
             continue
         m, names = got
+        c = cal.apply(u.pred, u.onset, u.offset, u.pitch, u.velocity).astype(np.float64)
         data.append((u, c, design(m, names), ~np.isnan(m[:, 0])))
     print(f"{len(data)} of {len(units)} scores have MusicXML", file=sys.stderr)
 
@@ -129,42 +149,18 @@ def main(argv: list[str] | None = None) -> None:
                 out.append((X[sel], t[sel] - c[sel], np.full(sel.sum(), 1.0 / (sel.sum() * n_perf))))
         return out
 
-    def outputs(items, beta):
-        base, plus = defaultdict(list), defaultdict(list)
-        for u, c, X, has in items:
-            add = np.where(has, predict(beta, X), 0.0) if beta is not None else 0.0
-            v = np.clip(np.rint(c + add), 1, 127)
-            for _, t, h in u.targets:
-                if (h & has).sum() > 1:
-                    base[u.group].append((c, t, h & has))
-                    plus[u.group].append((v, t, h & has))
-        return metrics(base), metrics(plus)
-
     train = [d for d in data if d[0].split == "train"]
     val = [d for d in data if d[0].split == "validation"]
     folds = pc.fold_of(np.array([d[0].group for d in train]))
     print("| set | alpha | default MSE / MAE / r / spread / level | with markings |")
     print("| --- | --- | --- | --- |")
+    n_train, n_val = len(set(d[0].group for d in train)), len(set(d[0].group for d in val))
     for alpha in ALPHAS:
-        cv_items = []
-        for f in np.unique(folds):
-            beta = fit(rows_of([d for d, k in zip(train, folds, strict=True) if k != f]), alpha)
-            cv_items.append(([d for d, k in zip(train, folds, strict=True) if k == f], beta))
-        base, plus = defaultdict(list), defaultdict(list)
-        for items, beta in cv_items:
-            for u, c, X, has in items:
-                v = np.clip(np.rint(c + np.where(has, predict(beta, X), 0.0)), 1, 127)
-                for _, t, h in u.targets:
-                    if (h & has).sum() > 1:
-                        base[u.group].append((c, t, h & has))
-                        plus[u.group].append((v, t, h & has))
-        b, p = metrics(base), metrics(plus)
-        print(f"| train CV ({len(set(d[0].group for d in train))} pieces) | {alpha:g} | "
-              + " / ".join(f"{x:.3f}" for x in b) + " | " + " / ".join(f"{x:.3f}" for x in p) + " |")
-        beta = fit(rows_of(train), alpha)
-        b, p = outputs(val, beta)
-        print(f"| validation ({len(set(d[0].group for d in val))} pieces) | {alpha:g} | "
-              + " / ".join(f"{x:.3f}" for x in b) + " | " + " / ".join(f"{x:.3f}" for x in p) + " |")
+        cv = [([d for d, k in zip(train, folds, strict=True) if k == f],
+               fit(rows_of([d for d, k in zip(train, folds, strict=True) if k != f]), alpha))
+              for f in np.unique(folds)]
+        print(row(f"train CV ({n_train} pieces)", alpha, scored(cv)))
+        print(row(f"validation ({n_val} pieces)", alpha, scored([(val, fit(rows_of(train), alpha))])))
     beta = fit(rows_of(train), 10.0)
     from autodynamics_cli.musicxml import MARKING_NAMES
     labels = ["intercept", *MARKING_NAMES, "cresc_position", "dim_position", "log_since_dynamic"]

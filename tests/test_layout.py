@@ -23,7 +23,7 @@ ALLOWED = {
     "inference": {"encoding", "model", "midi"},
     "humanize": {"inference", "midi", "encoding", "model", "musicxml"},
     "training": {"inference", "midi", "encoding", "model", "musicxml"},
-    "cli": {"humanize", "inference", "training", "model", "midi", "encoding"},
+    "cli": {"humanize", "inference", "training", "model", "midi", "encoding", "musicxml"},
 }
 
 

@@ -148,13 +148,13 @@ def _eval_musicxml(engine, entries: list, split: str) -> dict | None:
 
     from rich.progress import Progress
 
+    from autodynamics_cli.musicxml.read import EXTRA_HINT
     from autodynamics_cli.training.evaluate import MUSICXML_METRICS, evaluate_musicxml, summarize
 
     try:
         import partitura  # noqa: F401
     except ImportError:
-        err.print("MusicXML comparison skipped: it needs autodyn's [musicxml] extra (pip install partitura)",
-                  markup=False)
+        err.print(f"MusicXML comparison skipped: {EXTRA_HINT}", markup=False)
         return None
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"reading {split} MusicXML scores", total=len(entries))

@@ -26,11 +26,10 @@ def plot(
     dpi: Annotated[int, typer.Option(metavar="DPI", min=10, help="Pixels per inch.")] = 100,
 ) -> None:
     """Draw piano rolls coloured by velocity and each note's velocity over time."""
-    from autodynamics_cli.humanize.plot import MAX_FILES
+    from autodynamics_cli.humanize.plot import MAX_FILES, plot_files
 
     if len(files) > MAX_FILES:
         raise typer.BadParameter(f"give one file, or up to {MAX_FILES} to compare", param_hint="FILES")
-    from autodynamics_cli.humanize.plot import plot_files
 
     plot_files(files, output, start=start, end=end, width=width, height=height, dpi=dpi)
     err.print(f"wrote {output}", markup=False)

@@ -32,7 +32,14 @@ from autodynamics_cli.inference.engine import Engine
 from autodynamics_cli.inference.predict import predict_velocities
 from autodynamics_cli.midi.notes import Notes, subset
 from autodynamics_cli.midi.read import read_midi
-from autodynamics_cli.training.datasets import AlignedEntry, Entry, aligned_targets, read_alignment
+from autodynamics_cli.training.datasets import (
+    AlignedEntry,
+    Entry,
+    aligned_targets,
+    map_to_score_notes,
+    musicxml_of,
+    read_alignment,
+)
 
 BASELINE_VELOCITY = 64
 SHAPE = ("spread", "level_error", "abs_level_error")  # measured beside MSE, MAE and r
@@ -191,6 +198,14 @@ class ScoreInputScore(PerformanceScore):
     others_mean_abs_level_error: float = NAN
 
 
+def by_score(entries: list[AlignedEntry]) -> dict[str, list[AlignedEntry]]:
+    """The entries of each score (its performers), in first-seen order: each score runs once."""
+    groups: dict[str, list[AlignedEntry]] = defaultdict(list)
+    for e in entries:
+        groups[str(e.score)].append(e)
+    return groups
+
+
 def evaluate_scores(engine: Engine, entries: list[AlignedEntry], max_seconds: float | None = None,
                     on_done: Callable[[ScoreInputScore], None] | None = None,
                     read_dynamics: bool = True, read_staves: bool = True) -> list[ScoreInputScore]:
@@ -200,11 +215,8 @@ def evaluate_scores(engine: Engine, entries: list[AlignedEntry], max_seconds: fl
     ``read_staves`` off the staves (to measure what reading them is worth, or
     how the model does on a one-track export).
     """
-    by_score: dict[str, list[AlignedEntry]] = defaultdict(list)
-    for e in entries:
-        by_score[str(e.score)].append(e)
     results = []
-    for score, group in by_score.items():
+    for score, group in by_score(entries).items():
         midi = read_midi(score)
         notes = midi.notes
         keep = np.ones(len(notes), dtype=bool)
@@ -287,13 +299,9 @@ def evaluate_musicxml(engine: Engine, entries: list[AlignedEntry],
     export, and both compared with each performer on the notes both paths and the alignment
     share (``datasets.map_to_score_notes``). Scores without MusicXML are left out."""
     from autodynamics_cli.musicxml import read_musicxml
-    from autodynamics_cli.training.datasets import map_to_score_notes, musicxml_of
 
-    by_score: dict[str, list[AlignedEntry]] = defaultdict(list)
-    for e in entries:
-        by_score[str(e.score)].append(e)
     results = []
-    for score, group in by_score.items():
+    for score, group in by_score(entries).items():
         found = musicxml_of(score)
         if found is None:
             continue
