@@ -74,7 +74,13 @@ from autodynamics_cli.model.calibration import (  # noqa: E402
     PieceCalibration,
     summary_features,
 )
-from autodynamics_cli.training.datasets import aligned_targets, list_aligned, list_dataset, read_alignment  # noqa: E402
+from autodynamics_cli.training.datasets import (  # noqa: E402
+    aligned_targets,
+    list_aligned,
+    list_dataset,
+    read_alignment,
+    read_notes_cached,
+)
 from autodynamics_cli.training.evaluate import flattened  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -206,7 +212,7 @@ def performance_units(data: Path, cache: Path, weights: Path, splits: set[str],
             continue
 
         def build(e=e):
-            notes = read_midi(e.path).notes
+            notes = read_notes_cached(e.path)  # parsed once for training runs too
             flat = flattened(notes)
 
             def finish(pred):
@@ -222,13 +228,14 @@ def performance_units(data: Path, cache: Path, weights: Path, splits: set[str],
 
 
 _ENGINE = None
+DEVICE = "cpu"  # --device: "cuda" runs the torch engine on a GPU
 
 
 def engine_for(weights: Path):
     global _ENGINE
     if _ENGINE is None:
         from autodynamics_cli.inference.choose import load_engine
-        _ENGINE = load_engine(str(weights), "cpu", "numpy")
+        _ENGINE = load_engine(str(weights), DEVICE, "numpy" if DEVICE == "cpu" else "torch")
     return _ENGINE
 
 
@@ -555,6 +562,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/piece_calibration"),
                     help="model outputs, one npz per file (default: /tmp/piece_calibration)")
     ap.add_argument("--model", default=None, help="weights (default: the bundled model)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="where the model runs (cuda: the torch engine on a GPU)")
     ap.add_argument("--inputs", choices=("scores", "performances", "both"), default="both")
     ap.add_argument("--train-performances-per-piece", type=int, default=None, metavar="K",
                     help="fit the performance-input calibrator on at most K performances of each "
@@ -572,6 +581,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="write a copy of the model with the score calibrator fitted on all train "
                          "scores, at --user-factor, in its metadata (how the bundled model got its own)")
     args = ap.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
 
     from autodynamics_cli.model.registry import resolve
     weights = resolve(args.model)

@@ -75,6 +75,13 @@ def train(
     drop_staff: Annotated[float, typer.Option(
         metavar="P", min=0.0, max=1.0, help="Chance to hide a window's staves (as in a one-track file); "
                                "with --staff.")] = 0.2,
+    markings: Annotated[bool, typer.Option(
+        help="Also read each note's markings from its score's MusicXML (dynamics, hairpins, accents, "
+             "articulations, slurs, fermatas, tempo words; SCORES/<piece>/xml_score.mxl with its "
+             "xml_note_map.csv); needs the [musicxml] extra. MIDI input reads them as unknown.")] = False,
+    drop_markings: Annotated[float, typer.Option(
+        metavar="P", min=0.0, max=1.0, help="Chance to hide a score window's markings (as in a MIDI "
+                               "export); with --markings.")] = 0.3,
     init_from: Annotated[Path | None, typer.Option(
         metavar="FILE", help="Start a new run from this weights file (same shapes; e.g. a three-token tagger "
              "for a --note-tokens one; or fewer layers, the added ones starting as identity).")
@@ -112,12 +119,14 @@ def train(
         aux_weight=aux_weight, dropout=dropout, readout=readout.value if readout else None,
         scores=str(scores) if scores else None, alignments=str(alignments) if alignments else None,
         score_share=score_share, drop_dynamics=drop_dynamics, drop_staff=drop_staff,
+        drop_markings=drop_markings,
         eval_seconds=eval_seconds or None, eval_minutes=eval_minutes,
         checkpoint_minutes=checkpoint_minutes, threads=threads, workers=workers, device=device.value,
         seed=seed,
         overrides={k: v for k, v in {"note_tokens": True if note_tokens else None,
                                      "onset_lead": True if onset_lead else None,
                                      "staff": True if staff else None,
+                                     "markings": True if markings else None,
                                      "n_enc_layers": enc_layers,
                                      "n_dec_layers": dec_layers}.items() if v is not None},
         init_from=str(init_from) if init_from else None)

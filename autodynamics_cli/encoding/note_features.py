@@ -27,6 +27,8 @@ col   name                buckets
 10    rank in staff       0 (one part) or 1 + rank from top among the
                           notes of its staff starting in the same step
                           (1..4, capped)
+11-19 score markings      0 (unknown) or a bucket of the MusicXML
+                          score's markings (``marking_features.py``)
 ====  ==================  ==========================================
 
 The onset lead sees timing finer than the roll's 50 ms steps. In a played
@@ -54,12 +56,15 @@ from __future__ import annotations
 
 import numpy as np
 
-FEATURE_SIZES = (9, 8, 8, 10, 10, 10, 17, 17, 9, 4, 5)
+from autodynamics_cli.encoding.marking_features import MARKING_SIZES, N_MARKINGS
+
+FEATURE_SIZES = (9, 8, 8, 10, 10, 10, 17, 17, 9, 4, 5, *MARKING_SIZES)
 N_FEATURES = len(FEATURE_SIZES)
 VELOCITY_COLUMN = 7
 LEAD_COLUMN = 8
 STAFF_COLUMN = 9
 STAFF_RANK_COLUMN = 10
+MARKING_COLUMNS = tuple(range(11, 11 + N_MARKINGS))
 LEAD_RADIUS_S = 0.04
 LEAD_EDGES_MS = (-25.0, -15.0, -8.0, -3.0, 3.0, 8.0, 15.0, 25.0)
 LEAD_NONE = 4  # the bucket of a note on time with its neighbours
@@ -132,11 +137,13 @@ def _staff_rank(on: np.ndarray, pitch: np.ndarray, staff: np.ndarray) -> np.ndar
 def note_features(on_step: np.ndarray, pitch: np.ndarray,
                   in_velocity: np.ndarray | None = None,
                   onset_s: np.ndarray | None = None,
-                  staff: np.ndarray | None = None) -> np.ndarray:
+                  staff: np.ndarray | None = None,
+                  markings: np.ndarray | None = None) -> np.ndarray:
     """``(n, N_FEATURES)`` int64 features of notes (any order); see the module docstring.
 
     ``onset_s``: the notes' onsets in seconds, for the onset lead (else "on time");
-    ``staff``: the notes' ``part_staff`` of the whole file (else "one part").
+    ``staff``: the notes' ``part_staff`` of the whole file (else "one part");
+    ``markings``: the notes' ``marking_buckets`` (else "unknown").
     """
     on = np.asarray(on_step, dtype=np.int64)
     pitch = np.asarray(pitch, dtype=np.int64)
@@ -173,6 +180,7 @@ def note_features(on_step: np.ndarray, pitch: np.ndarray,
         np.full(n, LEAD_NONE, dtype=np.int64),
         np.zeros(n, dtype=np.int64),
         np.zeros(n, dtype=np.int64),
+        *np.zeros((N_MARKINGS, n), dtype=np.int64),
     ], axis=1)
     out[order] = feats
     if in_velocity is not None:
@@ -183,4 +191,6 @@ def note_features(on_step: np.ndarray, pitch: np.ndarray,
         staff = np.asarray(staff, dtype=np.int64)
         out[:, STAFF_COLUMN] = staff
         out[:, STAFF_RANK_COLUMN] = _staff_rank(on, pitch, staff)
+    if markings is not None:
+        out[:, list(MARKING_COLUMNS)] = markings
     return out

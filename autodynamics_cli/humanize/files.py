@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from autodynamics_cli.encoding.marking_features import marking_buckets
 from autodynamics_cli.errors import AutodynError, OutputError
 from autodynamics_cli.humanize.controls import HumanizeOptions, choose_notes, finalize, has_dynamics
 from autodynamics_cli.humanize.inputs import STDIO, Plan
@@ -50,12 +51,17 @@ def _internal(e: Exception) -> str:
 
 @dataclass
 class _Read:
-    """A parsed file, its notes to humanize, those left alone as not piano, and its reading time."""
+    """A parsed file, its notes to humanize, those left alone as not piano, and its reading time.
+
+    ``markings``: a MusicXML score's ``marking_buckets`` per note of ``score``
+    (None for a MIDI file).
+    """
 
     score: MidiScore
     mask: np.ndarray
     not_piano: np.ndarray
     seconds: float
+    markings: np.ndarray | None = None
 
 
 def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: bool) -> object:
@@ -66,14 +72,17 @@ def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: b
         return SKIP
     name = p.source.name
     t0 = time.perf_counter()
+    markings = None
     try:
         if p.source.path is not None and is_musicxml_name(p.source.path):  # played into MIDI bytes
-            score = read_midi(name, read_musicxml(p.source.path).midi)
+            xml = read_musicxml(p.source.path)
+            score = read_midi(name, xml.midi)
+            markings = marking_buckets(xml.markings, xml.marking_names)
         else:
             score = read_midi(name, stdin_data if p.source.path is None else None)
         require_notes(name, score)
         mask, not_piano = choose_notes(score.notes, score.programs, score.data, opts, name)
-        return _Read(score, mask, not_piano, time.perf_counter() - t0)
+        return _Read(score, mask, not_piano, time.perf_counter() - t0, markings)
     except AutodynError as e:
         if debug:
             raise
@@ -145,8 +154,9 @@ def humanize_files(engine: Engine | None, plans: list[Plan], batch_size: int = 3
         running = [(p, f) for p, f in parsed if f.mask.any()]
         on_notes = None if on_progress is None else \
             (lambda i, n, r=running: on_progress(r[i][0].source.name, n, int(r[i][1].mask.sum())))
-        velocities = _predict_group(engine, [(id(f), subset(f.score.notes, f.mask)) for _, f in running],
-                                    debug, predict, on_notes)
+        velocities = _predict_group(engine, [(id(f), subset(f.score.notes, f.mask),
+                                              None if f.markings is None else f.markings[f.mask])
+                                             for _, f in running], debug, predict, on_notes)
         # the group's files share the engine's batches: each takes its share by notes
         per_note = (time.perf_counter() - t0) / max(sum(int(f.mask.sum()) for _, f in parsed), 1)
         for p, f in parsed:
@@ -240,27 +250,29 @@ def _make_parent(path: Path) -> None:
         raise OutputError(f"cannot create folder {path.parent} ({e.strerror or e})") from None
 
 
-def _predict_group(engine: Engine | None, items: list[tuple[int, Notes]], debug: bool,
+def _predict_group(engine: Engine | None, items: list[tuple[int, Notes, np.ndarray | None]], debug: bool,
                    predict: Callable[..., list[np.ndarray]],
                    on_notes: Callable[[int, int], None] | None = None) -> dict[int, object]:
     """Velocities per key; if the shared batch fails, each file alone, so only the culprit fails.
 
-    ``on_notes`` (progress, ``predict_velocities``) follows the shared batch only.
+    ``items``: (key, notes, their markings or None); ``on_notes`` (progress,
+    ``predict_velocities``) follows the shared batch only.
     """
     if not items:
         return {}
     try:
-        out = predict(engine, [n for _, n in items], on_notes=on_notes)
-        return {k: v for (k, _), v in zip(items, out, strict=True)}
+        out = predict(engine, [n for _, n, _ in items], on_notes=on_notes,
+                      markings=[m for _, _, m in items])
+        return {k: v for (k, _, _), v in zip(items, out, strict=True)}
     except Exception as e:
         if debug:
             raise
         if len(items) == 1:
             return {items[0][0]: _internal(e)}
     result: dict[int, object] = {}
-    for k, n in items:
+    for k, n, m in items:
         try:
-            (result[k],) = predict(engine, [n])
+            (result[k],) = predict(engine, [n], markings=[m])
         except Exception as e:
             result[k] = _internal(e)
     return result

@@ -23,10 +23,12 @@ HOP_STEPS = 128  # 6.4 s: every note is decoded in up to two overlapping windows
 
 
 def model_features(cfg: ModelConfig, notes: Notes, read_dynamics: bool = True,
-                   read_staves: bool = True) -> np.ndarray:
+                   read_staves: bool = True, markings: np.ndarray | None = None) -> np.ndarray:
     """Note features of a whole file, with what else of it the model reads.
 
-    That is its notated velocities, onset leads and staves (``encoding/note_features.py``).
+    That is its notated velocities, onset leads, staves and, for a MusicXML
+    score, its markings (``encoding/note_features.py``; ``markings``:
+    ``marking_buckets`` per note, None for a MIDI file: "unknown").
 
     A file whose velocities are all equal carries no dynamics: it gets "none",
     as does every file when ``read_dynamics`` is off. ``read_staves`` off
@@ -38,7 +40,7 @@ def model_features(cfg: ModelConfig, notes: Notes, read_dynamics: bool = True,
     read = read_dynamics and cfg.input_velocity and NF.velocities_vary(notes.velocity)
     return NF.note_features(on, notes.pitch, notes.velocity if read else None,
                             notes.onset if cfg.onset_lead else None,
-                            staff)
+                            staff, markings if cfg.markings else None)
 
 
 def window_inputs(notes: Notes, windows: list[Window], roll_steps: int,
@@ -81,7 +83,8 @@ def predict_velocities(engine: Engine, notes_list: list[Notes], batch_size: int 
                        hop: int | None = None, temperature: float = 0.0, seed: int = 0,
                        read_dynamics: bool = True, blend: bool = True, read_staves: bool = True,
                        on_notes: Callable[[int, int], None] | None = None,
-                       calibrate: bool = True) -> list[np.ndarray]:
+                       calibrate: bool = True,
+                       markings: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
     """One velocity (1..127) per note of each file, aligned with ``Notes``.
 
     ``hop`` (steps between window starts, default ``HOP_STEPS``): larger is
@@ -97,18 +100,22 @@ def predict_velocities(engine: Engine, notes_list: list[Notes], batch_size: int 
     were decoded (each note counts once, in the window it is kept from).
     ``calibrate``: map each file to its piece's level and range with the engine's
     ``calibration`` (``model/calibration.py``) when the model has one; off, the network's own.
+    ``markings``: per file, its notes' ``marking_buckets`` when it was read from
+    MusicXML (None: a MIDI file, whose markings are unknown); only a model
+    trained with markings reads them.
     """
     cfg = engine.cfg
     hop = hop or HOP_STEPS
     all_items: list[WindowInput] = []
     plans: list[tuple[int, list[Window], np.ndarray]] = []
-    for notes in notes_list:
+    for i, notes in enumerate(notes_list):
         on, _ = note_steps(notes.onset, notes.offset)
         windows = plan_windows(on, notes.pitch, cfg.roll_steps, hop, T.max_notes(cfg.max_decoder_len))
         if cfg.causal_decoder:
             windows = [trim_after_last_kept(w) for w in windows]
         plans.append((len(all_items), windows, on))
-        feats = model_features(cfg, notes, read_dynamics, read_staves)
+        feats = model_features(cfg, notes, read_dynamics, read_staves,
+                               None if markings is None else markings[i])
         items = window_inputs(notes, windows, cfg.roll_steps, feats)
         for k, item in enumerate(items):
             item.seed = window_seed(seed, k)

@@ -39,6 +39,7 @@ class ModelConfig:
     input_velocity: bool = False  # ... and the note's notated (input) velocity bucket
     onset_lead: bool = False  # ... and its onset lead, timing finer than a roll step
     staff: bool = False  # ... and its staff (top or bottom part of a notation export)
+    markings: bool = False  # ... and its MusicXML score's markings (unknown for MIDI input)
     causal_decoder: bool = True  # False: decoder self-attention sees the whole window (tagger)
     note_tokens: bool = False  # tagger: one decoder position per note (not three), see torch_net.py
     layout_version: int = T.LAYOUT_VERSION
@@ -114,7 +115,8 @@ def feature_layout(cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray, int]:
     ``offset[i] + v``.
     """
     flags = {NF.VELOCITY_COLUMN: cfg.input_velocity, NF.LEAD_COLUMN: cfg.onset_lead,
-             NF.STAFF_COLUMN: cfg.staff, NF.STAFF_RANK_COLUMN: cfg.staff}
+             NF.STAFF_COLUMN: cfg.staff, NF.STAFF_RANK_COLUMN: cfg.staff,
+             **dict.fromkeys(NF.MARKING_COLUMNS, cfg.markings)}
     used = np.array([flags.get(i, cfg.note_features) for i in range(NF.N_FEATURES)])
     sizes = [NF.FEATURE_SIZES[i] if used[i] else 0 for i in range(NF.N_FEATURES)]
     return used, np.cumsum([0] + sizes[:-1]).astype(np.int64), int(sum(sizes))

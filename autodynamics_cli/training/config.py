@@ -38,6 +38,7 @@ class TrainConfig:
     score_share: float = 0.5  # fraction of training windows drawn from aligned scores
     drop_dynamics: float = 0.3  # chance a score window's notated velocities are hidden
     drop_staff: float = 0.2  # chance a window's staves are hidden (a model that reads them)
+    drop_markings: float = 0.3  # chance a score window's MusicXML markings are hidden (with markings)
     note_cache: bool = True  # cache parsed notes (datasets.read_notes_cached)
     checkpoint_minutes: float = 5.0
     eval_minutes: float = 10.0

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from autodynamics_cli.encoding import note_features as NF
-from autodynamics_cli.errors import AutodynError, MidiReadError
+from autodynamics_cli.encoding.marking_features import marking_buckets
+from autodynamics_cli.errors import AutodynError, MidiReadError, UsageError
 from autodynamics_cli.midi.notes import Notes
 from autodynamics_cli.midi.read import read_midi
 from autodynamics_cli.midi.smf import note_on_velocity_offsets
@@ -55,6 +56,7 @@ class Piece:
     in_velocity: np.ndarray | None = None  # notated velocities the model may read (None: none)
     source: str = "performance"  # or "score"
     staff: np.ndarray | None = None  # note_features.part_staff of the file (None: one part)
+    markings: np.ndarray | None = None  # marking_buckets from the score's MusicXML (None: unknown)
 
     def __len__(self) -> int:
         return len(self.pitch)
@@ -178,26 +180,73 @@ def aligned_targets(notes: Notes, data: bytes, alignment: np.ndarray, name: str 
     return target, has
 
 
-def load_aligned(entry: AlignedEntry, score_notes: Notes | None = None) -> Piece:
+def load_aligned(entry: AlignedEntry, score_notes: Notes | None = None, markings: bool = False,
+                 cache: bool = False) -> Piece:
     """A score whose targets are a performer's velocities (unmatched notes: no target).
 
     The score's own velocities are notated dynamics the model may read, unless
-    they are all equal (then it carries none).
+    they are all equal (then it carries none). ``markings``: also read its
+    MusicXML score's markings (``score_markings``), when it has one.
     """
     notes = score_notes if score_notes is not None else read_midi(entry.score).notes
-    target, has = aligned_targets(notes, entry.score.read_bytes(), read_alignment(entry.alignment),
-                                  str(entry.alignment))
+    data = entry.score.read_bytes()
+    target, has = aligned_targets(notes, data, read_alignment(entry.alignment), str(entry.alignment))
     in_vel = notes.velocity if NF.velocities_vary(notes.velocity) else None
     return Piece(notes.onset, notes.offset, notes.pitch, target, has, name=str(entry.alignment),
                  in_velocity=in_vel, source="score",
-                 staff=NF.part_staff(notes.track, notes.channel, notes.pitch))
+                 staff=NF.part_staff(notes.track, notes.channel, notes.pitch),
+                 markings=score_markings(entry.score, notes, data, cache) if markings else None)
+
+
+def score_markings(score: Path, notes: Notes, data: bytes, cache: bool = True) -> np.ndarray | None:
+    """``marking_buckets`` per note of a MIDI score, from the MusicXML it was exported from.
+
+    None when the piece has no MusicXML and note map (``musicxml_of``) or its
+    MusicXML cannot be read; notes the note map does not name are "unknown".
+    Reading a score takes seconds, so the result is cached under a key made of
+    the two files' contents (a cache built on one machine serves another).
+    Without the ``[musicxml]`` extra and no cached result this raises ``UsageError``.
+    """
+    found = musicxml_of(score)
+    if found is None:
+        return None
+    xml, note_map = found
+    key = hashlib.sha1(xml.read_bytes() + b"|" + note_map.read_bytes() + b"|" + data + b"|m1").hexdigest()
+    file = cache_dir() / "markings" / f"{key}.npy"
+    if cache and file.is_file():
+        try:
+            return np.load(file).astype(np.int64)
+        except (OSError, ValueError):
+            pass  # a damaged entry is read again below
+    from autodynamics_cli.musicxml import read_musicxml
+    from autodynamics_cli.musicxml.read import EXTRA_HINT, MusicXmlError
+
+    try:
+        s = read_musicxml(xml)
+    except MusicXmlError as e:
+        if EXTRA_HINT in str(e):
+            raise UsageError(f"training with markings: {EXTRA_HINT}") from None
+        return None
+    values, mapped = map_to_score_notes(s.note_id, s.markings, notes, data, note_map)
+    buckets = marking_buckets(values, s.marking_names)
+    buckets[~mapped] = 0
+    if cache:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_name(f"{file.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, buckets.astype(np.uint8))  # every bucket is below 16
+        os.replace(tmp, file)
+    return buckets
+
+
+def cache_dir() -> Path:
+    """Where training data is cached: ``$AUTODYN_CACHE_DIR`` or ``~/.cache/autodyn``."""
+    env = os.environ.get("AUTODYN_CACHE_DIR")
+    return Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "autodyn"
 
 
 def notes_cache_dir() -> Path:
-    """Where parsed notes are cached: ``$AUTODYN_CACHE_DIR`` or ``~/.cache/autodyn/notes``."""
-    env = os.environ.get("AUTODYN_CACHE_DIR")
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "autodyn"
-    return base / "notes"
+    """Where parsed notes are cached: ``cache_dir()/notes``."""
+    return cache_dir() / "notes"
 
 
 def read_notes_cached(path: str | Path, cache: bool = True) -> Notes:
@@ -235,9 +284,12 @@ def performance_piece(e: Entry, cache: bool) -> Piece | str | None:
     return p if len(p) else None
 
 
-def aligned_piece(e: AlignedEntry, cache: bool) -> Piece | str | None:
+def aligned_piece(e: AlignedEntry, cache: bool, markings: bool = False) -> Piece | str | None:
+    """A score-input training piece (with its markings when asked), why it was skipped, or None."""
     try:
-        p = load_aligned(e, read_notes_cached(e.score, cache))
+        p = load_aligned(e, read_notes_cached(e.score, cache), markings, cache)
+    except UsageError:
+        raise  # a missing extra stops the run, not one piece
     except AutodynError as err:
         return str(err)
     return p if p.has_target.any() else None

@@ -27,6 +27,7 @@ from dataclasses import KW_ONLY, dataclass, replace
 
 import numpy as np
 
+from autodynamics_cli.encoding.marking_features import marking_buckets
 from autodynamics_cli.encoding.note_features import velocities_vary
 from autodynamics_cli.inference.engine import Engine
 from autodynamics_cli.inference.predict import predict_velocities
@@ -308,7 +309,9 @@ def evaluate_musicxml(engine: Engine, entries: list[AlignedEntry],
         xml = read_musicxml(found[0])
         played = read_midi(str(found[0]), xml.midi)
         midi = read_midi(score)
-        pred_xml, pred_midi = predict_velocities(engine, [played.notes, midi.notes])
+        pred_xml, pred_midi = predict_velocities(
+            engine, [played.notes, midi.notes],
+            markings=[marking_buckets(xml.markings, xml.marking_names), None])
         on_score, mapped = map_to_score_notes(xml.note_id, pred_xml, midi.notes, midi.data, found[1])
         marked = has_markings(xml.markings, xml.marking_names)
         for e in group:

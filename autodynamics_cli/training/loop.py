@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -130,7 +131,8 @@ class Trainer:
             if not cfg.scores:
                 raise AutodynError("--alignments needs --scores (the folder of the aligned scores)")
             aligned = list_aligned(cfg.data, cfg.scores, cfg.alignments)
-            score_pieces, skipped_scores = load_split(aligned_piece, aligned, "train", cfg.note_cache,
+            load = partial(aligned_piece, markings=self.mcfg.markings)
+            score_pieces, skipped_scores = load_split(load, aligned, "train", cfg.note_cache,
                                                       cfg.workers)
             pieces += score_pieces
             skipped += skipped_scores
@@ -154,7 +156,7 @@ class Trainer:
                              Augment(cfg.stretch, cfg.transpose),
                              cfg.aux_weight if mcfg.causal_decoder else 0.0,  # a tagger sees them
                              cfg.velocity_mask_prob, share, cfg.drop_dynamics,
-                             cfg.drop_staff if mcfg.staff else None)
+                             cfg.drop_staff if mcfg.staff else None, cfg.drop_markings)
 
     # -- resume and checkpoint ----------------------------------------------------
 

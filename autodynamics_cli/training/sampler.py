@@ -67,6 +67,7 @@ class WindowDraw:
     mask: np.ndarray  # velocity tokens hidden from the decoder
     hide_dynamics: bool
     read_staff: bool
+    hide_markings: bool = False
 
 
 class WindowSampler:
@@ -79,13 +80,14 @@ class WindowSampler:
     def __init__(self, pieces: list[Piece], seed: int, roll_steps: int, max_notes: int,
                  augment: Augment | None, aux_weight: float, velocity_mask_prob: float,
                  source_share: dict[str, float] | None = None, drop_dynamics: float = 0.3,
-                 drop_staff: float | None = None) -> None:
+                 drop_staff: float | None = None, drop_markings: float = 0.3) -> None:
         if not pieces:
             raise AutodynError("no training pieces with notes")
         self.pieces = pieces
         self.prob = source_probabilities(pieces, source_share)
         self.drop_dynamics = drop_dynamics
         self.drop_staff = drop_staff  # None: the model reads no staves
+        self.drop_markings = drop_markings
         self.rng = np.random.default_rng(seed)
         self.roll_steps, self.max_notes = roll_steps, max_notes
         self.augment, self.aux_weight = augment, aux_weight
@@ -120,7 +122,9 @@ class WindowSampler:
         hide_dynamics = p.in_velocity is not None and self.rng.random() < self.drop_dynamics
         # staves read unless hidden, as in a one-track export, which has no staves
         read_staff = self.drop_staff is not None and self.rng.random() >= self.drop_staff
-        return WindowDraw(piece, factor, shift, start, mask, hide_dynamics, read_staff)
+        # hidden markings: a window as a MIDI export gives it (pieces without markings draw nothing)
+        hide_markings = p.markings is not None and self.rng.random() < self.drop_markings
+        return WindowDraw(piece, factor, shift, start, mask, hide_dynamics, read_staff, hide_markings)
 
     def build(self, d: WindowDraw) -> WindowSample:
         """The window a draw describes (deterministic: any process gives the same)."""
@@ -129,9 +133,10 @@ class WindowSampler:
         on, end = note_steps(onset, offset)
         in_vel = None if d.hide_dynamics else piece.in_velocity
         staff = piece.staff if d.read_staff else None
+        markings = None if d.hide_markings else piece.markings
         return make_window(on, end, piece.pitch + d.shift, piece.target, piece.has_target, d.start,
                            self.roll_steps, self.max_notes, self.aux_weight, d.mask, in_vel, onset,
-                           staff)
+                           staff, markings)
 
 
 def make_window(on: np.ndarray, end: np.ndarray, pitch: np.ndarray, target: np.ndarray,
@@ -139,20 +144,23 @@ def make_window(on: np.ndarray, end: np.ndarray, pitch: np.ndarray, target: np.n
                 aux_weight: float, velocity_mask: np.ndarray | None = None,
                 in_velocity: np.ndarray | None = None,
                 onset_s: np.ndarray | None = None,
-                staff: np.ndarray | None = None) -> WindowSample:
+                staff: np.ndarray | None = None,
+                markings: np.ndarray | None = None) -> WindowSample:
     """The model inputs and weighted targets of the window that starts at ``start``.
 
     ``velocity_mask[i]`` True hides note i's velocity from the decoder input;
     ``in_velocity`` are notated velocities the model may read (None: none);
     ``onset_s`` the onsets in seconds, for the onset-lead feature; ``staff``
-    the notes' ``note_features.part_staff`` (None: as a one-part file).
+    the notes' ``note_features.part_staff`` (None: as a one-part file);
+    ``markings`` their ``marking_buckets`` (None: unknown, as a MIDI file).
     Note features are computed on the notes near the window, which gives
     exactly what inference computes on the whole file (``note_features.py``).
     """
     near = np.flatnonzero((on >= start - NF.CONTEXT_STEPS) & (on < start + roll_steps + NF.CONTEXT_STEPS))
     feats = NF.note_features(on[near], pitch[near], None if in_velocity is None else in_velocity[near],
                              None if onset_s is None else onset_s[near],
-                             None if staff is None else staff[near])
+                             None if staff is None else staff[near],
+                             None if markings is None else markings[near])
     inside = np.flatnonzero((on[near] >= start) & (on[near] < start + roll_steps))
     inside = inside[T.note_order(on[near][inside], pitch[near][inside])][:max_notes]
     feats, inside = feats[inside], near[inside]

@@ -35,6 +35,10 @@ def test_staff_flag_reaches_the_config(dataset: Path, tmp_path: Path):
     assert trained_with("--staff", dataset, tmp_path / "run").staff
 
 
+def test_markings_flag_reaches_the_config(dataset: Path, tmp_path: Path):
+    assert trained_with("--markings", dataset, tmp_path / "run").markings
+
+
 def test_research_settings_are_not_offered(dataset: Path, tmp_path: Path):
     """The research preset, the ev loss and the correlation term left the CLI (usage errors);
     the library still builds the preset (scripts/train_research.py runs all three)."""

@@ -187,3 +187,9 @@ def test_bundled_model_engines_agree_on_shared_scores(shared_data):
     got = predict_velocities(load_engine(None, "cpu", "numpy"), notes)
     want = predict_velocities(load_engine(None, "cpu", "torch"), notes)
     assert [g.tolist() for g in got] == [w.tolist() for w in want]
+
+
+def test_engines_agree_on_a_markings_model():
+    model = tiny_model(seed=8, n_dec_layers=2, readout="mean", staff=True, markings=True, **STAFF_TAGGER)
+    items = windows_with(NF.MARKING_COLUMNS, 9, (1, 6, 18, 9))
+    assert_engines_agree_and_read(model, items, NF.MARKING_COLUMNS[0])

@@ -128,3 +128,24 @@ def test_hidden_staves_read_as_a_one_track_file():
     (b,) = predict_velocities(engine, [two], read_staves=False)
     (c,) = predict_velocities(engine, [one])
     assert b.tolist() == c.tolist() and a.tolist() != b.tolist()
+
+
+def test_only_a_markings_model_reads_markings_and_none_reads_as_unknown():
+    from autodynamics_cli.encoding.marking_features import N_MARKINGS
+
+    model = tiny_model(seed=2, readout="mean", markings=True, **STAFF_TAGGER)
+    with torch.no_grad():
+        model.head.weight.mul_(50)
+        model.feat_emb.weight.normal_(std=1.0)
+    rng = np.random.default_rng(1)
+    n = 40
+    notes = notes_from(rng.integers(50, 80, n), np.zeros(n, np.int64), onset=np.arange(n) * 0.25)
+    marks = rng.integers(1, 5, (n, N_MARKINGS))
+    cols = list(NF.MARKING_COLUMNS)
+    assert model_features(model.cfg, notes, markings=marks)[:, cols].tolist() == marks.tolist()
+    assert (model_features(tiny_model(**STAFF_TAGGER).cfg, notes, markings=marks)[:, cols] == 0).all()
+    engine = TorchEngine(model, CPU)
+    a, b = predict_velocities(engine, [notes, notes], markings=[marks, None])
+    (c,) = predict_velocities(engine, [notes], markings=[np.zeros_like(marks)])
+    (d,) = predict_velocities(engine, [notes])
+    assert a.tolist() != b.tolist() and b.tolist() == c.tolist() == d.tolist()

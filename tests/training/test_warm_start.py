@@ -103,3 +103,12 @@ def test_init_from_a_model_without_staves(tmp_path: Path):
     assert_init_keeps_the_logits(tiny_model(seed=4, **STAFF_TAGGER), dst, items, tmp_path)
     rows = sum(NF.FEATURE_SIZES[c] for c in STAFF_COLUMNS)
     assert dst.feat_emb.weight[-rows:].abs().sum() == 0
+
+
+def test_init_from_a_model_without_markings(tmp_path: Path):
+    """The markings' rows start at zero: on any markings the new model computes what the source did."""
+    dst = tiny_model(seed=5, staff=True, markings=True, **STAFF_TAGGER)
+    items = windows_with(NF.MARKING_COLUMNS, 3, (5, 12))
+    assert_init_keeps_the_logits(tiny_model(seed=4, staff=True, **STAFF_TAGGER), dst, items, tmp_path)
+    rows = sum(NF.FEATURE_SIZES[c] for c in NF.MARKING_COLUMNS)
+    assert dst.feat_emb.weight[-rows:].abs().sum() == 0
