@@ -68,6 +68,10 @@ def humanize(
                             "keyboards (programs 1-8, or no program change) are, and bass, guitar, "
                             "brass or strings keep their velocities; --tracks and --channels choose "
                             "explicitly.")] = False,
+    score: Annotated[Path | None, typer.Option(
+        metavar="SCORE", help="The MusicXML score the one MIDI input was exported from: its markings "
+                              "(hairpins, accents, slurs...) are read too, and the velocities still go "
+                              "into the MIDI file byte for byte.")] = None,
     read_staves: Annotated[bool, typer.Option(
         help="Read each track (or channel) as a staff, ranked by mean pitch, as notation "
              "programs export them; off for files whose tracks are not staves (one per voice, "
@@ -89,6 +93,8 @@ def humanize(
         raise UsageError("--overwrite and --skip-existing contradict each other; give one")
     exclude = Path(output) if output not in (None, STDIO) else None
     plans = plan_outputs(expand_inputs(inputs, recursive, exclude), output, overwrite, skip_existing)
+    if score is not None:
+        _attach_score(plans, score)
     to_stdout = any(p.to_stdout for p in plans)
     if to_stdout and as_json:
         raise UsageError("--json prints on standard output, which carries the MIDI data here; "
@@ -101,6 +107,20 @@ def humanize(
                            stdin_data, to_stdout, options, show_bar=len(plans) > 1 and not quiet
                            and not as_json and err.is_terminal, quiet=quiet)
     _finish(results, len(plans), signum, as_json, quiet, time.perf_counter() - t0)
+
+
+def _attach_score(plans: list, score: Path) -> None:
+    """``--score``: one MIDI input takes the markings of its MusicXML score."""
+    from autodynamics_cli.errors import UsageError
+    from autodynamics_cli.musicxml import is_musicxml_name
+
+    if not is_musicxml_name(score):
+        raise UsageError(f"--score {score}: not a MusicXML score (.musicxml, .mxl or .xml)")
+    if not score.is_file():
+        raise UsageError(f"--score {score}: no such file")
+    if len(plans) != 1 or (plans[0].source.path is not None and is_musicxml_name(plans[0].source.path)):
+        raise UsageError("--score goes with one MIDI file (a MusicXML input reads its own markings)")
+    plans[0].score = score
 
 
 def _read_stdin() -> bytes:

@@ -29,6 +29,7 @@ from autodynamics_cli.midi.notes import MidiScore, Notes, subset
 from autodynamics_cli.midi.read import read_midi, require_notes
 from autodynamics_cli.midi.write import with_velocities, write_atomic
 from autodynamics_cli.musicxml import is_musicxml_name, read_musicxml
+from autodynamics_cli.musicxml.align import markings_for_midi
 
 FILES_PER_GROUP = 8  # files whose windows share engine batches
 SKIP = object()  # a plan whose output exists (--skip-existing)
@@ -80,6 +81,8 @@ def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: b
             markings = marking_buckets(xml.markings, xml.marking_names)
         else:
             score = read_midi(name, stdin_data if p.source.path is None else None)
+            if p.score is not None:  # --score: the markings of the MusicXML it was exported from
+                markings = marking_buckets(*markings_for_midi(score, p.score, name))
         require_notes(name, score)
         mask, not_piano = choose_notes(score.notes, score.programs, score.data, opts, name)
         return _Read(score, mask, not_piano, time.perf_counter() - t0, markings)

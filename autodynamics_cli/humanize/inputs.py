@@ -42,6 +42,7 @@ class Plan:
     skip: bool = False  # the output exists and --skip-existing was given
     error: str | None = None
     in_folder: bool = False  # the output goes into -o's folder tree, made as needed
+    score: Path | None = None  # --score: the MusicXML whose markings this MIDI file's notes take
 
     @property
     def runs(self) -> bool:

@@ -53,6 +53,7 @@ class Scan:
     """Where each track's note_on velocities are, and how big the file is in events."""
 
     offsets: list[list[int]]  # per track, the velocity byte of every note_on (velocity 0 too)
+    ticks: list[list[int]]  # per track, the absolute tick of each of those note_ons
     n_events: int  # all events of all tracks
     n_notes: int  # note_on events with a velocity above 0
     # (start, end) byte spans of the skipped non-MTrk chunks before the last track, header included
@@ -167,15 +168,19 @@ def scan(data: bytes) -> Scan:
     if pos > len(data):
         raise ScanError("truncated: the file ends inside its header")
     tracks: list[list[int]] = []
+    track_ticks: list[list[int]] = []
     skipped: list[tuple[int, int]] = []
     n_events = n_notes = 0
     for t in range(header.n_tracks):
         where = f"track {t + 1}"
         pos, end = _next_track(data, pos, t, header.n_tracks, skipped)
         offsets: list[int] = []
+        ticks: list[int] = []
+        tick = 0
         last_status: int | None = None
         while pos < end:
-            _delta, pos = _varlen(data, pos, end, where)
+            delta, pos = _varlen(data, pos, end, where)
+            tick += delta
             if pos >= end:
                 raise ScanError(f"wrong chunk length: an event runs past the end of {where}")
             status = data[pos]
@@ -223,12 +228,14 @@ def scan(data: bytes) -> Scan:
                                         f"({where}, byte {k})")
                 if status >> 4 == 0x9:
                     offsets.append(pos + 1)
+                    ticks.append(tick)
                     n_notes += data[pos + 1] > 0
                 pos += n
             if pos > end:
                 raise ScanError(f"wrong chunk length: an event runs past the end of {where}")
         tracks.append(offsets)
-    return Scan(tracks, n_events, n_notes, skipped)
+        track_ticks.append(ticks)
+    return Scan(tracks, track_ticks, n_events, n_notes, skipped)
 
 
 def note_on_velocity_offsets(data: bytes) -> list[list[int]]:
@@ -237,6 +244,13 @@ def note_on_velocity_offsets(data: bytes) -> list[list[int]]:
     Offsets are listed in event order and include note_on events with velocity 0.
     """
     return scan(data).offsets
+
+
+def note_on_ticks(data: bytes) -> dict[int, int]:
+    """The absolute tick of every note_on, keyed by its velocity byte's offset (``Notes.byte_offset``)."""
+    s = scan(data)
+    return {o: t for offs, ticks in zip(s.offsets, s.ticks, strict=True)
+            for o, t in zip(offs, ticks, strict=True)}
 
 
 def patch_velocities(data: bytes, offsets: list[int], velocities: list[int]) -> bytes:

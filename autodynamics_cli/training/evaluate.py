@@ -260,7 +260,8 @@ def evaluate_scores(engine: Engine, entries: list[AlignedEntry], max_seconds: fl
     return results
 
 
-MUSICXML_METRICS = ("mse", "mae", "r", *SHAPE, *(f"midi_{m}" for m in ("mse", "mae", "r", *SHAPE)))
+MUSICXML_METRICS = ("mse", "mae", "r", *SHAPE,
+                    *(f"{path}_{m}" for path in ("midi", "with_score") for m in ("mse", "mae", "r", *SHAPE)))
 MARKED = ("crescendo", "diminuendo", "accent", "marcato", "sforzando", "fp")  # besides dynamics words
 
 
@@ -284,6 +285,14 @@ class MusicXmlInputScore:
     midi_level_error: float
     midi_abs_level_error: float
     markings: bool  # the score has dynamics words, hairpins or accents
+    # the MIDI export with the MusicXML's markings (humanize --score); NaN where the two are refused as
+    # not matching
+    with_score_mse: float = NAN
+    with_score_mae: float = NAN
+    with_score_r: float = NAN
+    with_score_spread: float = NAN
+    with_score_level_error: float = NAN
+    with_score_abs_level_error: float = NAN
 
 
 def has_markings(markings: np.ndarray, names: tuple[str, ...]) -> bool:
@@ -296,10 +305,12 @@ def has_markings(markings: np.ndarray, names: tuple[str, ...]) -> bool:
 def evaluate_musicxml(engine: Engine, entries: list[AlignedEntry],
                       on_done: Callable[[MusicXmlInputScore], None] | None = None
                       ) -> list[MusicXmlInputScore]:
-    """Each score with a MusicXML file humanized twice, from the MusicXML and from the MIDI
-    export, and both compared with each performer on the notes both paths and the alignment
-    share (``datasets.map_to_score_notes``). Scores without MusicXML are left out."""
+    """Each score with a MusicXML file humanized from the MusicXML, from the MIDI export, and from
+    the MIDI export reading the MusicXML's markings (``humanize --score``, where the two match),
+    compared with each performer on the notes the paths and the alignment share
+    (``datasets.map_to_score_notes``). Scores without MusicXML are left out."""
     from autodynamics_cli.musicxml import read_musicxml
+    from autodynamics_cli.musicxml.align import ScoreMismatchError, markings_for_midi
 
     results = []
     for score, group in by_score(entries).items():
@@ -309,9 +320,13 @@ def evaluate_musicxml(engine: Engine, entries: list[AlignedEntry],
         xml = read_musicxml(found[0])
         played = read_midi(str(found[0]), xml.midi)
         midi = read_midi(score)
-        pred_xml, pred_midi = predict_velocities(
-            engine, [played.notes, midi.notes],
-            markings=[marking_buckets(xml.markings, xml.marking_names), None])
+        try:
+            joined = marking_buckets(*markings_for_midi(midi, found[0], str(score)))
+        except ScoreMismatchError:
+            joined = None
+        pred_xml, pred_midi, pred_joined = predict_velocities(
+            engine, [played.notes, midi.notes, midi.notes],
+            markings=[marking_buckets(xml.markings, xml.marking_names), None, joined])
         on_score, mapped = map_to_score_notes(xml.note_id, pred_xml, midi.notes, midi.data, found[1])
         marked = has_markings(xml.markings, xml.marking_names)
         for e in group:
@@ -322,7 +337,9 @@ def evaluate_musicxml(engine: Engine, entries: list[AlignedEntry],
                 continue
             a = compare_velocities(on_score[sel], target[sel])
             b = compare_velocities(pred_midi[sel], target[sel], "midi_")
-            s = MusicXmlInputScore(str(e.performance), e.group, int(sel.sum()), **a, **b, markings=marked)
+            c = {} if joined is None else compare_velocities(pred_joined[sel], target[sel], "with_score_")
+            s = MusicXmlInputScore(str(e.performance), e.group, int(sel.sum()), **a, **b, **c,
+                                   markings=marked)
             results.append(s)
             if on_done:
                 on_done(s)
