@@ -14,7 +14,12 @@ and, when that matches less than ``TARGET``, also without (each bar once), and
 the better reading counts. The share is also given over the pieces where the repeats
 agree (the reader plays within 2% as many notes as the MIDI score), as issue 23 counts it.
 
+``--score-option`` instead joins each MIDI score to its MusicXML as ``autodyn humanize
+song.mid --score song.musicxml`` does (``musicxml/align.py``: no block shifts) and counts
+the pieces it accepts.
+
     python scripts/musicxml_match.py [--data ../shared/data/asap-scores] [--limit N]
+    python scripts/musicxml_match.py --score-option
 """
 
 from __future__ import annotations
@@ -129,12 +134,33 @@ def read(xml: Path, unfold: bool) -> tuple[np.ndarray, np.ndarray, float, float]
     return notes.notes.pitch, score.onset_quarter, seconds, notes.duration
 
 
+def score_option(files: list[Path], root: Path) -> int:
+    """How many MIDI scores ``humanize --score`` accepts with their MusicXML, and each one's share."""
+    from autodynamics_cli.musicxml.align import MIN_MATCHED, join_score
+
+    shares = []
+    for xml in files:
+        try:
+            match, _ = join_score(read_midi(xml.parent / "midi_score.mid"), xml)
+        except AutodynError as e:
+            print(f"FAILED {e}")
+            continue
+        shares.append(float((match >= 0).mean()) if len(match) else 1.0)
+        print(f"{shares[-1]:7.2%}  {xml.parent.relative_to(root)}", flush=True)
+    s = np.asarray(shares)
+    print(f"\n--score accepts {(s >= MIN_MATCHED).sum()} of {len(files)} MIDI scores (at least "
+          f"{MIN_MATCHED:.0%} of the notes found); median share {np.median(s):.1%}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path,
                     default=Path(__file__).resolve().parents[2] / "shared/data/asap-scores")
     ap.add_argument("--limit", type=int, default=0, help="only the first N pieces")
     ap.add_argument("--tol", type=float, default=0.02, help="onset tolerance in quarters")
+    ap.add_argument("--score-option", action="store_true",
+                    help="join each MIDI score to its MusicXML as humanize --score does")
     args = ap.parse_args()
     files = sorted(args.data.glob("**/xml_score.mxl"))[: args.limit or None]
     if not files:
@@ -143,6 +169,8 @@ def main() -> int:
     t0 = time.perf_counter()
     import partitura  # noqa: F401  (its import time is paid once, not per file)
     print(f"importing partitura: {time.perf_counter() - t0:.2f} s; {len(files)} scores")
+    if args.score_option:
+        return score_option(files, args.data)
     total_ref = total_hit = total_strict = 0
     agree_ref = agree_hit = agree_files = 0
     failures: list[str] = []

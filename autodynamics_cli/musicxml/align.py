@@ -77,14 +77,9 @@ def best_match(pitch: np.ndarray, quarter: np.ndarray, ref_pitch: np.ndarray, re
     return best
 
 
-def markings_for_midi(midi: MidiScore, score_path: str | Path, name: str
-                      ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """The markings (``markings.py``) of each note of ``midi`` (the file ``name``) from its MusicXML score.
-
-    A row of NaN: a note the score does not have. Raises ``ScoreMismatchError``
-    when under ``MIN_MATCHED`` of the notes are found, ``MusicXmlError`` when
-    the score cannot be read.
-    """
+def join_score(midi: MidiScore, score_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """For each note of ``midi``, the index of the same note among the score's played notes (or -1),
+    and the score's markings per played note; the better of the score read with and without repeats."""
     from autodynamics_cli.midi.read import read_midi
     from autodynamics_cli.musicxml.score import read_musicxml
 
@@ -99,7 +94,18 @@ def markings_for_midi(midi: MidiScore, score_path: str | Path, name: str
             best = (match, xml.markings)
         if not len(match) or (match >= 0).mean() >= MIN_MATCHED:
             break
-    match, markings = best
+    return best
+
+
+def markings_for_midi(midi: MidiScore, score_path: str | Path, name: str
+                      ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The markings (``markings.py``) of each note of ``midi`` (the file ``name``) from its MusicXML score.
+
+    A row of NaN: a note the score does not have. Raises ``ScoreMismatchError``
+    when under ``MIN_MATCHED`` of the notes are found, ``MusicXmlError`` when
+    the score cannot be read.
+    """
+    match, markings = join_score(midi, score_path)
     share = float((match >= 0).mean()) if len(match) else 1.0
     if share < MIN_MATCHED:
         raise ScoreMismatchError(
