@@ -132,7 +132,7 @@ def _eval_scores(engine, data: Path, scores: Path, alignments: Path, split: str,
          ("another performer", s, "other_"), ("mean of the other performers", s, "others_mean_"),
          (f"model, {stepped['pieces']} scores with notated dynamics", stepped, "")])
     Console(highlight=False).print(table)
-    from_xml = _eval_musicxml(engine, entries, split) if musicxml else None
+    from_xml = _eval_musicxml(engine, entries, split, read_dynamics, read_staves) if musicxml else None
     if json_out:
         json_out.write_text(json.dumps({"summary": s, "summary_notated_dynamics": stepped,
                                         "musicxml": from_xml,
@@ -142,7 +142,7 @@ def _eval_scores(engine, data: Path, scores: Path, alignments: Path, split: str,
                                         "performances": [asdict(x) for x in rows]}, indent=1))
 
 
-def _eval_musicxml(engine, entries: list, split: str) -> dict | None:
+def _eval_musicxml(engine, entries: list, split: str, read_dynamics: bool, read_staves: bool) -> dict | None:
     """The MusicXML-against-MIDI-export table (``evaluate_musicxml``); its results for --json."""
     from dataclasses import asdict
 
@@ -158,7 +158,8 @@ def _eval_musicxml(engine, entries: list, split: str) -> dict | None:
         return None
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"reading {split} MusicXML scores", total=len(entries))
-        rows = evaluate_musicxml(engine, entries, on_done=lambda _s: bar.advance(task))
+        rows = evaluate_musicxml(engine, entries, on_done=lambda _s: bar.advance(task),
+                                 read_dynamics=read_dynamics, read_staves=read_staves)
     if not rows:
         err.print("MusicXML comparison skipped: no score has an xml_score.mxl and xml_note_map.csv",
                   markup=False)

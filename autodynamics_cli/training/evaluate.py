@@ -303,12 +303,13 @@ def has_markings(markings: np.ndarray, names: tuple[str, ...]) -> bool:
 
 
 def evaluate_musicxml(engine: Engine, entries: list[AlignedEntry],
-                      on_done: Callable[[MusicXmlInputScore], None] | None = None
-                      ) -> list[MusicXmlInputScore]:
+                      on_done: Callable[[MusicXmlInputScore], None] | None = None,
+                      read_dynamics: bool = True, read_staves: bool = True) -> list[MusicXmlInputScore]:
     """Each score with a MusicXML file humanized from the MusicXML, from the MIDI export, and from
     the MIDI export reading the MusicXML's markings (``humanize --score``, where the two match),
     compared with each performer on the notes the paths and the alignment share
-    (``datasets.map_to_score_notes``). Scores without MusicXML are left out."""
+    (``datasets.map_to_score_notes``). Scores without MusicXML are left out. ``read_dynamics``
+    and ``read_staves`` as for ``evaluate_scores``, on every path."""
     from autodynamics_cli.musicxml import read_musicxml
     from autodynamics_cli.musicxml.align import ScoreMismatchError, markings_for_midi
 
@@ -326,7 +327,8 @@ def evaluate_musicxml(engine: Engine, entries: list[AlignedEntry],
             joined = None
         pred_xml, pred_midi, pred_joined = predict_velocities(
             engine, [played.notes, midi.notes, midi.notes],
-            markings=[marking_buckets(xml.markings, xml.marking_names), None, joined])
+            markings=[marking_buckets(xml.markings, xml.marking_names), None, joined],
+            read_dynamics=read_dynamics, read_staves=read_staves)
         on_score, mapped = map_to_score_notes(xml.note_id, pred_xml, midi.notes, midi.data, found[1])
         marked = has_markings(xml.markings, xml.marking_names)
         for e in group:
