@@ -62,6 +62,22 @@ def tiny_weights(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def markings_seen(monkeypatch) -> list:
+    """The markings ``autodyn humanize`` passes to the model, one entry per file (None: none)."""
+    from autodynamics_cli.humanize import files
+
+    seen: list = []
+    real = files.predict_velocities
+
+    def spy(engine, notes_list, **kw):
+        seen.extend(kw["markings"])
+        return real(engine, notes_list, **kw)
+
+    monkeypatch.setattr(files, "predict_velocities", spy)
+    return seen
+
+
+@pytest.fixture
 def dataset(tmp_path: Path) -> Path:
     """Five tiny performances with a MAESTRO-style metadata.csv (one in the validation split)."""
     root = tmp_path / "data"

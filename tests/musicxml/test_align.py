@@ -51,17 +51,7 @@ def export(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_midi_export_takes_the_scores_markings_byte_for_byte(export, tmp_path: Path, tiny_weights: Path,
-                                                              monkeypatch):
-    from autodynamics_cli.humanize import files
-
-    seen = []
-    real = files.predict_velocities
-
-    def spy(engine, notes_list, **kw):
-        seen.extend(kw["markings"])
-        return real(engine, notes_list, **kw)
-
-    monkeypatch.setattr(files, "predict_velocities", spy)
+                                                              markings_seen: list):
     midi, score = export
     r = runner.invoke(app, ["humanize", str(midi), "--score", str(score), "-o", str(tmp_path / "out.mid"),
                             "--model", str(tiny_weights)])
@@ -70,7 +60,7 @@ def test_midi_export_takes_the_scores_markings_byte_for_byte(export, tmp_path: P
     r = runner.invoke(app, ["humanize", str(score), "-o", str(tmp_path / "xml.mid"),
                             "--model", str(tiny_weights)])
     assert r.exit_code == 0, r.output
-    with_score, from_xml = seen
+    with_score, from_xml = markings_seen
     assert with_score.tolist() == from_xml.tolist() and (with_score[:, 0] > 0).all()
 
 

@@ -60,22 +60,12 @@ def test_bad_score_fails_alone(tmp_path: Path, tiny_weights: Path):
 
 
 def test_a_score_passes_its_markings_to_the_model_and_a_midi_file_none(tmp_path: Path, tiny_weights: Path,
-                                                                       monkeypatch):
-    from autodynamics_cli.humanize import files
-
-    seen = []
-    real = files.predict_velocities
-
-    def spy(engine, notes_list, **kw):
-        seen.extend(kw["markings"])
-        return real(engine, notes_list, **kw)
-
-    monkeypatch.setattr(files, "predict_velocities", spy)
+                                                                       markings_seen: list):
     src = tmp_path / "x.musicxml"
     src.write_text(X.marked())
     assert run("humanize", src, "-o", tmp_path / "x.mid", "--model", tiny_weights).exit_code == 0
     midi = run("humanize", tmp_path / "x.mid", "-o", tmp_path / "y.mid", "--model", tiny_weights)
     assert midi.exit_code == 0
-    xml_markings, midi_markings = seen
+    xml_markings, midi_markings = markings_seen
     assert xml_markings.shape == (7, 9) and xml_markings[:, 0].tolist() == [6, 6, 6, 6, 10, 10, 10]  # p, f
     assert midi_markings is None
