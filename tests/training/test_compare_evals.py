@@ -62,3 +62,23 @@ def test_command_line_prints_the_table_and_json(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:4] == ["metric", "A", "B", "B-A"]
     assert json.loads(out[-1])["mse"]["diff"] == pytest.approx(-10.0)
+
+
+def test_within_compares_two_paths_of_the_musicxml_table_on_the_rows_both_have(tmp_path, capsys):
+    nan = float("nan")
+    rows = [{"path": f"p{i}/a", "group": f"p{i}", "mse": 90.0 + i, "mae": 9.0, "r": 0.6,
+             "midi_mse": 100.0 + i, "midi_mae": 10.0, "midi_r": 0.5,
+             "with_score_mse": nan if i == 0 else 95.0 + i, "with_score_mae": nan if i == 0 else 9.5,
+             "with_score_r": nan if i == 0 else 0.55, "markings": i != 3} for i in range(4)]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"performances": [], "musicxml": {"performances": rows}}))
+    a, b = compare_evals.musicxml_paths(json.loads(path.read_text()), ("midi", "with_score"))
+    assert [r["mse"] for r in a["performances"]] == [101.0, 102.0, 103.0]  # p0 has no --score row
+    res = compare_evals.compare(a, b, resamples=100)
+    assert res["mse"]["diff"] == pytest.approx(-5.0) and res["mse"]["pieces"] == 3
+    a, _ = compare_evals.musicxml_paths(json.loads(path.read_text()), ("midi", "musicxml"), marked=True)
+    assert [r["mse"] for r in a["performances"]] == [100.0, 101.0, 102.0]  # p3's score has no markings
+    compare_evals.main([str(path), "--within", "midi", "musicxml", "--resamples", "50"])
+    assert "-10.000" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        compare_evals.main([str(path)])  # neither a second report nor --within
