@@ -22,6 +22,7 @@ from autodynamics_cli.errors import AutodynError
 from autodynamics_cli.midi.notes import MidiScore
 from autodynamics_cli.midi.smf import note_on_ticks, read_header
 from autodynamics_cli.musicxml.markings import MARKING_NAMES
+from autodynamics_cli.musicxml.score import MusicXmlScore, read_musicxml
 
 TOLERANCE = 0.02  # quarters: a 1/50 quarter apart is still the same onset
 MIN_MATCHED = 0.9  # share of the MIDI file's notes that must be found in the score
@@ -77,17 +78,20 @@ def best_match(pitch: np.ndarray, quarter: np.ndarray, ref_pitch: np.ndarray, re
     return best
 
 
-def join_score(midi: MidiScore, score_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def join_score(midi: MidiScore, score_path: str | Path, unfolded: MusicXmlScore | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """For each note of ``midi``, the index of the same note among the score's played notes (or -1),
-    and the score's markings per played note; the better of the score read with and without repeats."""
+    and the score's markings per played note; the better of the score read with and without repeats.
+
+    ``unfolded``: the score already read with its repeats taken (``read_musicxml``), not read again.
+    """
     from autodynamics_cli.midi.read import read_midi
-    from autodynamics_cli.musicxml.score import read_musicxml
 
     quarter = onset_quarters(midi)
     pitch = midi.notes.pitch
     best: tuple[np.ndarray, np.ndarray] | None = None
     for unfold in (True, False):
-        xml = read_musicxml(score_path, unfold=unfold)
+        xml = unfolded if unfold and unfolded is not None else read_musicxml(score_path, unfold=unfold)
         played = read_midi(str(score_path), xml.midi).notes
         match = best_match(pitch, quarter, played.pitch, xml.onset_quarter)
         if best is None or (match >= 0).sum() > (best[0] >= 0).sum():
@@ -97,15 +101,15 @@ def join_score(midi: MidiScore, score_path: str | Path) -> tuple[np.ndarray, np.
     return best
 
 
-def markings_for_midi(midi: MidiScore, score_path: str | Path, name: str
-                      ) -> tuple[np.ndarray, tuple[str, ...]]:
+def markings_for_midi(midi: MidiScore, score_path: str | Path, name: str,
+                      unfolded: MusicXmlScore | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
     """The markings (``markings.py``) of each note of ``midi`` (the file ``name``) from its MusicXML score.
 
     A row of NaN: a note the score does not have. Raises ``ScoreMismatchError``
     when under ``MIN_MATCHED`` of the notes are found, ``MusicXmlError`` when
-    the score cannot be read.
+    the score cannot be read. ``unfolded``: as for ``join_score``.
     """
-    match, markings = join_score(midi, score_path)
+    match, markings = join_score(midi, score_path, unfolded)
     share = float((match >= 0).mean()) if len(match) else 1.0
     if share < MIN_MATCHED:
         raise ScoreMismatchError(

@@ -322,7 +322,7 @@ def evaluate_musicxml(engine: Engine, entries: list[AlignedEntry],
         played = read_midi(str(found[0]), xml.midi)
         midi = read_midi(score)
         try:
-            joined = marking_buckets(*markings_for_midi(midi, found[0], str(score)))
+            joined = marking_buckets(*markings_for_midi(midi, found[0], str(score), unfolded=xml))
         except ScoreMismatchError:
             joined = None
         pred_xml, pred_midi, pred_joined = predict_velocities(
