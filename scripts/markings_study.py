@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     args.marks_cache.mkdir(parents=True, exist_ok=True)
     weights = resolve(None)
     cal = read_checked_calibration(weights)
-    units = [pc.load_unit(p) for p in pc.score_units(args.data, args.cache, weights, {"train", "validation"})]
+    units = pc.score_units(args.data, args.cache, weights, {"train", "validation"})
     data = []  # (unit, default velocities, X, has markings)
     for u in units:
         got = piece_markings(Path(u.name), args.marks_cache)

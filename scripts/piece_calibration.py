@@ -37,8 +37,12 @@ uses the ones fitted on all train pieces. Score-input and performance-input
 calibrators are fitted separately on their own kind of train file, or with ``--pooled``
 as one on both.
 
-The model runs once per file; its output is cached in ``--cache`` (one npz per file,
-keyed by the file, the alignments and the weights), so reruns take seconds to a minute.
+The fitting itself (the network's runs, the summary features, the ridge regressions
+and their selection, the product's calibration and writing it) is the package's
+``autodynamics_cli/training/calibrate.py``, which ``autodyn calibrate`` runs to refit a
+model's calibration; this study adds the variants, the metrics and the table. The model
+runs once per file; its output is cached in ``--cache`` (one npz per file, keyed by the
+files' contents and the weights' tensors), so reruns take seconds to a minute.
 The first run is the slow one: measured on the two-core development machine, shared with
 other jobs, 72 minutes for the 209 scores and 36 for 660 of the 933 performances (2 to 8 s
 a file, depending on the load); ``--train-performances-per-piece 1`` runs the model on
@@ -54,12 +58,10 @@ sweep of (d) in train CV.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,335 +69,70 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autodynamics_cli.midi.read import read_midi  # noqa: E402
-from autodynamics_cli.model.calibration import (  # noqa: E402
-    FEATURES,
-    Linear,
-    PieceCalibration,
-    summary_features,
+from autodynamics_cli.inference.model import Model, load_model  # noqa: E402
+from autodynamics_cli.training.calibrate import (  # noqa: E402
+    Calibrator,
+    Source,
+    Table,
+    Unit,
+    fit_calibrator,
+    fold_of,
+    make_table,
+    performance_sources,
+    run_units,
+    score_sources,
+    subset_table,
+    tensors_digest,
+    to_product,
+    unit_cache_path,
+    write_calibration,
 )
-from autodynamics_cli.training.datasets import (  # noqa: E402
-    aligned_targets,
-    list_aligned,
-    list_dataset,
-    read_alignment,
-    read_notes_cached,
-)
-from autodynamics_cli.training.evaluate import flattened  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-CACHE_VERSION = "1"
-FILES_PER_BATCH = 8
+T0 = time.time()
 
 
-# ---------------------------------------------------------------- model runs, cached
+# ---------------------------------------------------------------- model runs, cached (the package's)
 
 
-@dataclass
-class Unit:
-    """One input file as the calibrator sees it: the model's output and, per performer, the truth."""
-
-    kind: str  # "score" or "performance"
-    name: str
-    split: str
-    group: str  # the piece (AlignedEntry.group / Entry.group): metrics average per group
-    onset: np.ndarray
-    offset: np.ndarray
-    pitch: np.ndarray
-    velocity: np.ndarray  # the input velocities (a performance's: flattened to 64 for the model)
-    pred: np.ndarray  # the model's velocity per note
-    targets: list[tuple[str, np.ndarray, np.ndarray]]  # (performance, velocity per note, matched)
+def progress(stage: str, done: int, total: int) -> None:
+    print(f"  model: {done}/{total} {stage}, {time.time() - T0:.0f} s", file=sys.stderr, flush=True)
 
 
-def tensors_digest(weights: Path) -> str:
-    """A digest of the weights file's tensors (not its metadata, which the calibration rewrites)."""
-    data = weights.read_bytes()
-    n = int.from_bytes(data[:8], "little")
-    header = {k: v for k, v in json.loads(data[8 : 8 + n]).items() if k != "__metadata__"}
-    return hashlib.sha1(json.dumps(header, sort_keys=True).encode() + data[8 + n :]).hexdigest()
+def load(weights: Path, device: str) -> Model:
+    """The model the study runs: the numpy engine on a CPU, torch on a GPU."""
+    return load_model(weights, device=device, engine="numpy" if device == "cpu" else "torch")
 
 
-def file_key(paths: list[Path], weights_digest: str, tag: str) -> str:
-    h = hashlib.sha1(f"{CACHE_VERSION}|{tag}|{weights_digest}".encode())
-    for p in paths:
-        st = p.stat()
-        h.update(f"|{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:20]
+def score_units(data: Path, cache: Path, weights: Path, splits: set[str], device: str = "cpu") -> list[Unit]:
+    """The network's output on every score of ``splits`` (cached), with each performer's velocities."""
+    sources = score_sources(data / "asap-performances", data / "asap-scores", data / "asap-alignments",
+                            splits)
+    return run_units(load(weights, device), sources, cache, progress)
 
 
-def save_unit(path: Path, u: Unit) -> None:
-    arrays = dict(onset=u.onset, offset=u.offset, pitch=u.pitch.astype(np.int16),
-                  velocity=u.velocity.astype(np.int16), pred=u.pred.astype(np.int16),
-                  meta=np.array([u.kind, u.name, u.split, u.group]),
-                  perf_names=np.array([t[0] for t in u.targets] or [""]))
-    for k, (_, t, h) in enumerate(u.targets):
-        arrays[f"target{k}"], arrays[f"has{k}"] = t.astype(np.int16), h
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
-
-
-def load_unit(path: Path) -> Unit:
-    with np.load(path) as z:
-        kind, name, split, group = (str(x) for x in z["meta"])
-        names = [str(x) for k, x in enumerate(z["perf_names"]) if f"target{k}" in z]
-        targets = [(n, z[f"target{k}"].astype(np.int64), z[f"has{k}"]) for k, n in enumerate(names)]
-        return Unit(kind, name, split, group, z["onset"], z["offset"], z["pitch"].astype(np.int64),
-                    z["velocity"].astype(np.int64), z["pred"].astype(np.int64), targets)
-
-
-def run_model(engine, jobs: list[tuple[Path, callable]]) -> None:
-    """``jobs``: (cache file, builder) where builder() -> (notes the model reads, finish(pred) -> Unit)."""
-    from autodynamics_cli.inference.predict import predict_velocities
-
-    t0 = time.time()
-    for i in range(0, len(jobs), FILES_PER_BATCH):
-        chunk = jobs[i : i + FILES_PER_BATCH]
-        built = [b() for _, b in chunk]
-        preds = predict_velocities(engine, [n for n, _ in built], calibrate=False)  # the network's own
-        for (path, _), (_, finish), p in zip(chunk, built, preds, strict=True):
-            save_unit(path, finish(np.asarray(p)))
-        done = min(i + FILES_PER_BATCH, len(jobs))
-        print(f"  model: {done}/{len(jobs)} files, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
-
-
-def score_units(data: Path, cache: Path, weights: Path, splits: set[str]) -> list[Path]:
-    entries = [e for e in list_aligned(data / "asap-performances", data / "asap-scores",
-                                       data / "asap-alignments") if e.split in splits]
-    by_score: dict[str, list] = defaultdict(list)
-    for e in entries:
-        by_score[str(e.score)].append(e)
-    out, jobs, digest = [], [], tensors_digest(weights)
-    for score, group in sorted(by_score.items()):
-        path = cache / f"score-{file_key([Path(score), *(e.alignment for e in group)], digest, 'score')}.npz"
-        out.append(path)
-        if path.is_file():
-            continue
-
-        def build(score=score, group=group):
-            midi = read_midi(score)
-            notes = midi.notes
-            targets = [(str(e.performance), *aligned_targets(notes, midi.data, read_alignment(e.alignment),
-                                                             str(e.alignment))) for e in group]
-
-            def finish(pred):
-                return Unit("score", score, group[0].split, group[0].group, notes.onset, notes.offset,
-                            notes.pitch, notes.velocity, pred, targets)
-            return notes, finish
-        jobs.append((path, build))
-    if jobs:
-        print(f"scores: running the model on {len(jobs)} of {len(out)} files", file=sys.stderr)
-        run_model(engine_for(weights), jobs)
-    return out
-
-
-def performance_units(data: Path, cache: Path, weights: Path, splits: set[str],
-                      per_piece: int | None, cached_train: bool = False) -> list[Path]:
-    """Cache files of the performances (the model runs on those not cached yet); with
-    ``cached_train`` only the train performances already cached are used (a cheaper fit)."""
-    entries = [e for e in list_dataset(data / "asap-performances") if e.split in splits]
+def performance_units(data: Path, cache: Path, weights: Path, splits: set[str], per_piece: int | None,
+                      cached_train: bool = False, device: str = "cpu") -> list[Unit]:
+    """The network's output on the performances (flattened to 64); ``per_piece``: at most K train
+    performances per piece; ``cached_train``: only the train performances already cached."""
+    sources: list[Source] = performance_sources(data / "asap-performances", splits)
     if per_piece is not None:  # a fixed subset of the train performances (validation: all)
         seen: dict[str, int] = defaultdict(int)
         kept = []
-        for e in entries:
-            if e.split == "validation" or seen[e.group] < per_piece:
-                kept.append(e)
-                seen[e.group] += 1
-        entries = kept
-    out, jobs, digest = [], [], tensors_digest(weights)
-    for e in entries:
-        path = cache / f"perf-{file_key([e.path], digest, 'performance')}.npz"
-        if cached_train and e.split == "train" and not path.is_file():
-            continue
-        out.append(path)
-        if path.is_file():
-            continue
-
-        def build(e=e):
-            notes = read_notes_cached(e.path)  # parsed once for training runs too
-            flat = flattened(notes)
-
-            def finish(pred):
-                return Unit("performance", str(e.path), e.split, e.group, notes.onset, notes.offset,
-                            notes.pitch, flat.velocity, pred,
-                            [(str(e.path), notes.velocity, np.ones(len(notes), dtype=bool))])
-            return flat, finish
-        jobs.append((path, build))
-    if jobs:
-        print(f"performances: running the model on {len(jobs)} of {len(out)} files", file=sys.stderr)
-        run_model(engine_for(weights), jobs)
-    return out
-
-
-_ENGINE = None
-DEVICE = "cpu"  # --device: "cuda" runs the torch engine on a GPU
-
-
-def engine_for(weights: Path):
-    global _ENGINE
-    if _ENGINE is None:
-        from autodynamics_cli.inference.choose import load_engine
-        _ENGINE = load_engine(str(weights), DEVICE, "numpy" if DEVICE == "cpu" else "torch")
-    return _ENGINE
-
-
-# ---------------------------------------------------------------- the piece summary
-
-
-def summary(u: Unit) -> np.ndarray:
-    """The piece features, from the input file alone (and the model's output on it): the product's."""
-    x = summary_features(u.onset, u.offset, u.pitch, u.velocity, u.pred)
-    return np.array([x[k] for k in FEATURES])
-
-
-@dataclass
-class Table:
-    """Units of one input kind, with what the fits need per unit."""
-
-    units: list[Unit]
-    X: np.ndarray  # features
-    level: np.ndarray  # the pianists' mean velocity (mean over the unit's performers)
-    spread: np.ndarray  # the pianists' std of velocity (likewise)
-    weight: np.ndarray  # the unit's share of its piece: each piece weighs 1, as in the metrics
-    groups: np.ndarray
-
-    @property
-    def model_mean(self) -> np.ndarray:
-        return self.X[:, FEATURES.index("model_mean")]
-
-    @property
-    def model_std(self) -> np.ndarray:
-        return self.X[:, FEATURES.index("model_std")]
-
-
-def make_table(units: list[Unit]) -> Table:
-    units = [u for u in units if len(u.pred) > 1 and any(h.sum() > 1 for _, _, h in u.targets)]
-    X = np.stack([summary(u) for u in units])
-    lv, sp, n = [], [], []
-    for u in units:
-        ts = [t[h].astype(np.float64) for _, t, h in u.targets if h.sum() > 1]
-        lv.append(np.mean([t.mean() for t in ts]))
-        sp.append(np.mean([t.std() for t in ts]))
-        n.append(len(ts))
-    groups = np.array([u.group for u in units])
-    n = np.array(n, dtype=np.float64)
-    per_group = defaultdict(float)
-    for g, k in zip(groups, n, strict=True):
-        per_group[g] += k
-    w = np.array([k / per_group[g] for g, k in zip(groups, n, strict=True)])
-    return Table(units, X, np.array(lv), np.array(sp), w, groups)
-
-
-def subset_table(t: Table, mask: np.ndarray) -> Table:
-    return Table([u for u, m in zip(t.units, mask, strict=True) if m], t.X[mask], t.level[mask],
-                 t.spread[mask], t.weight[mask], t.groups[mask])
+        for s in sources:
+            if s.split == "validation" or seen[s.group] < per_piece:
+                kept.append(s)
+                seen[s.group] += 1
+        sources = kept
+    if cached_train:
+        digest = tensors_digest(weights)
+        sources = [s for s in sources if s.split != "train" or unit_cache_path(cache, s, digest).is_file()]
+    return run_units(load(weights, device), sources, cache, progress)
 
 
 def concat_tables(a: Table, b: Table) -> Table:
     return Table(a.units + b.units, np.vstack([a.X, b.X]), np.r_[a.level, b.level],
                  np.r_[a.spread, b.spread], np.r_[a.weight, b.weight], np.r_[a.groups, b.groups])
-
-
-# ---------------------------------------------------------------- ridge, chosen by grouped CV
-
-
-ALPHAS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # on standardized features, weights summing to 1
-MAX_FEATURES = 8
-MIN_GAIN = 0.01  # a feature joins only if it lowers the CV error by 1%
-FOLDS = 10
-
-
-@dataclass
-class Ridge:
-    cols: list[int]
-    alpha: float
-    mu: np.ndarray
-    sd: np.ndarray
-    ybar: float
-    b: np.ndarray
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        if not self.cols:
-            return np.full(len(X), self.ybar)
-        return self.ybar + ((X[:, self.cols] - self.mu) / self.sd) @ self.b
-
-    def coefficients(self) -> tuple[float, dict[str, float]]:
-        """Intercept and per-feature slopes in the features' own units."""
-        slopes = self.b / self.sd if self.cols else np.zeros(0)
-        return float(self.ybar - slopes @ self.mu if self.cols else self.ybar), \
-            {FEATURES[c]: float(s) for c, s in zip(self.cols, slopes, strict=True)}
-
-
-def ridge_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, cols: list[int], alpha: float) -> Ridge:
-    w = w / w.sum()
-    ybar = float(w @ y)
-    if not cols:
-        return Ridge([], alpha, np.zeros(0), np.ones(0), ybar, np.zeros(0))
-    Xc = X[:, cols]
-    mu = w @ Xc
-    sd = np.sqrt(w @ (Xc - mu) ** 2)
-    sd[sd == 0] = 1.0
-    Z = (Xc - mu) / sd
-    b = np.linalg.solve(Z.T @ (Z * w[:, None]) + alpha * np.eye(len(cols)), Z.T @ (w * (y - ybar)))
-    return Ridge(list(cols), alpha, mu, sd, ybar, b)
-
-
-def fold_of(groups: np.ndarray, k: int = FOLDS, seed: int = 0) -> np.ndarray:
-    """Each unit's fold: whole pieces to a fold, by a fixed shuffle of the piece names."""
-    names = sorted(set(groups))
-    order = np.random.default_rng(seed).permutation(len(names))
-    fold = {names[i]: r % k for r, i in enumerate(order)}
-    return np.array([fold[g] for g in groups])
-
-
-def cv_error(X, y, w, folds, cols, alpha) -> float:
-    pred = np.empty(len(y))
-    for f in np.unique(folds):
-        te = folds == f
-        pred[te] = ridge_fit(X[~te], y[~te], w[~te], cols, alpha).predict(X[te])
-    return float(w @ (pred - y) ** 2 / w.sum())
-
-
-def select(X, y, w, folds) -> tuple[Ridge, list[tuple[str, float, float]]]:
-    """Forward selection of features and ridge alpha by grouped CV; the path as (added, alpha, cv)."""
-    cols: list[int] = []
-    best, alpha = cv_error(X, y, w, folds, [], 0.0), 0.0
-    path = [("(intercept only)", 0.0, best)]
-    while len(cols) < MAX_FEATURES:
-        e, j, a = min((cv_error(X, y, w, folds, cols + [j], a), j, a)
-                      for j in range(X.shape[1]) if j not in cols for a in ALPHAS)
-        if e > best * (1 - MIN_GAIN):
-            break
-        cols, best, alpha = cols + [j], e, a
-        path.append((FEATURES[j], a, e))
-    return ridge_fit(X, y, w, cols, alpha), path
-
-
-@dataclass
-class Calibrator:
-    """Level and spread of a piece from its summary: level = model mean + dL, spread factor = exp(dS)."""
-
-    level: Ridge  # predicts pianist level - model mean
-    spread: Ridge  # predicts log(pianist std / model std)
-    factor: float  # exp(mean log ratio): the constant spread factor (no features)
-    level_path: list
-    spread_path: list
-
-    def level_hat(self, t: Table) -> np.ndarray:
-        return t.model_mean + self.level.predict(t.X)
-
-    def spread_factor(self, t: Table) -> np.ndarray:
-        return np.exp(self.spread.predict(t.X))
-
-
-def fit_calibrator(t: Table) -> Calibrator:
-    folds = fold_of(t.groups)
-    dl = t.level - t.model_mean
-    ds = np.log(t.spread / np.maximum(t.model_std, 1e-3))
-    level, lp = select(t.X, dl, t.weight, folds)
-    spread, sp = select(t.X, ds, t.weight, folds)
-    factor = float(np.exp(t.weight @ ds / t.weight.sum()))
-    return Calibrator(level, spread, factor, lp, sp)
 
 
 # ---------------------------------------------------------------- the mappings and the metrics
@@ -533,28 +270,6 @@ def describe(cal: Calibrator, label: str) -> str:
     return "\n".join(lines)
 
 
-def to_product(cal: Calibrator, user_factor: float, fitted_on: str) -> PieceCalibration:
-    """The fitted score calibrator as the product stores it (``model/calibration.py``)."""
-    lin = []
-    for r in (cal.level, cal.spread):
-        icpt, slopes = r.coefficients()
-        lin.append(Linear(icpt, slopes))
-    return PieceCalibration(lin[0], lin[1], user_factor, fitted_on)
-
-
-def write_calibration(weights: Path, out: Path, cal: PieceCalibration) -> None:
-    """A copy of ``weights`` with ``cal`` in its metadata; the tensors are copied unchanged."""
-    from safetensors.numpy import load_file, save_file
-
-    from autodynamics_cli.model.calibration import METADATA_KEY
-    from autodynamics_cli.model.weights_file import read_metadata
-
-    meta = {**read_metadata(weights), METADATA_KEY: cal.to_json()}
-    tmp = out.with_name(out.name + ".tmp")
-    save_file(load_file(str(weights)), str(tmp), metadata=meta)
-    tmp.replace(out)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=SHARED, help="folder with asap-performances, "
@@ -581,8 +296,6 @@ def main(argv: list[str] | None = None) -> None:
                     help="write a copy of the model with the score calibrator fitted on all train "
                          "scores, at --user-factor, in its metadata (how the bundled model got its own)")
     args = ap.parse_args(argv)
-    global DEVICE
-    DEVICE = args.device
 
     from autodynamics_cli.model.registry import resolve
     weights = resolve(args.model)
@@ -590,14 +303,14 @@ def main(argv: list[str] | None = None) -> None:
     splits = {"train", "validation"}
     kinds = []
     if args.inputs in ("scores", "both"):
-        kinds.append(("scores", score_units(args.data, args.cache, weights, splits)))
+        kinds.append(("scores", score_units(args.data, args.cache, weights, splits, args.device)))
     if args.inputs in ("performances", "both"):
         kinds.append(("performances", performance_units(args.data, args.cache, weights, splits,
                                                         args.train_performances_per_piece,
-                                                        args.cached_train_performances)))
+                                                        args.cached_train_performances, args.device)))
     tables = {}
-    for kind, paths in kinds:
-        t = make_table([load_unit(p) for p in paths])
+    for kind, units in kinds:
+        t = make_table(units)
         split = np.array([u.split for u in t.units])
         tables[kind] = (subset_table(t, split == "train"), subset_table(t, split == "validation"))
     # one calibrator per input kind, or (--pooled) one for both, fitted on all their train units

@@ -28,18 +28,18 @@ from autodynamics_cli.encoding import note_features as NF
 from autodynamics_cli.encoding import tokens as T
 from autodynamics_cli.encoding.pianoroll import encode_roll
 from autodynamics_cli.encoding.windows import WindowInput
+from autodynamics_cli.inference.model import Model, load_model
 from autodynamics_cli.inference.numpy_engine import NumpyEngine
+from autodynamics_cli.inference.readout import readout_torch
 from autodynamics_cli.inference.torch_engine import (
     decode_cached,
     full_inputs,
     stack_windows,
-    velocity_from_logits,
 )
 from autodynamics_cli.midi.notes import Notes
 from autodynamics_cli.midi.read import read_midi
 from autodynamics_cli.model.config import PRESETS, ModelConfig
 from autodynamics_cli.model.numpy_net import NumpyTagger
-from autodynamics_cli.model.registry import load_model
 from autodynamics_cli.model.torch_net import AutoDynamics
 from autodynamics_cli.model.weights_file import save_model
 from autodynamics_cli.training.config import TrainConfig
@@ -485,7 +485,7 @@ def decode_reference(model: AutoDynamics, item: WindowInput, device: torch.devic
         tokens, onsets, roles, features = full_inputs(x, vel_tok, upto)
         logits = model.decode(tokens, onsets, roles, mem_kv, features)
         pos = i if model.cfg.note_tokens else 2 + 3 * i  # where note i's velocity is read
-        v = velocity_from_logits(logits[:, pos], model.cfg.readout)
+        v = readout_torch(logits[:, pos, T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY], model.cfg.readout)
         vel[i] = int(v[0])
         if model.cfg.velocity_feedback:
             vel_tok[0, i] = v[0] - 1 + T.VEL_OFFSET
@@ -494,10 +494,15 @@ def decode_reference(model: AutoDynamics, item: WindowInput, device: torch.devic
 
 # --- the numpy engine of a torch model --------------------------------------------------------
 
-def as_numpy(model: AutoDynamics, workers: int = 1) -> NumpyEngine:
-    """The numpy engine running ``model``'s weights (a tagger's)."""
-    return NumpyEngine(NumpyTagger(model.cfg, {k: v.numpy() for k, v in model.state_dict().items()}),
-                       workers)
+def load_network(name: str | Path) -> AutoDynamics:
+    """The torch network of a model name or weights file, by the one route (``load_model``)."""
+    return load_model(name, device="cpu", engine="torch").network()
+
+
+def as_numpy(model: AutoDynamics, workers: int = 1) -> Model:
+    """``model``'s weights (a tagger's) on the numpy engine, as ``load_model`` would put them."""
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    return Model(NumpyEngine(NumpyTagger(model.cfg, state), workers))
 
 
 def assert_engines_agree_and_read(model: AutoDynamics, items: list[WindowInput], column: int) -> None:
@@ -597,7 +602,7 @@ def trained_with(flag: str, data: Path, out: Path) -> ModelConfig:
                                  "--max-steps", "1", "--batch-size", "2", "--threads", "1",
                                  "--eval-minutes", "0", "--device", "cpu", flag])
     assert r.exit_code == 0, r.output
-    return load_model(str(out / "best.safetensors")).cfg
+    return load_model(out / "best.safetensors").cfg
 
 
 # --- a Hugging Face cache on disk -------------------------------------------------------------

@@ -13,17 +13,18 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "autodynamics_cli"
-SUBSYSTEMS = ("midi", "encoding", "musicxml", "model", "inference", "humanize", "training", "cli")
+SUBSYSTEMS = ("midi", "encoding", "musicxml", "formats", "model", "inference", "humanize", "training", "cli")
 # What each subsystem may import of the others (besides itself, errors and the version).
 ALLOWED = {
     "midi": {"encoding"},  # the key range of the grid, nothing else
     "encoding": set(),
     "musicxml": {"midi", "encoding"},  # MusicXML played into MIDI bytes; the grid's key range
+    "formats": {"midi", "musicxml", "encoding"},  # file kinds and one reader per input kind
     "model": {"encoding"},
     "inference": {"encoding", "model", "midi"},
-    "humanize": {"inference", "midi", "encoding", "model", "musicxml"},
-    "training": {"inference", "midi", "encoding", "model", "musicxml"},
-    "cli": {"humanize", "inference", "training", "model", "midi", "encoding", "musicxml"},
+    "humanize": {"inference", "midi", "encoding", "model", "musicxml", "formats"},
+    "training": {"inference", "midi", "encoding", "model", "musicxml", "formats"},
+    "cli": {"humanize", "inference", "training", "model", "midi", "encoding", "musicxml", "formats"},
 }
 
 
@@ -111,6 +112,24 @@ def test_imports_point_one_way(sub):
     assert wrong == []
 
 
+def test_the_engines_do_not_import_each_other():
+    graph = internal_graph()
+    numpy_e, torch_e = "autodynamics_cli.inference.numpy_engine", "autodynamics_cli.inference.torch_engine"
+    assert torch_e not in graph[numpy_e] and numpy_e not in graph[torch_e]
+
+
+# Where a file name's suffix may decide anything: the input/output kinds, the MusicXML sniff,
+# a weights file's name (models, export).
+SUFFIX_DECIDERS = {"autodynamics_cli.formats.kinds", "autodynamics_cli.musicxml.names",
+                   "autodynamics_cli.model.registry", "autodynamics_cli.cli.export",
+                   "autodynamics_cli.cli.calibrate"}
+
+
+def test_only_the_formats_seam_reads_suffixes():
+    assert sorted(m for m, p in MODULES.items() if ".suffix" in p.read_text()
+                  and m not in SUFFIX_DECIDERS) == []
+
+
 @pytest.mark.parametrize("sub", ["midi", "musicxml"])
 def test_reads_only_the_grid_of_encoding(sub):
     for m, targets in internal_graph().items():
@@ -125,9 +144,10 @@ def test_partitura_only_imported_when_a_score_is_read():
 
 
 @pytest.mark.parametrize("module", [m for m in MODULES
-                                    if subsystem(m) in ("encoding", "midi", "musicxml", "humanize")
+                                    if subsystem(m) in ("encoding", "midi", "musicxml", "formats", "humanize")
                                     or m.endswith((".config", ".numpy_net", ".registry", ".engine",
-                                                   ".numpy_engine", ".predict", ".weights_file"))])
+                                                   ".numpy_engine", ".predict", ".weights_file",
+                                                   ".readout", ".referee", ".model", ".choose"))])
 def test_torch_free_at_import(module):
     """What the numpy engine's path loads must not load torch (the bundled model runs without it)."""
     assert not [t for t, at_top in imports(MODULES[module]) if t.split(".")[0] == "torch" and at_top]

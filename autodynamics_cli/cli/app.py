@@ -15,6 +15,7 @@ import typer
 import typer.core
 
 from autodynamics_cli import __version__
+from autodynamics_cli.cli.calibrate import calibrate
 from autodynamics_cli.cli.common import debug_enabled, err
 from autodynamics_cli.cli.eval import eval_cmd
 from autodynamics_cli.cli.export import export
@@ -56,6 +57,7 @@ app.command()(humanize)
 app.command()(plot)
 app.command()(train)
 app.command()(export)
+app.command()(calibrate)
 app.command()(models)
 app.command("eval")(eval_cmd)
 

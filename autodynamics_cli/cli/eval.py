@@ -61,6 +61,8 @@ def eval_cmd(
     musicxml: Annotated[bool, typer.Option(
         help="With --scores: also humanize each score from its MusicXML (xml_score.mxl beside it) "
              "and compare with the MIDI export on the same notes. Needs the [musicxml] extra.")] = True,
+    calibration: Annotated[bool, typer.Option(
+        help="Apply the model's piece calibration, as humanize does (off: the network alone).")] = True,
     device: Annotated[Device, typer.Option()] = Device.auto,
 ) -> None:
     """Humanize flat performances (or, with --scores, the scores) and compare with real pianists."""
@@ -71,20 +73,20 @@ def eval_cmd(
     from rich.progress import Progress
 
     from autodynamics_cli.errors import AutodynError
-    from autodynamics_cli.inference.choose import require_torch, resolve_device
+    from autodynamics_cli.inference.choose import require_torch
 
     require_torch("autodyn eval runs the model on it", "train")
-    from autodynamics_cli.inference.torch_engine import TorchEngine
-    from autodynamics_cli.model.registry import load_model
+    from autodynamics_cli.inference.model import load_model
     from autodynamics_cli.training.datasets import list_dataset
     from autodynamics_cli.training.evaluate import evaluate, summarize
 
-    dev = resolve_device(device.value)
-    engine = TorchEngine(load_model(model, dev), dev)
+    net = load_model(model, device=device.value, engine="torch")
+    if not calibration:
+        net = net.uncalibrated()
     if scores or alignments:
         if not (scores and alignments):
             raise AutodynError("score evaluation needs both --scores and --alignments")
-        _eval_scores(engine, data, scores, alignments, split, max_seconds, model, json_out,
+        _eval_scores(net, data, scores, alignments, split, max_seconds, model, json_out,
                      read_dynamics, read_staves, musicxml)
         return
     entries = [e for e in list_dataset(data) if e.split == split]
@@ -92,7 +94,7 @@ def eval_cmd(
         raise AutodynError(f"{data}: no performances in split {split!r}")
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"scoring {split}", total=len(entries))
-        scores = evaluate(engine, entries, max_seconds=max_seconds,
+        scores = evaluate(net, entries, max_seconds=max_seconds,
                           on_done=lambda _s: bar.advance(task))
     s = summarize(scores)
     table = metrics_table(f"{split}: {s['performances']} performances, {s['pieces']} pieces, "
@@ -101,10 +103,11 @@ def eval_cmd(
     Console(highlight=False).print(table)
     if json_out:
         json_out.write_text(json.dumps({"summary": s, "model": model or "default",
+                                        "calibration": net.calibration is not None,
                                         "performances": [asdict(x) for x in scores]}, indent=1))
 
 
-def _eval_scores(engine, data: Path, scores: Path, alignments: Path, split: str, max_seconds,
+def _eval_scores(net, data: Path, scores: Path, alignments: Path, split: str, max_seconds,
                  model: str | None, json_out: Path | None, read_dynamics: bool,
                  read_staves: bool, musicxml: bool) -> None:
     import json
@@ -121,7 +124,7 @@ def _eval_scores(engine, data: Path, scores: Path, alignments: Path, split: str,
         raise AutodynError(f"{alignments}: no aligned performances in split {split!r}")
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"scoring {split} scores", total=len(entries))
-        rows = evaluate_scores(engine, entries, max_seconds, on_done=lambda _s: bar.advance(task),
+        rows = evaluate_scores(net, entries, max_seconds, on_done=lambda _s: bar.advance(task),
                                read_dynamics=read_dynamics, read_staves=read_staves)
     s = summarize(rows, SCORE_METRICS)
     stepped = summarize([r for r in rows if r.notated_dynamics], SCORE_METRICS)
@@ -132,17 +135,18 @@ def _eval_scores(engine, data: Path, scores: Path, alignments: Path, split: str,
          ("another performer", s, "other_"), ("mean of the other performers", s, "others_mean_"),
          (f"model, {stepped['pieces']} scores with notated dynamics", stepped, "")])
     Console(highlight=False).print(table)
-    from_xml = _eval_musicxml(engine, entries, split, read_dynamics, read_staves) if musicxml else None
+    from_xml = _eval_musicxml(net, entries, split, read_dynamics, read_staves) if musicxml else None
     if json_out:
         json_out.write_text(json.dumps({"summary": s, "summary_notated_dynamics": stepped,
                                         "musicxml": from_xml,
                                         "read_dynamics": read_dynamics,
                                         "read_staves": read_staves,
                                         "model": model or "default", "input": "score",
+                                        "calibration": net.calibration is not None,
                                         "performances": [asdict(x) for x in rows]}, indent=1))
 
 
-def _eval_musicxml(engine, entries: list, split: str, read_dynamics: bool, read_staves: bool) -> dict | None:
+def _eval_musicxml(net, entries: list, split: str, read_dynamics: bool, read_staves: bool) -> dict | None:
     """The MusicXML-against-MIDI-export table (``evaluate_musicxml``); its results for --json."""
     from dataclasses import asdict
 
@@ -158,7 +162,7 @@ def _eval_musicxml(engine, entries: list, split: str, read_dynamics: bool, read_
         return None
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"reading {split} MusicXML scores", total=len(entries))
-        rows = evaluate_musicxml(engine, entries, on_done=lambda _s: bar.advance(task),
+        rows = evaluate_musicxml(net, entries, on_done=lambda _s: bar.advance(task),
                                  read_dynamics=read_dynamics, read_staves=read_staves)
     if not rows:
         err.print("MusicXML comparison skipped: no score has an xml_score.mxl and xml_note_map.csv",

@@ -112,13 +112,13 @@ def humanize(
 def _attach_score(plans: list, score: Path) -> None:
     """``--score``: one MIDI input takes the markings of its MusicXML score."""
     from autodynamics_cli.errors import UsageError
-    from autodynamics_cli.musicxml import is_musicxml_name
+    from autodynamics_cli.formats import Kind, input_kind
 
-    if not is_musicxml_name(score):
+    if input_kind(score) is not Kind.MUSICXML:
         raise UsageError(f"--score {score}: not a MusicXML score (.musicxml, .mxl or .xml)")
     if not score.is_file():
         raise UsageError(f"--score {score}: no such file")
-    if len(plans) != 1 or (plans[0].source.path is not None and is_musicxml_name(plans[0].source.path)):
+    if len(plans) != 1 or input_kind(plans[0].source.path) is Kind.MUSICXML:
         raise UsageError("--score goes with one MIDI file (a MusicXML input reads its own markings)")
     plans[0].score = score
 
@@ -138,11 +138,11 @@ def _run(plans: list, model: str | None, device: Device, engine: Engine, tempera
     """Load the engine, humanize the planned files with a progress bar; results and the signal that
     stopped the run (None: none)."""
     from autodynamics_cli.humanize.files import humanize_files
-    from autodynamics_cli.inference.choose import load_engine
+    from autodynamics_cli.inference.model import load_model
 
     work = sum(_size(p.source.path) for p in plans if p.runs)
-    net = load_engine(model, device.value, engine.value, temperature, work) \
-        if any(p.runs for p in plans) else None
+    net = load_model(model, device=device.value, engine=engine.value, sampling=temperature > 0,
+                     work_bytes=work) if any(p.runs for p in plans) else None
     results: list = []
     stop = SigtermAsInterrupt()
     try:

@@ -213,6 +213,20 @@ def keyboard_parts(programs: np.ndarray) -> np.ndarray:
     return np.asarray(programs) < KEYBOARD_PROGRAMS  # -1: no program change
 
 
+def humanized_velocities(notes: Notes, predicted: np.ndarray, options: HumanizeOptions,
+                         model_reads_dynamics: bool) -> tuple[np.ndarray, bool]:
+    """The velocities written for the chosen ``notes`` from the model's, and whether the input's
+    dynamics were kept (``keep_dynamics`` auto: when the input has them).
+
+    A model that reads notated dynamics follows them by itself; for others, and for an
+    explicit ``keep_dynamics`` (so that loud stays louder), the input's envelope is laid over it.
+    """
+    keep = options.keep_dynamics if options.keep_dynamics is not None else \
+        has_dynamics(notes.velocity, notes.onset)
+    envelope = keep and (not model_reads_dynamics or options.keep_dynamics is True)
+    return finalize(notes.velocity, predicted, notes.onset, options, envelope), keep
+
+
 def choose_notes(notes: Notes, programs: np.ndarray, data: bytes, options: HumanizeOptions,
                  path: str = "") -> tuple[np.ndarray, np.ndarray]:
     """The notes to humanize, and the notes left alone because their part is not a keyboard.

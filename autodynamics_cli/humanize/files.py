@@ -18,18 +18,16 @@ from typing import BinaryIO
 
 import numpy as np
 
-from autodynamics_cli.encoding.marking_features import marking_buckets
 from autodynamics_cli.errors import AutodynError, OutputError
-from autodynamics_cli.humanize.controls import HumanizeOptions, choose_notes, finalize, has_dynamics
+from autodynamics_cli.formats.readers import read_input
+from autodynamics_cli.humanize.controls import HumanizeOptions, choose_notes, humanized_velocities
 from autodynamics_cli.humanize.inputs import STDIO, Plan
 from autodynamics_cli.humanize.report import FileResult
-from autodynamics_cli.inference.engine import Engine
+from autodynamics_cli.inference.model import Model
 from autodynamics_cli.inference.predict import predict_velocities
 from autodynamics_cli.midi.notes import MidiScore, Notes, subset
-from autodynamics_cli.midi.read import read_midi, require_notes
+from autodynamics_cli.midi.read import require_notes
 from autodynamics_cli.midi.write import with_velocities, write_atomic
-from autodynamics_cli.musicxml import is_musicxml_name, read_musicxml
-from autodynamics_cli.musicxml.align import markings_for_midi
 
 FILES_PER_GROUP = 8  # files whose windows share engine batches
 SKIP = object()  # a plan whose output exists (--skip-existing)
@@ -73,19 +71,13 @@ def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: b
         return SKIP
     name = p.source.name
     t0 = time.perf_counter()
-    markings = None
     try:
-        if p.source.path is not None and is_musicxml_name(p.source.path):  # played into MIDI bytes
-            xml = read_musicxml(p.source.path)
-            score = read_midi(name, xml.midi)
-            markings = marking_buckets(xml.markings, xml.marking_names)
-        else:
-            score = read_midi(name, stdin_data if p.source.path is None else None)
-            if p.score is not None:  # --score: the markings of the MusicXML it was exported from
-                markings = marking_buckets(*markings_for_midi(score, p.score, name))
+        got = read_input(p.source.path, stdin_data if p.source.path is None else None, name=name,
+                         score=p.score)
+        score = got.midi
         require_notes(name, score)
         mask, not_piano = choose_notes(score.notes, score.programs, score.data, opts, name)
-        return _Read(score, mask, not_piano, time.perf_counter() - t0, markings)
+        return _Read(score, mask, not_piano, time.perf_counter() - t0, got.markings)
     except AutodynError as e:
         if debug:
             raise
@@ -120,7 +112,7 @@ def _read_ahead(plans: list[Plan], stdin_data: bytes | None, opts: HumanizeOptio
             yield ready
 
 
-def humanize_files(engine: Engine | None, plans: list[Plan], batch_size: int = 32,
+def humanize_files(model: Model | None, plans: list[Plan], batch_size: int = 32,
                    debug: bool = False, on_done: Callable[[FileResult], None] | None = None,
                    overwrite: bool = False, stdin_data: bytes | None = None,
                    stdout: BinaryIO | None = None, options: HumanizeOptions | None = None,
@@ -130,8 +122,8 @@ def humanize_files(engine: Engine | None, plans: list[Plan], batch_size: int = 3
     """Humanize every planned file; windows of a group of files share engine batches.
 
     ``stdin_data`` is the content of a standard-input source, ``stdout`` where a
-    standard-output plan is written (only once the file is complete). ``engine``
-    may be None when no plan has anything to run. A file that trips an
+    standard-output plan is written (only once the file is complete). ``model``
+    (``inference.model.load_model``) may be None when no plan has anything to run. A file that trips an
     unexpected error fails alone, with a message, unless ``debug``. ``options``
     are the musician controls (``controls.py``); ``hop``: window hop in roll
     steps (``inference.predict.predict_velocities``); ``read_ahead`` parses the
@@ -157,7 +149,7 @@ def humanize_files(engine: Engine | None, plans: list[Plan], batch_size: int = 3
         running = [(p, f) for p, f in parsed if f.mask.any()]
         on_notes = None if on_progress is None else \
             (lambda i, n, r=running: on_progress(r[i][0].source.name, n, int(r[i][1].mask.sum())))
-        velocities = _predict_group(engine, [(id(f), subset(f.score.notes, f.mask),
+        velocities = _predict_group(model, [(id(f), subset(f.score.notes, f.mask),
                                               None if f.markings is None else f.markings[f.mask])
                                              for _, f in running], debug, predict, on_notes)
         # the group's files share the engine's batches: each takes its share by notes
@@ -168,7 +160,7 @@ def humanize_files(engine: Engine | None, plans: list[Plan], batch_size: int = 3
             if isinstance(vel, str):
                 r = FileResult(p.source.name, None, "failed", error=f"{p.source.name}: {vel}")
             else:
-                r, data = _result(p, f, vel, opts, engine)
+                r, data = _result(p, f, vel, opts, model)
                 r = _deliver(p, r, data, overwrite, stdout, debug)
             r.seconds = f.seconds + per_note * int(f.mask.sum()) + time.perf_counter() - t1
             done(r)
@@ -200,7 +192,7 @@ def _nothing_to_humanize(s: MidiScore, not_piano_parts: int) -> str:
     return "no notes in the chosen tracks/channels"
 
 
-def _result(p: Plan, f: _Read, vel: np.ndarray, opts: HumanizeOptions, engine: Engine | None
+def _result(p: Plan, f: _Read, vel: np.ndarray, opts: HumanizeOptions, model: Model | None
             ) -> tuple[FileResult, bytes]:
     """A file's result and the bytes to write: velocities patched, or the input when nothing is chosen."""
     s, mask = f.score, f.mask
@@ -214,15 +206,9 @@ def _result(p: Plan, f: _Read, vel: np.ndarray, opts: HumanizeOptions, engine: E
         r.status = "copied"
         r.warning = f"{p.source.name}: {_nothing_to_humanize(s, r.not_piano_parts)}; copied unchanged"
         return r, s.data
-    sel = subset(s.notes, mask)
-    keep = opts.keep_dynamics if opts.keep_dynamics is not None else has_dynamics(sel.velocity, sel.onset)
-    r.kept_dynamics = keep
-    # A model that reads notated dynamics follows them by itself; for others, and for an
-    # explicit --keep-dynamics (so that loud stays louder), lay the input's envelope over it.
-    model_keeps = engine is not None and engine.cfg.input_velocity
-    envelope = keep and (not model_keeps or opts.keep_dynamics is True)
     out = s.notes.velocity.copy()
-    out[mask] = finalize(sel.velocity, vel, sel.onset, opts, envelope)
+    reads = model is not None and model.cfg.input_velocity
+    out[mask], r.kept_dynamics = humanized_velocities(subset(s.notes, mask), vel, opts, reads)
     return r, with_velocities(s, out)
 
 
@@ -253,7 +239,7 @@ def _make_parent(path: Path) -> None:
         raise OutputError(f"cannot create folder {path.parent} ({e.strerror or e})") from None
 
 
-def _predict_group(engine: Engine | None, items: list[tuple[int, Notes, np.ndarray | None]], debug: bool,
+def _predict_group(model: Model | None, items: list[tuple[int, Notes, np.ndarray | None]], debug: bool,
                    predict: Callable[..., list[np.ndarray]],
                    on_notes: Callable[[int, int], None] | None = None) -> dict[int, object]:
     """Velocities per key; if the shared batch fails, each file alone, so only the culprit fails.
@@ -264,7 +250,7 @@ def _predict_group(engine: Engine | None, items: list[tuple[int, Notes, np.ndarr
     if not items:
         return {}
     try:
-        out = predict(engine, [n for _, n, _ in items], on_notes=on_notes,
+        out = predict(model, [n for _, n, _ in items], on_notes=on_notes,
                       markings=[m for _, _, m in items])
         return {k: v for (k, _, _), v in zip(items, out, strict=True)}
     except Exception as e:
@@ -275,7 +261,7 @@ def _predict_group(engine: Engine | None, items: list[tuple[int, Notes, np.ndarr
     result: dict[int, object] = {}
     for k, n, m in items:
         try:
-            (result[k],) = predict(engine, [n], markings=[m])
+            (result[k],) = predict(model, [n], markings=[m])
         except Exception as e:
             result[k] = _internal(e)
     return result

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autodynamics_cli.errors import UsageError
-from autodynamics_cli.musicxml.names import MUSICXML_SUFFIXES, is_musicxml_name, looks_like_musicxml
+from autodynamics_cli.formats.kinds import MIDI_SUFFIXES, is_input_name, output_kind, output_name
+from autodynamics_cli.musicxml.names import MUSICXML_SUFFIXES
 
-MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")  # what a directory input picks up
 STDIO = "-"  # as an input: standard input; as ``-o``: standard output
 STDIN_NAME = "<stdin>"
 
@@ -49,30 +49,16 @@ class Plan:
         return self.error is None and not self.skip
 
 
-def _is_midi_name(p: Path) -> bool:
-    return p.suffix.lower() in MIDI_SUFFIXES and not p.name.startswith(".")
-
-
-def _is_input_name(p: Path) -> bool:
-    """What a folder walk takes: MIDI files, and MusicXML scores (an .xml file only if it is one)."""
-    return _is_midi_name(p) or looks_like_musicxml(p)
-
-
-def _output_name(p: Path) -> Path:
-    """An input's name in the output folder: a MusicXML score's output is a MIDI file."""
-    return p.with_suffix(".mid") if is_musicxml_name(p) else p
-
-
 def _walk(folder: Path, recursive: bool, exclude: Path | None) -> list[Path]:
     """MIDI files and MusicXML scores in ``folder``, stably ordered; hidden ones and ``exclude`` skipped."""
     if not recursive:
-        return sorted(p for p in folder.iterdir() if _is_input_name(p) and p.is_file())
+        return sorted(p for p in folder.iterdir() if is_input_name(p) and p.is_file())
     found: list[Path] = []
     for root, dirs, files in os.walk(folder):  # does not follow directory symlinks: no loops
         here = Path(root)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
                          and not (exclude is not None and _same_file(here / d, exclude)))
-        found += [here / f for f in sorted(files) if _is_input_name(here / f) and (here / f).is_file()]
+        found += [here / f for f in sorted(files) if is_input_name(here / f) and (here / f).is_file()]
     return found
 
 
@@ -186,9 +172,10 @@ def plan_outputs(sources: list[Source], output: str | None, overwrite: bool = Fa
         if out is None:
             dst = s.path.with_name(f"{s.path.stem}_humanized.mid")
         elif to_dir:
-            dst = out / _output_name(s.rel if s.rel is not None else Path(s.path.name))
+            dst = out / output_name(s.rel if s.rel is not None else Path(s.path.name))
         else:
             dst = out
+            output_kind(dst)  # a suffix autodyn cannot write is a usage error, before any work
         key = os.path.normcase(os.path.abspath(dst))
         if key in taken:
             raise UsageError(f"{dst}: both {taken[key].name} and {s.name} would be written here; "

@@ -1,6 +1,6 @@
 """Engine and device choice, in one place: which engine runs a job, on which torch device.
 
-``load_engine`` picks the numpy engine for a short job on a CPU with a tagger
+``choose_engine`` picks the numpy engine for a short job on a CPU with a tagger
 model (the bundled one): ``autodyn humanize`` then never imports torch, and the
 numpy engine gives the same velocities while importing torch (two to three
 seconds on a small CPU) would take longer than the model. Torch's kernels are
@@ -18,10 +18,11 @@ import shutil
 from typing import TYPE_CHECKING
 
 from autodynamics_cli.errors import AutodynError, UsageError
-from autodynamics_cli.inference.engine import Engine
 
 if TYPE_CHECKING:
     import torch
+
+    from autodynamics_cli.model.config import ModelConfig
 
 ENGINES = ("auto", "numpy", "torch")
 # Where torch's faster kernels repay its import, measured with the bundled note-token
@@ -32,21 +33,17 @@ ENGINES = ("auto", "numpy", "torch")
 TORCH_FROM_BYTES = 512 * 1024
 
 
-def load_engine(model: str | None, device: str = "auto", engine: str = "auto",
-                temperature: float = 0.0, work_bytes: int = 0) -> Engine:
-    """The engine for ``--model``/``--device``/``--engine``.
+def choose_engine(cfg: ModelConfig, device: str = "auto", engine: str = "auto", sampling: bool = False,
+                  work_bytes: int = 0) -> str:
+    """``numpy`` or ``torch``: which engine runs a model of ``cfg`` for ``--device``/``--engine``.
 
-    ``work_bytes``: the size of the MIDI input of the job, for ``auto``.
+    ``sampling``: a temperature will be asked for; ``work_bytes``: the size of the
+    job's MIDI input, for ``auto``. Raises when the choice cannot run the model.
     """
-    from autodynamics_cli.model.registry import resolve
-    from autodynamics_cli.model.weights_file import read_checked_calibration, read_checked_config
-
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r} (use {', '.join(ENGINES)})")
-    path = resolve(model)
-    cfg = read_checked_config(path)
     why_not = ("the model has a causal decoder, which only torch runs" if cfg.causal_decoder else
-               "--temperature samples with torch" if temperature > 0 else
+               "--temperature samples with torch" if sampling else
                "--device cuda runs on torch" if device == "cuda" else None)
     if engine == "numpy" and why_not:
         raise UsageError(f"--engine numpy cannot run this: {why_not}")
@@ -55,19 +52,9 @@ def load_engine(model: str | None, device: str = "auto", engine: str = "auto",
     # auto: without torch installed, numpy runs whatever it can (the light install)
     if engine == "numpy" or (engine == "auto" and why_not is None
                              and (on_cpu and short or not torch_installed())):
-        from autodynamics_cli.inference.numpy_engine import NumpyEngine
-        from autodynamics_cli.model.numpy_net import NumpyTagger
-        from autodynamics_cli.model.weights_file import read_numpy_state
-
-        net = NumpyEngine(NumpyTagger(cfg, read_numpy_state(path, cfg)), workers=cpu_cores())
-        net.calibration = read_checked_calibration(path)
-        return net
+        return "numpy"
     require_torch(why_not or "--engine torch runs on it", "torch")
-    from autodynamics_cli.inference.torch_engine import TorchEngine
-    from autodynamics_cli.model.weights_file import load_model_file
-
-    dev = resolve_device(device)
-    return TorchEngine(load_model_file(path, dev), dev)  # the model carries its calibration
+    return "torch"
 
 
 def torch_installed() -> bool:

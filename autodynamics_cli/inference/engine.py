@@ -2,8 +2,10 @@
 
 An ``Engine`` turns model inputs (``encoding.windows.WindowInput``) into one
 velocity per note; ``TorchEngine`` (``torch_engine.py``) and ``NumpyEngine``
-(``numpy_engine.py``) are its two adapters, side by side, so ``predict.py``
-never asks which one it has. ``choose.py`` picks one.
+(``numpy_engine.py``) are its two adapters, side by side: neither imports the
+other, both read velocities with ``readout.py`` and settle close calls with
+``referee.py``, and ``predict.py`` never asks which one it has. An engine runs the
+network only; ``model.Model`` pairs it with the weights file's calibration and card.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections.abc import Callable
 import numpy as np
 
 from autodynamics_cli.encoding.windows import WindowInput
-from autodynamics_cli.model.calibration import PieceCalibration
 from autodynamics_cli.model.config import ModelConfig
 
 
@@ -22,7 +23,6 @@ class Engine(ABC):
     """A loaded model that gives one velocity (1..127) per note of each window."""
 
     cfg: ModelConfig
-    calibration: PieceCalibration | None = None  # the weights file's second stage, if it has one
 
     @abstractmethod
     def velocities(self, windows: list[WindowInput], batch_size: int = 32, temperature: float = 0.0,

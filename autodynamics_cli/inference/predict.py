@@ -7,6 +7,7 @@ share. Windows of several files go through the engine together.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,9 +16,11 @@ from autodynamics_cli.encoding import tokens as T
 from autodynamics_cli.encoding.grid import note_steps
 from autodynamics_cli.encoding.pianoroll import encode_roll
 from autodynamics_cli.encoding.windows import Window, WindowInput, plan_windows
-from autodynamics_cli.inference.engine import Engine
 from autodynamics_cli.midi.notes import Notes
 from autodynamics_cli.model.config import ModelConfig
+
+if TYPE_CHECKING:
+    from autodynamics_cli.inference.model import Model
 
 HOP_STEPS = 128  # 6.4 s: every note is decoded in up to two overlapping windows
 
@@ -79,7 +82,7 @@ def trim_after_last_kept(w: Window) -> Window:
     return Window(w.start, w.notes[:end], w.keep[:end])
 
 
-def predict_velocities(engine: Engine, notes_list: list[Notes], batch_size: int = 32,
+def predict_velocities(model: Model, notes_list: list[Notes], batch_size: int = 32,
                        hop: int | None = None, temperature: float = 0.0, seed: int = 0,
                        read_dynamics: bool = True, blend: bool = True, read_staves: bool = True,
                        on_notes: Callable[[int, int], None] | None = None,
@@ -98,13 +101,13 @@ def predict_velocities(engine: Engine, notes_list: list[Notes], batch_size: int 
     model or when sampling, it comes from the one window where it sits most centrally.
     ``on_notes(file, n)``, for progress displays: ``n`` more notes of ``notes_list[file]``
     were decoded (each note counts once, in the window it is kept from).
-    ``calibrate``: map each file to its piece's level and range with the engine's
-    ``calibration`` (``model/calibration.py``) when the model has one; off, the network's own.
+    ``calibrate``: map each file to its piece's level and range with the model's
+    ``calibration`` (``model/calibration.py``) when it has one; off, the network's own.
     ``markings``: per file, its notes' ``marking_buckets`` when it was read from
     MusicXML (None: a MIDI file, whose markings are unknown); only a model
     trained with markings reads them.
     """
-    cfg = engine.cfg
+    cfg = model.cfg
     hop = hop or HOP_STEPS
     all_items: list[WindowInput] = []
     plans: list[tuple[int, list[Window], np.ndarray]] = []
@@ -129,9 +132,9 @@ def predict_velocities(engine: Engine, notes_list: list[Notes], batch_size: int 
             for i in indices:
                 on_notes(int(owner[i]), kept[i])
 
-    decoded = engine.velocities(all_items, batch_size, temperature, on_batch)
+    decoded = model.velocities(all_items, batch_size, temperature, on_batch)
     results = []
-    cal = engine.calibration if calibrate else None
+    cal = model.calibration if calibrate else None
     for notes, (first, windows, on) in zip(notes_list, plans, strict=True):
         if blend and not cfg.causal_decoder and temperature == 0:
             vel = blend_windows(on, windows, decoded[first : first + len(windows)], cfg.roll_steps)

@@ -8,8 +8,8 @@ With a temperature above 0 (``--temperature``), velocities are sampled instead
 of chosen greedily, from noise seeded by each window's own ``seed``.
 
 A tagger's one pass reads its velocities as the numpy engine does, with
-``numpy_engine.close_readout``, and hands windows with a close call to the same
-``numpy_engine.Referee``: the two engines then write the same velocities.
+``readout.close_readout``, and hands windows with a close call to the same
+``referee.Referee``: the two engines then write the same velocities.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from autodynamics_cli.encoding import note_features as NF
 from autodynamics_cli.encoding import tokens as T
 from autodynamics_cli.encoding.windows import BATCH_OVERHEAD_TOKENS, WindowInput, batch_windows
 from autodynamics_cli.inference.engine import Engine
-from autodynamics_cli.inference.numpy_engine import Referee, close_readout
+from autodynamics_cli.inference.readout import close_readout, readout_torch
+from autodynamics_cli.inference.referee import Referee
 from autodynamics_cli.model.numpy_net import NumpyTagger
-from autodynamics_cli.model.torch_net import AutoDynamics, expected_velocity
+from autodynamics_cli.model.torch_net import AutoDynamics
 
 
 class TorchEngine(Engine):
@@ -34,7 +35,6 @@ class TorchEngine(Engine):
 
     def __init__(self, model: AutoDynamics, device: torch.device | str = "cpu") -> None:
         self.model, self.cfg, self.device = model, model.cfg, torch.device(device)
-        self.calibration = getattr(model, "calibration", None)  # the weights file's, if loaded from one
         self.referee = referee_of(model)
 
     def velocities(self, windows: list[WindowInput], batch_size: int = 32, temperature: float = 0.0,
@@ -44,24 +44,6 @@ class TorchEngine(Engine):
 
     def num_parameters(self) -> int:
         return self.model.num_parameters()
-
-
-def velocity_from_logits(logits: torch.Tensor, readout: str = "argmax") -> torch.Tensor:
-    """Velocity 1..127 from logits restricted to the velocity tokens.
-
-    ``argmax`` is the greedy choice; ``mean`` rounds the expected value of the
-    velocity softmax, which scores a lower squared error. Both are deterministic.
-    """
-    return readout_velocity(logits[..., T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY], readout)
-
-
-def readout_velocity(vel_logits: torch.Tensor, readout: str = "argmax") -> torch.Tensor:
-    """``velocity_from_logits`` for logits of the velocity tokens only (``N_VELOCITY`` wide)."""
-    if readout == "argmax":
-        return vel_logits.float().argmax(-1) + 1
-    if readout == "mean":
-        return expected_velocity(vel_logits).round().long().clamp(1, 127)
-    raise ValueError(f"unknown readout {readout!r}")
 
 
 class VelocitySampler:
@@ -89,7 +71,7 @@ class VelocitySampler:
 
 def _readout(vel_logits: torch.Tensor, readout: str, sampler: VelocitySampler | None) -> torch.Tensor:
     """Velocities from logits of the velocity tokens only: the model's readout, or sampled."""
-    return readout_velocity(vel_logits, readout) if sampler is None else sampler(vel_logits)
+    return readout_torch(vel_logits, readout) if sampler is None else sampler(vel_logits)
 
 
 @dataclass
@@ -219,7 +201,7 @@ def _decode_batch_one_pass(model: AutoDynamics, batch: list[WindowInput], device
 
 def _decode_batch_one_pass_greedy(model: AutoDynamics, batch: list[WindowInput], device: torch.device
                                   ) -> tuple[np.ndarray, np.ndarray]:
-    """The one pass's velocities, read by ``numpy_engine.close_readout``, and its close calls."""
+    """The one pass's velocities, read by ``readout.close_readout``, and its close calls."""
     x = stack_windows(batch, device)
     tokens, onsets, roles, features = full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))
     logits = model.velocity_logits(tokens, onsets, roles, model.encode(x.roll), features)

@@ -22,6 +22,21 @@ class Notes:
     def __len__(self) -> int:
         return len(self.pitch)
 
+    @classmethod
+    def table(cls, onset, offset, pitch, velocity=64, channel=0, track=0) -> Notes:
+        """A note table from plain sequences (seconds, MIDI pitches); scalars apply to every note.
+
+        For notes that come from no file: ``byte_offset`` is -1.
+        """
+        on = np.asarray(onset, dtype=np.float64)
+        n = len(on)
+
+        def col(x) -> np.ndarray:
+            return np.broadcast_to(np.asarray(x, dtype=np.int64), (n,)).copy()
+
+        return cls(on, np.asarray(offset, dtype=np.float64), col(pitch), col(velocity), col(channel),
+                   col(track), np.full(n, -1, dtype=np.int64))
+
 
 @dataclass
 class MidiScore:

@@ -29,7 +29,6 @@ import os.path
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from autodynamics_cli import __version__
 from autodynamics_cli.errors import ModelError
@@ -38,13 +37,7 @@ from autodynamics_cli.model.weights_file import (
     WeightsInfo,
     bundled_weights_dir,
     inspect_weights,
-    load_model_file,
 )
-
-if TYPE_CHECKING:
-    import torch
-
-    from autodynamics_cli.model.torch_net import AutoDynamics
 
 HUB_DEFAULT_FILE = "model.safetensors"
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -185,11 +178,6 @@ def resolve(name: str | None) -> Path:
                          f"({', '.join(sorted(KNOWN_MODELS))}; see `autodyn models`) "
                          "or a Hub repo as owner/name[@revision][/file]")
     return download(ref, None, name)
-
-
-def load_model(name: str | None, device: torch.device | str = "cpu") -> AutoDynamics:
-    """Load weights by name, path or Hub reference into an eval-mode torch model on ``device``."""
-    return load_model_file(resolve(name), device)
 
 
 def download(ref: HubRef, sha256: str | None = None, label: str | None = None) -> Path:

@@ -27,7 +27,6 @@ from torch import nn
 
 from autodynamics_cli.encoding import tokens as T
 from autodynamics_cli.model import config as spec
-from autodynamics_cli.model.calibration import PieceCalibration
 from autodynamics_cli.model.config import ModelConfig
 
 
@@ -154,7 +153,6 @@ class AutoDynamics(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.calibration: PieceCalibration | None = None  # set from the weights file on loading
         d = cfg.d_model
         self.roll_in = nn.Linear(2 * cfg.n_keys, d)
         self.tok_emb = nn.Embedding(cfg.vocab_size, d)
@@ -325,12 +323,3 @@ def note_keys(tokens: torch.Tensor, roles: torch.Tensor, tail: torch.Tensor | No
     valid = (roles != T.ROLE_BOS) & (keys >= 0) & (keys < T.N_PITCH)
     return torch.where(valid, keys, torch.zeros_like(keys))
 
-
-def expected_velocity(vel_logits: torch.Tensor) -> torch.Tensor:
-    """Expected velocity (1..127, unrounded) under the softmax of the velocity-token logits.
-
-    The ``mean`` readout rounds it; training's losses use it too.
-    """
-    vel_logits = vel_logits.float()
-    values = torch.arange(1, T.N_VELOCITY + 1, device=vel_logits.device, dtype=torch.float32)
-    return vel_logits.softmax(-1) @ values

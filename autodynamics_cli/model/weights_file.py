@@ -191,8 +191,11 @@ def read_numpy_state(path: Path, cfg: ModelConfig) -> dict[str, np.ndarray]:
     return state
 
 
-def load_model_file(path: Path, device: torch.device | str = "cpu") -> AutoDynamics:
-    """Load a weights file after checking its header, layout and config."""
+def load_network(path: Path, device: torch.device | str = "cpu") -> AutoDynamics:
+    """The torch network of a weights file, after checking its header, layout and config.
+
+    The network alone: ``inference.model.load_model`` pairs it with the file's calibration.
+    """
     import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -209,5 +212,4 @@ def load_model_file(path: Path, device: torch.device | str = "cpu") -> AutoDynam
             from None
     if not all(torch.isfinite(p).all() for p in model.parameters()):
         raise ModelError(f"{path}: corrupt weights file (NaN or infinite weights)")
-    model.calibration = read_checked_calibration(path)
     return model.to(device).eval()

@@ -29,11 +29,10 @@ import numpy as np
 from autodynamics_cli.encoding import note_features as NF
 from autodynamics_cli.encoding.marking_features import marking_buckets
 from autodynamics_cli.errors import AutodynError, MidiReadError, UsageError
+from autodynamics_cli.formats.kinds import is_midi_name
 from autodynamics_cli.midi.notes import Notes
 from autodynamics_cli.midi.read import read_midi
 from autodynamics_cli.midi.smf import note_on_velocity_offsets
-
-MIDI_SUFFIXES = {".mid", ".midi"}
 
 
 @dataclass
@@ -82,7 +81,7 @@ def list_dataset(root: str | Path) -> list[Entry]:
             return [Entry(root / r["midi_filename"], r["split"],
                           f"{r.get('canonical_composer', '')} | {r.get('canonical_title', '')}")
                     for r in rows]
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES)
+    files = sorted(p for p in root.rglob("*") if is_midi_name(p))
     if not files:
         raise AutodynError(f"{root}: no metadata csv and no MIDI files")
     return [Entry(p, hash_split(p.relative_to(root).as_posix()), p.stem) for p in files]

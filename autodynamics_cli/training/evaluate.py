@@ -27,9 +27,9 @@ from dataclasses import KW_ONLY, dataclass, replace
 
 import numpy as np
 
-from autodynamics_cli.encoding.marking_features import marking_buckets
 from autodynamics_cli.encoding.note_features import velocities_vary
-from autodynamics_cli.inference.engine import Engine
+from autodynamics_cli.formats.readers import read_input
+from autodynamics_cli.inference.model import Model
 from autodynamics_cli.inference.predict import predict_velocities
 from autodynamics_cli.midi.notes import Notes, subset
 from autodynamics_cli.midi.read import read_midi
@@ -124,7 +124,7 @@ def flattened(notes: Notes) -> Notes:
     return replace(notes, velocity=np.full(len(notes), BASELINE_VELOCITY, dtype=notes.velocity.dtype))
 
 
-def evaluate(engine: Engine, entries: list[Entry], notes: list[Notes] | None = None,
+def evaluate(model: Model, entries: list[Entry], notes: list[Notes] | None = None,
              max_seconds: float | None = None, files_per_batch: int = 8,
              on_done: Callable[[PerformanceScore], None] | None = None) -> list[PerformanceScore]:
     """Score every performance (``notes``: already loaded, else read from the files)."""
@@ -133,7 +133,7 @@ def evaluate(engine: Engine, entries: list[Entry], notes: list[Notes] | None = N
         group = entries[i : i + files_per_batch]
         group_notes = notes[i : i + files_per_batch] if notes is not None else \
             load_notes(group, max_seconds)
-        preds = predict_velocities(engine, [flattened(n) for n in group_notes])
+        preds = predict_velocities(model, [flattened(n) for n in group_notes])
         for e, n, p in zip(group, group_notes, preds, strict=True):
             if len(n) == 0:
                 continue
@@ -207,7 +207,7 @@ def by_score(entries: list[AlignedEntry]) -> dict[str, list[AlignedEntry]]:
     return groups
 
 
-def evaluate_scores(engine: Engine, entries: list[AlignedEntry], max_seconds: float | None = None,
+def evaluate_scores(model: Model, entries: list[AlignedEntry], max_seconds: float | None = None,
                     on_done: Callable[[ScoreInputScore], None] | None = None,
                     read_dynamics: bool = True, read_staves: bool = True) -> list[ScoreInputScore]:
     """Humanize each score once and compare it with each of its performers.
@@ -218,7 +218,7 @@ def evaluate_scores(engine: Engine, entries: list[AlignedEntry], max_seconds: fl
     """
     results = []
     for score, group in by_score(entries).items():
-        midi = read_midi(score)
+        midi = read_input(score).midi
         notes = midi.notes
         keep = np.ones(len(notes), dtype=bool)
         if max_seconds is not None and len(notes):
@@ -226,7 +226,7 @@ def evaluate_scores(engine: Engine, entries: list[AlignedEntry], max_seconds: fl
         targets = [aligned_targets(notes, midi.data, read_alignment(e.alignment), str(e.alignment))
                    for e in group]
         clipped = clip_notes(notes, max_seconds)
-        (pred,) = predict_velocities(engine, [clipped], read_dynamics=read_dynamics,
+        (pred,) = predict_velocities(model, [clipped], read_dynamics=read_dynamics,
                                      read_staves=read_staves)
         full_pred = np.zeros(len(notes), dtype=np.int64)
         full_pred[keep] = pred
@@ -302,7 +302,7 @@ def has_markings(markings: np.ndarray, names: tuple[str, ...]) -> bool:
     return bool(known or (markings[:, [col[n] for n in MARKED]] > 0).any())
 
 
-def evaluate_musicxml(engine: Engine, entries: list[AlignedEntry],
+def evaluate_musicxml(model: Model, entries: list[AlignedEntry],
                       on_done: Callable[[MusicXmlInputScore], None] | None = None,
                       read_dynamics: bool = True, read_staves: bool = True) -> list[MusicXmlInputScore]:
     """Each score with a MusicXML file humanized from the MusicXML, from the MIDI export, and from
@@ -310,24 +310,24 @@ def evaluate_musicxml(engine: Engine, entries: list[AlignedEntry],
     compared with each performer on the notes the paths and the alignment share
     (``datasets.map_to_score_notes``). Scores without MusicXML are left out. ``read_dynamics``
     and ``read_staves`` as for ``evaluate_scores``, on every path."""
-    from autodynamics_cli.musicxml import read_musicxml
-    from autodynamics_cli.musicxml.align import ScoreMismatchError, markings_for_midi
+    from autodynamics_cli.musicxml.align import ScoreMismatchError
 
     results = []
     for score, group in by_score(entries).items():
         found = musicxml_of(score)
         if found is None:
             continue
-        xml = read_musicxml(found[0])
-        played = read_midi(str(found[0]), xml.midi)
-        midi = read_midi(score)
+        played = read_input(found[0])
+        xml = played.score
+        assert xml is not None  # a MusicXML input keeps its score
+        midi = read_input(score).midi
         try:
-            joined = marking_buckets(*markings_for_midi(midi, found[0], str(score), unfolded=xml))
+            joined = read_input(score, score=found[0], unfolded=xml).markings
         except ScoreMismatchError:
             joined = None
         pred_xml, pred_midi, pred_joined = predict_velocities(
-            engine, [played.notes, midi.notes, midi.notes],
-            markings=[marking_buckets(xml.markings, xml.marking_names), None, joined],
+            model, [played.midi.notes, midi.notes, midi.notes],
+            markings=[played.markings, None, joined],
             read_dynamics=read_dynamics, read_staves=read_staves)
         on_score, mapped = map_to_score_notes(xml.note_id, pred_xml, midi.notes, midi.data, found[1])
         marked = has_markings(xml.markings, xml.marking_names)

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from autodynamics_cli.errors import AutodynError
+from autodynamics_cli.inference.model import load_model
 from autodynamics_cli.model.config import ModelConfig
-from autodynamics_cli.model.registry import load_model
 from autodynamics_cli.model.torch_net import AutoDynamics
 from autodynamics_cli.model.weights_file import read_metadata, save_model
 from autodynamics_cli.training.config import TrainConfig, data_description
@@ -41,7 +41,7 @@ def export_run(run_dir: str | Path, dest: str | Path, readout: str | None = None
         if summary:
             meta["validation"] = json.dumps(summary)
     else:
-        model, meta = load_model(str(src)), read_metadata(src)
+        model, meta = load_model(src, device="cpu", engine="torch").network(), read_metadata(src)
     meta = {"license": LICENSE_NOTE, **meta, **(metadata or {})}
     for k in ("config", "layout_version", "autodyn_version"):
         meta.pop(k, None)

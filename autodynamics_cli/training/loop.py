@@ -23,7 +23,7 @@ import torch.distributed as dist
 
 from autodynamics_cli.encoding import tokens as T
 from autodynamics_cli.errors import AutodynError
-from autodynamics_cli.inference.torch_engine import TorchEngine
+from autodynamics_cli.inference.model import Model
 from autodynamics_cli.model.config import ModelConfig
 from autodynamics_cli.model.torch_net import AutoDynamics
 from autodynamics_cli.model.weights_file import save_model
@@ -40,6 +40,7 @@ from autodynamics_cli.training.evaluate import SCORE_METRICS, evaluate, evaluate
 from autodynamics_cli.training.export import selection_summary
 from autodynamics_cli.training.losses import model_loss
 from autodynamics_cli.training.prefetch import BatchStream
+from autodynamics_cli.training.recipe import RECIPE_FILE, write_recipe
 from autodynamics_cli.training.sampler import Augment, WindowSampler
 from autodynamics_cli.training.warm_start import init_weights
 
@@ -80,6 +81,8 @@ class Trainer:
         self.mcfg = model_config(cfg) if ckpt is None else ModelConfig.from_dict(ckpt["model_config"])
         if cfg.loss == "ev" and self.mcfg.readout != "mean":
             raise AutodynError("loss 'ev' trains the expected velocity, so it needs readout 'mean'")
+        if self.rank == 0:  # this sitting's settings: `autodyn train --config OUT/recipe.toml` repeats them
+            write_recipe(cfg, self.out / RECIPE_FILE)
         pieces, self.skipped = self._load_data()
         torch.manual_seed(cfg.seed)
         self.model = AutoDynamics(self.mcfg).to(self.device)
@@ -199,7 +202,8 @@ class Trainer:
 
     def validate(self) -> dict:
         """Score the validation sets; a new best (score input first) is saved as best.safetensors."""
-        cfg, engine = self.cfg, TorchEngine(self.model, self.device)
+        # the network alone: a run's piece calibration is fitted after training (autodyn calibrate)
+        cfg, engine = self.cfg, Model.from_network(self.model, self.device)
         self.model.eval()
         summary = summarize(evaluate(engine, self.val_entries, notes=self.val_notes)) \
             if self.val_entries else {}

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from autodynamics_cli.encoding import tokens as T
+from autodynamics_cli.inference.readout import expected_velocity_torch as expected_velocity
 from autodynamics_cli.model.config import ModelConfig
-from autodynamics_cli.model.torch_net import expected_velocity
 
 EV_SCALE = 8.0  # velocity steps per unit of the ``ev`` loss: its values land near cross-entropy's
 

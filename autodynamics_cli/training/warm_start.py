@@ -23,9 +23,9 @@ def init_weights(model: AutoDynamics, path: str | Path) -> None:
     more note-feature columns (e.g. ``onset_lead``) than the source: the added
     columns' rows come last in the table and start at zero.
     """
-    from autodynamics_cli.model.registry import load_model
+    from autodynamics_cli.inference.model import load_model
 
-    source = load_model(str(path))
+    source = load_model(path, device="cpu", engine="torch").network()
     src, dst = source.state_dict(), model.state_dict()
     depth = {stack: sum(1 for k in src if k.startswith(f"{stack}.") and k.endswith(".norm1.weight"))
              for stack in ("encoder", "decoder")}

@@ -9,14 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import CPU, ROOT, assert_only_velocities_changed, rich_file, simple_file
+from helpers import ROOT, assert_only_velocities_changed, load_network, rich_file, simple_file
 from typer.testing import CliRunner
 
 from autodynamics_cli.cli.app import app
+from autodynamics_cli.inference.model import Model
 from autodynamics_cli.inference.predict import predict_velocities
-from autodynamics_cli.inference.torch_engine import TorchEngine
 from autodynamics_cli.midi.read import read_midi
-from autodynamics_cli.model.registry import load_model
 
 runner = CliRunner()
 
@@ -111,7 +110,7 @@ def test_bundled_example_with_default_model(tmp_path: Path):
     assert_only_velocities_changed(example.read_bytes(), out.read_bytes(), 47)
     # the file carries exactly the default model's predictions, note for note
     src, dst = read_midi(example), read_midi(out)
-    (expected,) = predict_velocities(TorchEngine(load_model("default"), CPU), [src.notes])
+    (expected,) = predict_velocities(Model.from_network(load_network("default")), [src.notes])
     assert dst.notes.velocity.tolist() == expected.tolist()
 
 

@@ -9,7 +9,6 @@ import mido
 import numpy as np
 import pytest
 from helpers import (
-    CPU,
     STAFF_TAGGER,
     off,
     on,
@@ -35,8 +34,8 @@ from autodynamics_cli.humanize.controls import (
 )
 from autodynamics_cli.humanize.files import humanize_files
 from autodynamics_cli.humanize.inputs import expand_inputs, plan_outputs
+from autodynamics_cli.inference.model import Model
 from autodynamics_cli.inference.predict import predict_velocities
-from autodynamics_cli.inference.torch_engine import TorchEngine
 from autodynamics_cli.midi.read import read_midi
 from autodynamics_cli.model.weights_file import save_model
 
@@ -111,7 +110,7 @@ def _humanize(tmp_path: Path, data: bytes, options: HumanizeOptions, name: str =
     out = tmp_path / f"out_{name}"
     out.unlink(missing_ok=True)
     plans = plan_outputs(expand_inputs([str(src)]), str(out))
-    (r,) = humanize_files(TorchEngine(tiny_model(), CPU), plans, options=options)
+    (r,) = humanize_files(Model.from_network(tiny_model()), plans, options=options)
     assert r.ok, r.error
     return r, out.read_bytes()
 
@@ -180,7 +179,7 @@ def test_humanize_can_read_a_multi_track_file_as_one_part(tmp_path: Path):
         assert r.exit_code == 0, r.output
         got[flag] = read_midi(out).notes.velocity.tolist()
     for flag, staves in (("--read-staves", True), ("--no-read-staves", False)):
-        (want,) = predict_velocities(TorchEngine(model, CPU), [notes], read_staves=staves)
+        (want,) = predict_velocities(Model.from_network(model), [notes], read_staves=staves)
         assert got[flag] == want.tolist()
     assert got["--read-staves"] != got["--no-read-staves"]
 

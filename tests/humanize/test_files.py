@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from helpers import (
     BROKEN,
-    CPU,
     as_numpy,
     assert_only_velocities_changed,
     band_file,
@@ -31,7 +30,7 @@ from helpers import (
 
 from autodynamics_cli.humanize import files
 from autodynamics_cli.humanize.inputs import expand_inputs, plan_outputs
-from autodynamics_cli.inference.torch_engine import TorchEngine
+from autodynamics_cli.inference.model import Model
 from autodynamics_cli.midi import write as midi_write
 
 # --- batches ---------------------------------------------------------------------------------
@@ -348,14 +347,14 @@ def test_json_totals_are_the_per_file_statuses(tmp_path, tiny_weights, capsys, m
 
 
 def test_internal_error_in_one_file_does_not_stop_the_batch(tmp_path, tiny_weights, capsys, monkeypatch):
-    real = files.read_midi
+    real = files.read_input
 
-    def flaky(path, data=None):
+    def flaky(path, data=None, **kw):
         if str(path).endswith("b.mid"):
             raise ZeroDivisionError("simulated bug")
-        return real(path, data)
+        return real(path, data, **kw)
 
-    monkeypatch.setattr(files, "read_midi", flaky)
+    monkeypatch.setattr(files, "read_input", flaky)
     for n in ("a", "b", "c"):
         (tmp_path / f"{n}.mid").write_bytes(simple_file())
     code, _, err = cli(capsys, monkeypatch, "humanize", *(tmp_path / f"{n}.mid" for n in "abc"),
@@ -374,7 +373,7 @@ def test_read_ahead_gives_the_same_files_and_errors(tmp_path: Path):
         p = tmp_path / f"in{i}.mid"
         p.write_bytes(b"not midi" if i in (2, 5) else simple_file(6 + 3 * i))
         ins.append(p)
-    engine = TorchEngine(tiny_model(feedback=False, max_decoder_len=256), CPU)
+    engine = Model.from_network(tiny_model(feedback=False, max_decoder_len=256))
     outs = {}
     for ahead in (False, True):
         out = tmp_path / f"out{ahead}"
@@ -398,7 +397,7 @@ def test_progress_counts_every_note_once_as_the_engine_decodes(tmp_path: Path):
         p.write_bytes(b"not midi" if i == 3 else simple_file(40 + 30 * i, step=120))
         ins.append(p)
     model = tiny_model(feedback=False, causal_decoder=False, max_decoder_len=64)
-    for engine in (TorchEngine(model, CPU), as_numpy(model, workers=2)):
+    for engine in (Model.from_network(model), as_numpy(model, workers=2)):
         seen: dict[str, list[tuple[int, int]]] = {}
         lock = threading.Lock()
 
@@ -406,7 +405,7 @@ def test_progress_counts_every_note_once_as_the_engine_decodes(tmp_path: Path):
             with lock:
                 seen.setdefault(Path(name).name, []).append((n, total))
 
-        out = tmp_path / type(engine).__name__
+        out = tmp_path / engine.engine_name
         plans = plan_outputs(expand_inputs([str(p) for p in ins]), str(out) + "/")
         results = files.humanize_files(engine, plans, batch_size=2, group_size=2, on_progress=progress)
         notes = {Path(r.input).name: r.notes for r in results if r.ok}

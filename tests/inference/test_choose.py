@@ -6,7 +6,7 @@ from pathlib import Path
 
 from helpers import TAGGER, cli, piece, tiny_model
 
-from autodynamics_cli.inference.choose import load_engine
+from autodynamics_cli.inference.model import load_model
 from autodynamics_cli.inference.numpy_engine import NumpyEngine
 from autodynamics_cli.inference.torch_engine import TorchEngine
 from autodynamics_cli.model.weights_file import save_model
@@ -16,13 +16,13 @@ def test_engine_choice(tiny_weights: Path, tmp_path: Path, capsys, monkeypatch):
     causal = str(tiny_weights)
     tagger = tmp_path / "tagger.safetensors"
     save_model(tagger, tiny_model(**TAGGER))
-    assert isinstance(load_engine(str(tagger), "cpu"), NumpyEngine)
-    assert isinstance(load_engine(str(tagger), "cpu", "torch"), TorchEngine)
-    assert isinstance(load_engine(str(tagger), "cpu", temperature=0.5), TorchEngine)
-    assert isinstance(load_engine(causal, "cpu"), TorchEngine)
+    assert isinstance(load_model(tagger, device="cpu").engine, NumpyEngine)
+    assert isinstance(load_model(tagger, device="cpu", engine="torch").engine, TorchEngine)
+    assert isinstance(load_model(tagger, device="cpu", sampling=True).engine, TorchEngine)
+    assert isinstance(load_model(causal, device="cpu").engine, TorchEngine)
     # a long job repays torch's import: auto picks torch, an explicit numpy stays numpy
-    assert isinstance(load_engine(str(tagger), "cpu", work_bytes=10**7), TorchEngine)
-    assert isinstance(load_engine(str(tagger), "cpu", "numpy", work_bytes=10**7), NumpyEngine)
+    assert isinstance(load_model(tagger, device="cpu", work_bytes=10**7).engine, TorchEngine)
+    assert isinstance(load_model(tagger, device="cpu", engine="numpy", work_bytes=10**7).engine, NumpyEngine)
     src = tmp_path / "in.mid"
     src.write_bytes(piece(2))
     code, _, err = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "o.mid",

@@ -34,11 +34,11 @@ from typer.testing import CliRunner
 from autodynamics_cli.cli.app import app
 from autodynamics_cli.encoding import note_features as NF
 from autodynamics_cli.encoding import tokens as T
-from autodynamics_cli.inference import numpy_engine as NE
-from autodynamics_cli.inference.choose import load_engine
-from autodynamics_cli.inference.numpy_engine import close_readout
+from autodynamics_cli.inference import readout as RO
+from autodynamics_cli.inference.model import Model, load_model
 from autodynamics_cli.inference.predict import predict_velocities
-from autodynamics_cli.inference.torch_engine import TorchEngine, decode_cached
+from autodynamics_cli.inference.readout import close_readout
+from autodynamics_cli.inference.torch_engine import decode_cached
 from autodynamics_cli.midi.read import read_midi
 from autodynamics_cli.model.numpy_net import NumpyTagger
 
@@ -93,7 +93,7 @@ def _logits_of(probs: dict[int, float]) -> np.ndarray:
 
 
 def test_close_readout_flags_what_float32_could_tip():
-    margin = NE.CLOSE_CALL
+    margin = RO.CLOSE_CALL
     rows = np.stack([_logits_of({64: 0.5 - margin / 4, 65: 0.5 + margin / 4}),  # mean 64.5 + margin/4
                      _logits_of({64: 0.5 - 4 * margin, 65: 0.5 + 4 * margin}),  # mean 64.5 + 4 margin
                      _logits_of({10: 0.3, 100: 0.7})])  # mean 73.3
@@ -121,7 +121,7 @@ def test_engines_agree_on_generated_files(readout):
         with torch.no_grad():  # sharpen the logits: velocities spread, readouts fall anywhere
             model.head.weight.mul_(30)
         got = predict_velocities(as_numpy(model, workers=2), notes)
-        want = predict_velocities(TorchEngine(model, CPU), notes)
+        want = predict_velocities(Model.from_network(model), notes)
         assert [g.tolist() for g in got] == [w.tolist() for w in want], f"seed {seed}"
         seen |= {v for w in want for v in w.tolist()}
     assert len(seen) > 10  # not a comparison between constants
@@ -160,18 +160,18 @@ def test_close_calls_make_the_engines_agree_despite_float32_noise(monkeypatch, r
 
     def both():
         a = as_numpy(model, workers=2).velocities(items, batch_size=4)
-        b = TorchEngine(model, CPU).velocities(items, batch_size=4)
+        b = Model.from_network(model).velocities(items, batch_size=4)
         return [x.tolist() for x in a], [x.tolist() for x in b]
 
-    monkeypatch.setattr(NE, "CLOSE_CALL", 0.0)  # no referee: the noise shows
+    monkeypatch.setattr(RO, "CLOSE_CALL", 0.0)  # no referee: the noise shows
     plain_numpy, plain_torch = both()
     assert plain_numpy != plain_torch
     # the noise moves an expected velocity by at most 63 * noise (half the range times the
     # largest logit change), the gap between the top two logits by at most 2 * noise
-    monkeypatch.setattr(NE, "CLOSE_CALL", 0.15 if readout == "mean" else 3e-3)
+    monkeypatch.setattr(RO, "CLOSE_CALL", 0.15 if readout == "mean" else 3e-3)
     settled_numpy, settled_torch = both()
     assert settled_numpy == settled_torch
-    monkeypatch.setattr(NE, "CLOSE_CALL", np.inf)  # every window read by the referee
+    monkeypatch.setattr(RO, "CLOSE_CALL", np.inf)  # every window read by the referee
     assert both() == (settled_numpy, settled_numpy)
 
 
@@ -184,8 +184,8 @@ def test_bundled_model_engines_agree_on_shared_scores(shared_data):
     """The bundled model through numpy and through torch on real scores: identical velocities."""
     notes = [read_midi(shared_data / "asap-scores" / name / "midi_score.mid").notes
              for name in SHARED_SCORES]
-    got = predict_velocities(load_engine(None, "cpu", "numpy"), notes)
-    want = predict_velocities(load_engine(None, "cpu", "torch"), notes)
+    got = predict_velocities(load_model(None, device="cpu", engine="numpy"), notes)
+    want = predict_velocities(load_model(None, device="cpu", engine="torch"), notes)
     assert [g.tolist() for g in got] == [w.tolist() for w in want]
 
 

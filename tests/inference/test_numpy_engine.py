@@ -11,7 +11,7 @@ import torch
 from helpers import CPU, piece, random_window
 
 from autodynamics_cli.encoding import tokens as T
-from autodynamics_cli.inference.numpy_engine import decoder_inputs
+from autodynamics_cli.inference.referee import decoder_inputs
 from autodynamics_cli.inference.torch_engine import full_inputs, stack_windows
 from autodynamics_cli.model.torch_net import note_keys
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import CPU, STAFF_COLUMNS, STAFF_TAGGER, TAGGER, notes_from, rich_file, stepped_file, tiny_model
+from helpers import STAFF_COLUMNS, STAFF_TAGGER, TAGGER, notes_from, rich_file, stepped_file, tiny_model
 
 from autodynamics_cli.encoding import note_features as NF
 from autodynamics_cli.encoding.windows import Window
 from autodynamics_cli.inference import predict
+from autodynamics_cli.inference.model import Model
 from autodynamics_cli.inference.predict import blend_windows, model_features, predict_velocities
-from autodynamics_cli.inference.torch_engine import TorchEngine
 from autodynamics_cli.midi.notes import Notes
 from autodynamics_cli.midi.read import read_midi
 
@@ -25,7 +25,7 @@ def test_predict_one_velocity_per_note_long_piece(variant):
     notes = Notes(onset=onset, offset=onset + rng.uniform(0, 2, n), pitch=rng.integers(21, 109, n),
                   velocity=np.full(n, 64), channel=np.zeros(n, int), track=np.zeros(n, int),
                   byte_offset=np.arange(n))
-    (vel,) = predict_velocities(TorchEngine(model, CPU), [notes])
+    (vel,) = predict_velocities(Model.from_network(model), [notes])
     assert vel.shape == (n,) and vel.min() >= 1 and vel.max() <= 127
 
 
@@ -53,7 +53,7 @@ def test_causal_models_skip_notes_after_the_last_kept_one(monkeypatch):
     notes = Notes(onset=onset, offset=onset + rng.uniform(0.05, 1, n), pitch=rng.integers(21, 109, n),
                   velocity=np.full(n, 64), channel=np.zeros(n, int), track=np.zeros(n, int),
                   byte_offset=np.arange(n))
-    engine = TorchEngine(model, CPU)
+    engine = Model.from_network(model)
     (trimmed,) = predict.predict_velocities(engine, [notes])
     monkeypatch.setattr(predict, "trim_after_last_kept", lambda w: w)
     (full,) = predict.predict_velocities(engine, [notes])
@@ -73,7 +73,7 @@ def test_model_reads_notated_dynamics_but_not_constant_velocities():
                      velocity=np.asarray(vel), channel=np.zeros(n, int), track=np.zeros(n, int),
                      byte_offset=np.arange(n))
 
-    engine = TorchEngine(model, CPU)
+    engine = Model.from_network(model)
     stepped = np.where(np.arange(n) < n // 2, 100, 40)
     (a,), (b,) = predict_velocities(engine, [notes(stepped)]), predict_velocities(
         engine, [notes(np.full(n, 80))])
@@ -86,7 +86,7 @@ def test_model_reads_notated_dynamics_but_not_constant_velocities():
 def test_temperature_seed_repeats_and_differs():
     notes = read_midi("s.mid", stepped_file()).notes
     other = read_midi("r.mid", rich_file()).notes
-    one_pass = TorchEngine(tiny_model(feedback=False), CPU)  # the one-pass decoder
+    one_pass = Model.from_network(tiny_model(feedback=False))  # the one-pass decoder
     (greedy,) = predict_velocities(one_pass, [notes])
     a, _ = predict_velocities(one_pass, [notes, other], temperature=1.0, seed=1)
     (b,) = predict_velocities(one_pass, [notes], batch_size=3, temperature=1.0, seed=1)
@@ -95,7 +95,7 @@ def test_temperature_seed_repeats_and_differs():
     assert a.tolist() != c.tolist() and a.tolist() != greedy.tolist()
     (g2,) = predict_velocities(one_pass, [notes], temperature=0.0, seed=5)
     assert g2.tolist() == greedy.tolist()  # temperature 0 stays greedy
-    fb = TorchEngine(tiny_model(feedback=True), CPU)  # the step-by-step decoder samples the same way
+    fb = Model.from_network(tiny_model(feedback=True))  # the step-by-step decoder samples the same way
     (x,) = predict_velocities(fb, [notes], temperature=1.0, seed=1)
     y, _ = predict_velocities(fb, [notes, other], temperature=1.0, seed=1)
     assert x.tolist() == y.tolist()
@@ -123,7 +123,7 @@ def test_hidden_staves_read_as_a_one_track_file():
     track = np.arange(n) % 2
     pitch = np.where(track == 0, rng.integers(60, 90, n), rng.integers(36, 66, n))
     two, one = notes_from(pitch, track, onset=onset), notes_from(pitch, np.zeros(n, np.int64), onset=onset)
-    engine = TorchEngine(model, CPU)
+    engine = Model.from_network(model)
     (a,) = predict_velocities(engine, [two])
     (b,) = predict_velocities(engine, [two], read_staves=False)
     (c,) = predict_velocities(engine, [one])
@@ -144,7 +144,7 @@ def test_only_a_markings_model_reads_markings_and_none_reads_as_unknown():
     cols = list(NF.MARKING_COLUMNS)
     assert model_features(model.cfg, notes, markings=marks)[:, cols].tolist() == marks.tolist()
     assert (model_features(tiny_model(**STAFF_TAGGER).cfg, notes, markings=marks)[:, cols] == 0).all()
-    engine = TorchEngine(model, CPU)
+    engine = Model.from_network(model)
     a, b = predict_velocities(engine, [notes, notes], markings=[marks, None])
     (c,) = predict_velocities(engine, [notes], markings=[np.zeros_like(marks)])
     (d,) = predict_velocities(engine, [notes])

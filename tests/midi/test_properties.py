@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 
 from helpers import (
-    CPU,
     EOT,
     ODD,
     alien_chunk_spans,
@@ -25,6 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from autodynamics_cli.errors import MidiReadError
+from autodynamics_cli.inference.model import Model
 from autodynamics_cli.inference.predict import predict_velocities
 from autodynamics_cli.inference.torch_engine import TorchEngine
 from autodynamics_cli.midi.notes import MidiScore
@@ -38,7 +38,7 @@ CHEAP = settings(FAST, max_examples=80)  # examples that mostly stop at the read
 
 @functools.cache
 def engine() -> TorchEngine:
-    return TorchEngine(tiny_model(max_decoder_len=64), CPU)
+    return Model.from_network(tiny_model(max_decoder_len=64))
 
 
 def humanized(score: MidiScore) -> bytes:

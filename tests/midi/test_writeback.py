@@ -6,10 +6,10 @@ import io
 
 import mido
 import numpy as np
-from helpers import CPU, assert_only_velocities_changed, rich_file, running_status_file, tiny_model
+from helpers import assert_only_velocities_changed, rich_file, running_status_file, tiny_model
 
+from autodynamics_cli.inference.model import Model
 from autodynamics_cli.inference.predict import predict_velocities
-from autodynamics_cli.inference.torch_engine import TorchEngine
 from autodynamics_cli.midi.read import read_midi
 from autodynamics_cli.midi.write import with_velocities
 
@@ -33,7 +33,7 @@ def test_rich_file_only_modelled_velocities_change():
 def test_model_writeback_keeps_running_status_bytes():
     data = running_status_file()
     score = read_midi("rs.mid", data)
-    (vel,) = predict_velocities(TorchEngine(tiny_model(), CPU), [score.notes])
+    (vel,) = predict_velocities(Model.from_network(tiny_model()), [score.notes])
     out = with_velocities(score, vel)
     assert_only_velocities_changed(data, out, 3)
     assert out[:14] == data[:14] and out[-4:] == data[-4:]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import CPU, tiny_model
+from helpers import tiny_model
 
 from autodynamics_cli.errors import ModelError
+from autodynamics_cli.inference.model import Model
 from autodynamics_cli.inference.predict import predict_velocities
-from autodynamics_cli.inference.torch_engine import TorchEngine
 from autodynamics_cli.midi.notes import Notes
 from autodynamics_cli.model.calibration import (
     FEATURES,
@@ -69,13 +69,15 @@ def test_notated_dynamics_count_only_when_read():
                             read_dynamics=False)["has_dynamics"] == 0
 
 
-def test_predict_applies_the_engines_calibration_unless_told_not_to():
-    engine = TorchEngine(tiny_model(), CPU)
+def test_predict_applies_the_models_calibration_unless_told_not_to():
+    net = tiny_model()
     notes = some_notes(120)
-    (raw,) = predict_velocities(engine, [notes])
-    engine.calibration = CAL
+    (raw,) = predict_velocities(Model.from_network(net), [notes])
+    engine = Model.from_network(net, calibration=CAL)
     (cal,) = predict_velocities(engine, [notes])
     (off,) = predict_velocities(engine, [notes], calibrate=False)
+    np.testing.assert_array_equal(engine.predict(notes, calibrate=False), raw)
+    np.testing.assert_array_equal(engine.uncalibrated().predict(notes), raw)
     np.testing.assert_array_equal(off, raw)
     np.testing.assert_array_equal(cal, CAL.apply(raw, notes.onset, notes.offset, notes.pitch, notes.velocity))
 
@@ -102,14 +104,14 @@ def test_the_bundled_default_spreads_like_a_pianist_on_validation_scores(shared_
     On all 18 validation pieces ``autodyn eval --scores`` measures 0.86 (the network alone
     0.53); three scores are a rough check that the shipped file and path give that.
     """
-    from autodynamics_cli.inference.choose import load_engine
+    from autodynamics_cli.inference.model import load_model
     from autodynamics_cli.midi.read import read_midi
     from autodynamics_cli.training.datasets import aligned_targets, list_aligned, read_alignment
 
     entries = [e for e in list_aligned(shared_data / "asap-performances", shared_data / "asap-scores",
                                        shared_data / "asap-alignments") if e.split == "validation"]
     firsts = list({str(e.score): e for e in entries}.values())[::6][:3]
-    engine = load_engine(None, "cpu", "numpy")
+    engine = load_model(None, device="cpu", engine="numpy")
     ratio = {"default": [], "network": []}
     for e in firsts:
         score = read_midi(e.score)

@@ -12,7 +12,7 @@ from helpers import CPU, TAGGER, as_numpy, random_window, tiny_model
 
 from autodynamics_cli.encoding import tokens as T
 from autodynamics_cli.errors import ModelError
-from autodynamics_cli.inference.numpy_engine import decoder_inputs
+from autodynamics_cli.inference.referee import decoder_inputs
 from autodynamics_cli.inference.torch_engine import decode_cached, full_inputs, stack_windows
 from autodynamics_cli.model.weights_file import read_numpy_state, save_model
 
@@ -34,7 +34,7 @@ def test_numpy_velocities_equal_torch(kw):
     got = engine.velocities(items, batch_size=4)
     assert [g.tolist() for g in got] == [w.tolist() for w in want]
     assert len({v for g in got for v in g.tolist()}) > 5  # the comparison is not between constants
-    engine.workers = 2  # batches in two threads: the same velocities
+    engine.engine.workers = 2  # batches in two threads: the same velocities
     assert [g.tolist() for g in engine.velocities(items, batch_size=2)] == [g.tolist() for g in got]
     # the logits themselves agree, not only their readout
     x = stack_windows(items[:3], CPU)
@@ -42,7 +42,7 @@ def test_numpy_velocities_equal_torch(kw):
     with torch.inference_mode():
         ref = model.velocity_logits(*inputs[:3], model.encode(x.roll), inputs[3]).numpy()
     tokens, onsets, roles, keys, features = decoder_inputs(items[:3])
-    net = engine.net
+    net = engine.engine.net
     mine = net.velocity_logits(tokens, onsets, roles, keys, features,
                                net.encode(np.stack([w.roll for w in items[:3]])))
     real = tokens[:, 2::3] != T.PAD

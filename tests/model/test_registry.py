@@ -20,8 +20,9 @@ from typer.testing import CliRunner
 
 from autodynamics_cli.cli.app import app
 from autodynamics_cli.errors import ModelError
+from autodynamics_cli.inference.model import load_model
 from autodynamics_cli.model import registry
-from autodynamics_cli.model.registry import HubRef, ModelEntry, load_model, parse_hub_ref, resolve
+from autodynamics_cli.model.registry import HubRef, ModelEntry, parse_hub_ref, resolve
 from autodynamics_cli.model.weights_file import save_model
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_model
+from helpers import load_network, tiny_model
 from safetensors.torch import save_file
 
 from autodynamics_cli.errors import ModelError
-from autodynamics_cli.model.registry import load_model
 from autodynamics_cli.model.weights_file import (
     bundled_weights_dir,
     inspect_weights,
@@ -26,7 +25,7 @@ def test_round_trip_config_and_weights(tmp_path: Path):
     save_model(path, m, {"licence": "test"})
     meta = read_metadata(path)
     assert meta["licence"] == "test" and meta["layout_version"] == "1"
-    back = load_model(str(path))
+    back = load_network(str(path))
     assert back.cfg == m.cfg
     for (k, a), (_, b) in zip(m.state_dict().items(), back.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
@@ -35,7 +34,7 @@ def test_round_trip_config_and_weights(tmp_path: Path):
 def test_half_precision_file_loads(tmp_path: Path):
     path = tmp_path / "h.safetensors"
     save_model(path, tiny_model(), half=True)
-    assert load_model(str(path)).head.weight.dtype == torch.float32
+    assert load_network(str(path)).head.weight.dtype == torch.float32
 
 
 def test_layout_mismatch_is_refused(tmp_path: Path):
@@ -44,7 +43,7 @@ def test_layout_mismatch_is_refused(tmp_path: Path):
     save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(path),
               metadata={"config": json.dumps(m.cfg.to_dict()), "layout_version": "0"})
     with pytest.raises(ModelError, match="layout 0"):
-        load_model(str(path))
+        load_network(str(path))
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00" * 64, b"garbage" * 10])
@@ -52,7 +51,7 @@ def test_corrupt_file_is_clear_error(tmp_path: Path, content: bytes):
     path = tmp_path / "bad.safetensors"
     path.write_bytes(content)
     with pytest.raises(ModelError, match="bad.safetensors"):
-        load_model(str(path))
+        load_network(str(path))
 
 
 def test_truncated_file_is_clear_error(tmp_path: Path):
@@ -61,12 +60,12 @@ def test_truncated_file_is_clear_error(tmp_path: Path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelError, match="t.safetensors"):
-        load_model(str(path))
+        load_network(str(path))
 
 
 def test_missing_model_name():
     with pytest.raises(ModelError, match="not found"):
-        load_model("no/such/model.safetensors")
+        load_network("no/such/model.safetensors")
 
 
 def test_bundled_default_model_is_shipped_and_loads():
@@ -74,7 +73,7 @@ def test_bundled_default_model_is_shipped_and_loads():
     assert path.is_file(), "weights/default.safetensors must ship with the package"
     meta = read_metadata(path)
     assert "CC BY-NC-SA 4.0" in meta.get("license", "")
-    model = load_model("default")
+    model = load_network("default")
     assert model.num_parameters() > 1e6
 
 
@@ -109,13 +108,13 @@ def test_newer_layout_says_upgrade_and_missing_layout_is_named(tmp_path: Path):
     _rewrite(path, m, {"config": json.dumps(m.cfg.to_dict()), "layout_version": "7",
                        "autodyn_version": "9.0.0"})
     with pytest.raises(ModelError, match=r"layout 7 \(by autodyn 9.0.0\).*upgrade autodyn"):
-        load_model(str(path))
+        load_network(str(path))
     _rewrite(path, m, {"config": json.dumps(m.cfg.to_dict())})
     with pytest.raises(ModelError, match="no token layout version"):
-        load_model(str(path))
+        load_network(str(path))
     _rewrite(path, m, {"layout_version": "1"})
     with pytest.raises(ModelError, match="not an autodyn model"):
-        load_model(str(path))
+        load_network(str(path))
 
 
 def test_config_from_a_newer_autodyn_says_upgrade(tmp_path: Path):
@@ -124,20 +123,20 @@ def test_config_from_a_newer_autodyn_says_upgrade(tmp_path: Path):
     cfg = {**m.cfg.to_dict(), "a_future_option": True}
     _rewrite(path, m, {"config": json.dumps(cfg), "layout_version": "1", "autodyn_version": "99.0"})
     with pytest.raises(ModelError, match="written by autodyn 99.0, newer than this .*upgrade"):
-        load_model(str(path))
+        load_network(str(path))
     _rewrite(path, m, {"config": "{not json", "layout_version": "1", "autodyn_version": "0.0.1"})
     with pytest.raises(ModelError, match="invalid model config"):
-        load_model(str(path))
+        load_network(str(path))
 
 
 def test_header_claiming_more_than_the_file_and_nan_weights(tmp_path: Path):
     path = tmp_path / "h.safetensors"
     path.write_bytes((10**9).to_bytes(8, "little") + b"{}")
     with pytest.raises(ModelError, match="not a safetensors weights file, or truncated"):
-        load_model(str(path))
+        load_network(str(path))
     m = tiny_model()
     with torch.no_grad():
         m.head.weight[0, 0] = float("nan")
     save_model(path, m)
     with pytest.raises(ModelError, match="NaN"):
-        load_model(str(path))
+        load_network(str(path))

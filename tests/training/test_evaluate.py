@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from helpers import CPU, tiny_model
+from helpers import tiny_model
 
-from autodynamics_cli.inference.torch_engine import TorchEngine
+from autodynamics_cli.inference.model import Model
 from autodynamics_cli.midi.read import read_midi
 from autodynamics_cli.training import evaluate as ev
 from autodynamics_cli.training.datasets import aligned_targets, list_aligned, read_alignment
@@ -79,7 +79,7 @@ def test_score_input_rows(aligned, monkeypatch):
         return [n.velocity.astype(np.int64) + 5 for n in notes_list]
 
     monkeypatch.setattr(ev, "predict_velocities", louder_than_notated)
-    rows = ev.evaluate_scores(TorchEngine(tiny_model(), CPU), entries)
+    rows = ev.evaluate_scores(Model.from_network(tiny_model()), entries)
     assert {r.group for r in rows} == {entries[0].group} and len(rows) == 2
     midi = read_midi(entries[0].score)
     targets = [aligned_targets(midi.notes, midi.data, read_alignment(e.alignment)) for e in entries]

@@ -30,7 +30,7 @@ def test_note_map_moves_values_onto_the_midi_scores_notes(tmp_path: Path):
 
 def test_musicxml_and_midi_export_are_compared_on_the_same_notes(shared_data: Path):
     pytest.importorskip("partitura")
-    from autodynamics_cli.inference.choose import load_engine
+    from autodynamics_cli.inference.model import load_model
     from autodynamics_cli.training.evaluate import evaluate_musicxml, evaluate_scores
 
     entries = [e for e in list_aligned(shared_data / "asap-performances", shared_data / "asap-scores",
@@ -38,7 +38,7 @@ def test_musicxml_and_midi_export_are_compared_on_the_same_notes(shared_data: Pa
                if e.split == "validation" and musicxml_of(e.score)]
     smallest = min({str(e.score) for e in entries}, key=lambda s: Path(s).stat().st_size)
     group = [e for e in entries if str(e.score) == smallest]
-    engine = load_engine(None, "cpu", "numpy")
+    engine = load_model(None, device="cpu", engine="numpy")
     rows = evaluate_musicxml(engine, group)
     plain = {r.path: r for r in evaluate_scores(engine, group)}
     assert len(rows) == len(group)

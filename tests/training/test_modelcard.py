@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import add_to_hf_cache, simple_file, tiny_model
+from helpers import add_to_hf_cache, load_network, simple_file, tiny_model
 from typer.testing import CliRunner
 
 from autodynamics_cli.cli.app import app
 from autodynamics_cli.errors import AutodynError
-from autodynamics_cli.model.registry import load_model
 from autodynamics_cli.model.weights_file import read_metadata, save_model
 from autodynamics_cli.training.modelcard import hub_license_id
 
@@ -48,7 +47,7 @@ def test_export_folder_is_ready_to_upload_and_loads(run_dir: Path, tmp_path: Pat
     assert f"{tiny_model().num_parameters():,}" in card
     assert "250.5" in card and "222.2" in card and "99,999" in card and "step 42" in card
     assert meta["step"] == "42" and "config" in meta
-    assert load_model(str(folder)).cfg == tiny_model().cfg  # the folder itself is a --model
+    assert load_network(str(folder)).cfg == tiny_model().cfg  # the folder itself is a --model
     # as if pushed with `hf upload someone/tiny FOLDER .` and then downloaded
     cache = tmp_path / "hf"
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
@@ -65,7 +64,7 @@ def test_export_single_file_refuses_folder_options(run_dir: Path, tmp_path: Path
                                  "--name", "x"])
     assert r.exit_code == 2
     r = CliRunner().invoke(app, ["export", str(run_dir), "-o", str(tmp_path / "x.safetensors")])
-    assert r.exit_code == 0 and load_model(str(tmp_path / "x.safetensors"))
+    assert r.exit_code == 0 and load_network(str(tmp_path / "x.safetensors"))
 
 
 @pytest.mark.parametrize(("text", "ident"), [
@@ -93,7 +92,7 @@ def test_export_last_takes_the_latest_checkpoint(dataset: Path, tmp_path: Path):
     logged = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     at_end = [m for m in logged if m["event"] == "validation" and m["step"] == 3][-1]
     assert json.loads(meta["validation"])["mse"] == at_end["mse"]
-    got = load_model(str(out)).state_dict()
+    got = load_network(str(out)).state_dict()
     for k, v in ckpt["model"].items():
         torch.testing.assert_close(got[k].float(), v.half().float())
     r = CliRunner().invoke(app, ["export", str(tmp_path), "-o", str(out), "--last"])

@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import CPU, performance, performance_bytes, tiny_cfg, tiny_model
+from helpers import load_network, performance, performance_bytes, tiny_cfg, tiny_model
 from typer.testing import CliRunner
 
 from autodynamics_cli.cli.app import app
-from autodynamics_cli.inference.torch_engine import TorchEngine
-from autodynamics_cli.model.registry import load_model
+from autodynamics_cli.inference.model import Model
 from autodynamics_cli.model.weights_file import read_metadata
 from autodynamics_cli.training import evaluate as ev
 from autodynamics_cli.training.config import TrainConfig, learning_rate
@@ -106,7 +105,7 @@ def test_train_and_eval_cli(dataset: Path, tmp_path: Path):
     r = runner.invoke(app, ["export", str(out), "-o", str(shipped), "--readout", "mean"])
     assert r.exit_code == 0, r.output
     assert "CC BY-NC-SA 4.0" in read_metadata(shipped)["license"]
-    assert load_model(str(shipped)).cfg.readout == "mean"
+    assert load_network(str(shipped)).cfg.readout == "mean"
     report = tmp_path / "eval.json"
     r = runner.invoke(app, ["eval", "--data", str(dataset), "--model", str(out / "best.safetensors"),
                             "--json", str(report), "--device", "cpu"],
@@ -165,6 +164,7 @@ def test_performance_eval_never_shows_the_answers(monkeypatch, tmp_path):
     monkeypatch.setattr(ev, "predict_velocities", spy)
     path = tmp_path / "p.mid"
     path.write_bytes(performance_bytes(1))
-    (row,) = ev.evaluate(TorchEngine(tiny_model(input_velocity=True), CPU), [Entry(path, "validation", "g")])
+    model = Model.from_network(tiny_model(input_velocity=True))
+    (row,) = ev.evaluate(model, [Entry(path, "validation", "g")])
     assert seen and all((v == 64).all() for v in seen)
     assert row.mse == row.baseline_mse > 0  # the real velocities are still the targets

@@ -13,6 +13,7 @@ from helpers import (
     STAFF_COLUMNS,
     STAFF_TAGGER,
     assert_init_keeps_the_logits,
+    load_network,
     random_window,
     save,
     tiny_cfg,
@@ -24,7 +25,6 @@ from autodynamics_cli.encoding import note_features as NF
 from autodynamics_cli.encoding import tokens as T
 from autodynamics_cli.inference.torch_engine import full_inputs, stack_windows
 from autodynamics_cli.model.config import ModelConfig
-from autodynamics_cli.model.registry import load_model
 from autodynamics_cli.model.torch_net import AutoDynamics
 from autodynamics_cli.model.weights_file import save_model
 from autodynamics_cli.training.loop import train
@@ -43,7 +43,7 @@ def test_train_from_a_three_token_model(dataset: Path, tmp_path: Path):
                      "input_velocity": True}
     cfg.lr, cfg.init_from = 0.0, str(three)  # no update: the run's weights are the source's
     train(cfg)
-    got = load_model(str(tmp_path / "run" / "best.safetensors"))
+    got = load_network(str(tmp_path / "run" / "best.safetensors"))
     assert got.cfg.note_tokens
     for k, v in src.state_dict().items():
         torch.testing.assert_close(got.state_dict()[k], v, msg=k)
