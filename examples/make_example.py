@@ -53,27 +53,47 @@ def voice(bars, channel: int) -> list[mido.Message]:
         for pitches, ticks in bar:
             pitches = pitches if isinstance(pitches, tuple) else (pitches,)
             for i, p in enumerate(pitches):
-                msgs.append(mido.Message("note_on", note=midi_pitch(p), velocity=VELOCITY,
-                                         channel=channel, time=wait if i == 0 else 0))
+                msgs.append(
+                    mido.Message(
+                        "note_on",
+                        note=midi_pitch(p),
+                        velocity=VELOCITY,
+                        channel=channel,
+                        time=wait if i == 0 else 0,
+                    )
+                )
                 wait = 0
             for i, p in enumerate(pitches):
-                msgs.append(mido.Message("note_off", note=midi_pitch(p), velocity=0,
-                                         channel=channel, time=ticks if i == 0 else 0))
+                msgs.append(
+                    mido.Message(
+                        "note_off",
+                        note=midi_pitch(p),
+                        velocity=0,
+                        channel=channel,
+                        time=ticks if i == 0 else 0,
+                    )
+                )
     return msgs
 
 
 def build() -> mido.MidiFile:
-    conductor = mido.MidiTrack([
-        mido.MetaMessage("track_name", name="Minuet in G (BWV Anh. 114)", time=0),
-        mido.MetaMessage("time_signature", numerator=3, denominator=4, time=0),
-        mido.MetaMessage("key_signature", key="G", time=0),
-        mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(112), time=0),
-        mido.MetaMessage("end_of_track", time=0),
-    ])
+    conductor = mido.MidiTrack(
+        [
+            mido.MetaMessage("track_name", name="Minuet in G (BWV Anh. 114)", time=0),
+            mido.MetaMessage("time_signature", numerator=3, denominator=4, time=0),
+            mido.MetaMessage("key_signature", key="G", time=0),
+            mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(112), time=0),
+            mido.MetaMessage("end_of_track", time=0),
+        ]
+    )
     tracks = [conductor]
     for name, bars, ch in (("Right hand", RIGHT, 0), ("Left hand", LEFT, 1)):
-        t = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0),
-                            mido.Message("program_change", program=0, channel=ch, time=0)])
+        t = mido.MidiTrack(
+            [
+                mido.MetaMessage("track_name", name=name, time=0),
+                mido.Message("program_change", program=0, channel=ch, time=0),
+            ]
+        )
         t.extend(voice(bars, ch))
         t.append(mido.MetaMessage("end_of_track", time=0))
         tracks.append(t)

@@ -40,7 +40,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # the reference decoder lives with the tests
 sys.path.insert(0, str(ROOT / "scripts"))
 if "--spinning-threads" not in sys.argv:  # before torch loads, as `autodyn humanize` does
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # (cli.common.calm_threads)
@@ -48,19 +47,18 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `autodyn humanize` (num
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from free_decoding import decode_free_greedy, free_generation_twin  # noqa: E402
-from helpers import decode_reference  # noqa: E402
+from free_decoding import decode_free_greedy, decode_reference, free_generation_twin  # noqa: E402
 
 from autodynamics_cli.encoding import tokens as T  # noqa: E402
 from autodynamics_cli.encoding.grid import note_steps  # noqa: E402
 from autodynamics_cli.encoding.windows import plan_windows  # noqa: E402
 from autodynamics_cli.humanize.files import humanize_files  # noqa: E402
 from autodynamics_cli.humanize.inputs import Plan, Source  # noqa: E402
-from autodynamics_cli.inference.choose import TORCH_FROM_BYTES, cpu_cores, load_engine  # noqa: E402
-from autodynamics_cli.inference.engine import Engine  # noqa: E402
+from autodynamics_cli.inference.choose import TORCH_FROM_BYTES, cpu_cores  # noqa: E402
+from autodynamics_cli.inference.model import Model, load_model  # noqa: E402
 from autodynamics_cli.inference.numpy_engine import NumpyEngine  # noqa: E402
 from autodynamics_cli.inference.predict import HOP_STEPS, model_features, window_inputs  # noqa: E402
-from autodynamics_cli.inference.torch_engine import TorchEngine, decode_cached  # noqa: E402
+from autodynamics_cli.inference.torch_engine import decode_cached  # noqa: E402
 from autodynamics_cli.midi.read import read_midi  # noqa: E402
 from autodynamics_cli.model.config import PRESETS  # noqa: E402
 from autodynamics_cli.model.numpy_net import NumpyTagger  # noqa: E402
@@ -87,18 +85,20 @@ def to_numpy(model: AutoDynamics) -> NumpyEngine:
     return NumpyEngine(NumpyTagger(model.cfg, state), workers=cpu_cores())
 
 
-def make_model(args: argparse.Namespace, device: torch.device, work_bytes: int = 0
-               ) -> tuple[Engine, str]:
+def make_model(args: argparse.Namespace, device: torch.device, work_bytes: int = 0) -> tuple[Model, str]:
     """The model as ``autodyn humanize --engine`` would run it on ``work_bytes`` of MIDI."""
     if args.preset:
         torch.manual_seed(0)
         model = AutoDynamics(PRESETS[args.preset]).to(device).eval()
-        numpy = args.engine == "numpy" or (args.engine == "auto" and device.type == "cpu"
-                                           and not model.cfg.causal_decoder
-                                           and work_bytes <= TORCH_FROM_BYTES)
-        engine = to_numpy(model) if numpy else TorchEngine(model, device)
-        return engine, f"preset {args.preset} (random weights)"
-    return load_engine(args.model, device.type, args.engine, work_bytes=work_bytes), args.model
+        numpy = args.engine == "numpy" or (
+            args.engine == "auto"
+            and device.type == "cpu"
+            and not model.cfg.causal_decoder
+            and work_bytes <= TORCH_FROM_BYTES
+        )
+        loaded = Model(to_numpy(model)) if numpy else Model.from_network(model, device)
+        return loaded, f"preset {args.preset} (random weights)"
+    return load_model(args.model, device=device.type, engine=args.engine, work_bytes=work_bytes), args.model
 
 
 def timed(fn, *a, repeat: int = 1, **kw):
@@ -129,18 +129,25 @@ def run_files(args: argparse.Namespace, files: list[Path], device: torch.device)
             if r.ok and not first:
                 first.append(time.perf_counter() - t0)
 
-        results = humanize_files(model, plans, args.batch_size, on_done=done, hop=args.hop,
-                                 read_ahead=not args.no_read_ahead)
+        results = humanize_files(
+            model, plans, args.batch_size, on_done=done, hop=args.hop, read_ahead=not args.no_read_ahead
+        )
         wall = time.perf_counter() - t0
     failed = [r.input for r in results if not r.ok]
-    return {"model": name, "parameters": model.num_parameters(),
-            "engine": "numpy" if isinstance(model, NumpyEngine) else "torch", "wall_s": wall,
-            "model_load_s": load_s, "first_output_s": first[0] if first else None,
-            "failed": failed, "notes": sum(r.notes for r in results if r.ok),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, model
+    return {
+        "model": name,
+        "parameters": model.num_parameters(),
+        "engine": model.engine_name,
+        "wall_s": wall,
+        "model_load_s": load_s,
+        "first_output_s": first[0] if first else None,
+        "failed": failed,
+        "notes": sum(r.notes for r in results if r.ok),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }, model
 
 
-def sample_windows(model: Engine, scores: list, k: int, hop: int = HOP_STEPS) -> list:
+def sample_windows(model: Model, scores: list, k: int, hop: int = HOP_STEPS) -> list:
     """``k`` windows spread evenly over all windows of the files, as the CLI cuts them."""
     cfg = model.cfg
     items = []
@@ -149,16 +156,21 @@ def sample_windows(model: Engine, scores: list, k: int, hop: int = HOP_STEPS) ->
         if len(notes) == 0:
             continue
         on, _ = note_steps(notes.onset, notes.offset)
-        windows = plan_windows(on, notes.pitch, cfg.roll_steps, hop,
-                               T.max_notes(cfg.max_decoder_len))
+        windows = plan_windows(on, notes.pitch, cfg.roll_steps, hop, T.max_notes(cfg.max_decoder_len))
         items.extend(window_inputs(notes, windows, cfg.roll_steps, model_features(cfg, notes)))
     if k < len(items):
         items = [items[i] for i in np.linspace(0, len(items) - 1, k).round().astype(int)]
     return items
 
 
-def compare_decoding(model: AutoDynamics, items: list, device: torch.device, batch_size: int,
-                     engine: NumpyEngine | None = None, ship_numpy: bool = False) -> dict:
+def compare_decoding(
+    model: AutoDynamics,
+    items: list,
+    device: torch.device,
+    batch_size: int,
+    engine: NumpyEngine | None = None,
+    ship_numpy: bool = False,
+) -> dict:
     """Shipping vs reference vs paper-style free generation, same windows, same run.
 
     The shipping path is ``engine`` (the numpy tagger) with ``ship_numpy``, else
@@ -170,9 +182,14 @@ def compare_decoding(model: AutoDynamics, items: list, device: torch.device, bat
     extra = {}
     if engine is not None:
         np_vel, np_s = timed(engine.velocities, items, batch_size, repeat=2)
-        extra = {"torch_s": torch_s, "numpy_s": np_s, "numpy_vs_torch_speedup": torch_s / np_s,
-                 "numpy_identical_to_torch": all(
-                     a.tolist() == b.tolist() for a, b in zip(np_vel, torch_vel, strict=True))}
+        extra = {
+            "torch_s": torch_s,
+            "numpy_s": np_s,
+            "numpy_vs_torch_speedup": torch_s / np_s,
+            "numpy_identical_to_torch": all(
+                a.tolist() == b.tolist() for a, b in zip(np_vel, torch_vel, strict=True)
+            ),
+        }
         if ship_numpy:
             ship, ship_s = np_vel, np_s
     ref_s = 0.0
@@ -184,12 +201,25 @@ def compare_decoding(model: AutoDynamics, items: list, device: torch.device, bat
     twin = free_generation_twin(model)
     _, free_s = timed(decode_free_greedy, twin, items, device, batch_size, repeat=2)
     notes = sum(len(w) for w in items)
-    path = ("numpy engine, one pass" if engine is not None and ship_numpy else
-            "stepwise (KV cache)" if model.cfg.velocity_feedback else "one pass")
-    return {"windows": len(items), "notes": notes,
-            "shipping_s": ship_s, "reference_s": ref_s, "free_greedy_s": free_s,
-            "speedup_vs_reference": ref_s / ship_s, "speedup_vs_free_greedy": free_s / ship_s,
-            "identical_to_reference": identical, "shipping_path": path, **extra}
+    path = (
+        "numpy engine, one pass"
+        if engine is not None and ship_numpy
+        else "stepwise (KV cache)"
+        if model.cfg.velocity_feedback
+        else "one pass"
+    )
+    return {
+        "windows": len(items),
+        "notes": notes,
+        "shipping_s": ship_s,
+        "reference_s": ref_s,
+        "free_greedy_s": free_s,
+        "speedup_vs_reference": ref_s / ship_s,
+        "speedup_vs_free_greedy": free_s / ship_s,
+        "identical_to_reference": identical,
+        "shipping_path": path,
+        **extra,
+    }
 
 
 def _time_process(cmd: list[str], repeat: int) -> float:
@@ -207,22 +237,47 @@ def startup(model: str, five_minutes: Path | None, repeat: int = 3) -> dict:
     py = sys.executable
     example = ROOT / "examples" / "minuet_in_g.mid"
     with tempfile.TemporaryDirectory(prefix="autodyn-bench-") as out:
-        def humanize(src: Path, *extra: str) -> list[str]:
-            return [py, "-m", "autodynamics_cli", "humanize", str(src), "-o", str(Path(out) / "x.mid"),
-                    "--overwrite", "-q", "--model", model, *extra]
 
-        times = {} if five_minutes is None else {
-            "five_minute_file": str(five_minutes),
-            "humanize_five_minute_file_s": _time_process(humanize(five_minutes), repeat),
-            "humanize_five_minute_file_torch_engine_s": _time_process(
-                humanize(five_minutes, "--engine", "torch"), repeat)}
+        def humanize(src: Path, *extra: str) -> list[str]:
+            return [
+                py,
+                "-m",
+                "autodynamics_cli",
+                "humanize",
+                str(src),
+                "-o",
+                str(Path(out) / "x.mid"),
+                "--overwrite",
+                "-q",
+                "--model",
+                model,
+                *extra,
+            ]
+
+        times = (
+            {}
+            if five_minutes is None
+            else {
+                "five_minute_file": str(five_minutes),
+                "humanize_five_minute_file_s": _time_process(humanize(five_minutes), repeat),
+                "humanize_five_minute_file_torch_engine_s": _time_process(
+                    humanize(five_minutes, "--engine", "torch"), repeat
+                ),
+            }
+        )
         return {
             "python_s": _time_process([py, "-c", "pass"], repeat),
             "help_s": _time_process([py, "-m", "autodynamics_cli", "--help"], repeat),
             "version_s": _time_process([py, "-m", "autodynamics_cli", "--version"], repeat),
             "humanize_imports_s": _time_process(
-                [py, "-c", "import autodynamics_cli.cli.app, autodynamics_cli.humanize.files, "
-                           "autodynamics_cli.inference.numpy_engine"], repeat),
+                [
+                    py,
+                    "-c",
+                    "import autodynamics_cli.cli.app, autodynamics_cli.humanize.files, "
+                    "autodynamics_cli.inference.numpy_engine",
+                ],
+                repeat,
+            ),
             "torch_import_s": _time_process([py, "-c", "import torch"], repeat),
             "humanize_example_s": _time_process(humanize(example), repeat),
             **times,
@@ -236,20 +291,32 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--model", default="default", help="weights file or 'default'")
     p.add_argument("--preset", choices=sorted(PRESETS), help="random weights of this preset instead")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--engine", default="auto", choices=["auto", "numpy", "torch"],
-                   help="as `autodyn humanize --engine` (auto: numpy for a tagger on the CPU)")
+    p.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", "numpy", "torch"],
+        help="as `autodyn humanize --engine` (auto: numpy for a tagger on the CPU)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--hop", type=int, default=None,
-                   help="window hop in 50 ms steps (default 128; 256: disjoint windows, faster, "
-                        "approximate)")
-    p.add_argument("--compare-windows", type=int, default=8,
-                   help="windows for the decoding-path comparison (0: skip it)")
+    p.add_argument(
+        "--hop",
+        type=int,
+        default=None,
+        help="window hop in 50 ms steps (default 128; 256: disjoint windows, faster, approximate)",
+    )
+    p.add_argument(
+        "--compare-windows", type=int, default=8, help="windows for the decoding-path comparison (0: skip it)"
+    )
     p.add_argument("--no-startup", action="store_true", help="skip the fresh-process timings")
-    p.add_argument("--spinning-threads", action="store_true",
-                   help="leave OpenMP's wait policy at its default (idle threads spin a while)")
-    p.add_argument("--no-read-ahead", action="store_true",
-                   help="parse each group of files only when the model needs it")
+    p.add_argument(
+        "--spinning-threads",
+        action="store_true",
+        help="leave OpenMP's wait policy at its default (idle threads spin a while)",
+    )
+    p.add_argument(
+        "--no-read-ahead", action="store_true", help="parse each group of files only when the model needs it"
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -259,27 +326,39 @@ def main(argv: list[str] | None = None) -> dict:
     run, model = run_files(args, files, device)
     scores = [read_midi(f) for f in files]
     minutes = sum(s.duration for s in scores) / 60
-    run.update({
-        "files": len(files), "minutes_of_music": minutes,
-        "realtime_factor": minutes / (run["wall_s"] / 60),
-        "notes_per_s": run["notes"] / run["wall_s"],
-    })
+    run.update(
+        {
+            "files": len(files),
+            "minutes_of_music": minutes,
+            "realtime_factor": minutes / (run["wall_s"] / 60),
+            "notes_per_s": run["notes"] / run["wall_s"],
+        }
+    )
     result = {
-        "benchmark": "bench_humanize", "data": str(args.data), "device": str(device),
-        "threads": torch.get_num_threads(), "batch_size": args.batch_size,
-        "hop": args.hop or HOP_STEPS, "read_ahead": not args.no_read_ahead,
+        "benchmark": "bench_humanize",
+        "data": str(args.data),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "batch_size": args.batch_size,
+        "hop": args.hop or HOP_STEPS,
+        "read_ahead": not args.no_read_ahead,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-        "torch": torch.__version__, "run": run,
+        "cpu": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "run": run,
     }
     if args.compare_windows:
         items = sample_windows(model, scores, args.compare_windows, args.hop or HOP_STEPS)
-        torch_model = make_model(argparse.Namespace(**{**vars(args), "engine": "torch"}), device)[0].model
+        torch_args = argparse.Namespace(**{**vars(args), "engine": "torch"})
+        torch_model = make_model(torch_args, device)[0].network()
         engine = None
+        ship_numpy = model.engine_name == "numpy"
         if device.type == "cpu" and not torch_model.cfg.causal_decoder:
-            engine = model if isinstance(model, NumpyEngine) else to_numpy(torch_model)
-        result["decoding"] = compare_decoding(torch_model, items, device, args.batch_size, engine,
-                                              ship_numpy=isinstance(model, NumpyEngine))
+            engine = model.engine if ship_numpy else to_numpy(torch_model)
+        result["decoding"] = compare_decoding(
+            torch_model, items, device, args.batch_size, engine, ship_numpy=ship_numpy
+        )
     if not args.no_startup:
         near5 = min(zip(files, scores, strict=True), key=lambda fs: abs(fs[1].duration - 300))[0]
         result["startup"] = startup(args.model, near5)

@@ -31,18 +31,18 @@ import numpy as np
 import torch
 
 from autodynamics_cli.humanize.controls import HumanizeOptions, finalize, has_dynamics
+from autodynamics_cli.inference.model import load_model
 from autodynamics_cli.inference.predict import predict_velocities
-from autodynamics_cli.inference.torch_engine import TorchEngine
 from autodynamics_cli.midi.read import read_midi
 from autodynamics_cli.midi.smf import note_on_velocity_offsets
-from autodynamics_cli.model.registry import load_model
 
 LOUD, SOFT, STEP = 96, 49, 16
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def sections(onset: np.ndarray, velocity: np.ndarray, min_seconds: float, min_notes: int
-             ) -> list[tuple[int, np.ndarray]]:
+def sections(
+    onset: np.ndarray, velocity: np.ndarray, min_seconds: float, min_notes: int
+) -> list[tuple[int, np.ndarray]]:
     """(level, note indices) of each run of 1 s bins at one input level."""
     bins = np.floor(onset - onset.min()).astype(int)
     levels = {b: Counter(velocity[bins == b].tolist()).most_common(1)[0][0] for b in np.unique(bins)}
@@ -84,15 +84,16 @@ def score_index(data: bytes) -> dict[int, int]:
     return {o: i for i, o in enumerate(offsets)}
 
 
-def against_performances(score_rel: str, data: bytes, byte_offset: np.ndarray,
-                         variants: dict[str, np.ndarray], align_dir: Path) -> dict[str, list[float]]:
+def against_performances(
+    score_rel: str, data: bytes, byte_offset: np.ndarray, variants: dict[str, np.ndarray], align_dir: Path
+) -> dict[str, list[float]]:
     """MSE and r of each variant against every aligned performance of this score."""
     prefix = str(Path(score_rel).parent).replace("/", "__") + "__"
     index = score_index(data)
     pos = np.array([index[int(o)] for o in byte_offset])
     res: dict[str, list[float]] = {}
     for f in sorted(align_dir.glob(prefix + "*.csv")):
-        if f.name[len(prefix):].count("__"):  # a deeper piece folder sharing the prefix
+        if f.name[len(prefix) :].count("__"):  # a deeper piece folder sharing the prefix
             continue
         rows = list(csv.DictReader(f.open()))
         target = {int(r["score_note_index"]): int(r["perf_velocity"]) for r in rows}
@@ -129,9 +130,11 @@ def main() -> None:
         if len(s.notes) <= args.max_notes and has_dynamics(s.notes.velocity, s.notes.onset):
             stepped.append((r["midi_filename"], s))
     picks = [stepped[i] for i in np.linspace(0, len(stepped) - 1, min(args.files, len(stepped))).astype(int)]
-    print(f"{len(stepped)} stepped scores of {len(rows)} ({args.split}, <= {args.max_notes} notes); "
-          f"checking {len(picks)}")
-    model = TorchEngine(load_model(args.model))
+    print(
+        f"{len(stepped)} stepped scores of {len(rows)} ({args.split}, <= {args.max_notes} notes); "
+        f"checking {len(picks)}"
+    )
+    model = load_model(args.model, device="cpu", engine="torch")
     reads = model.cfg.input_velocity  # the model can read notated dynamics itself
     totals = Counter()
     perf: dict[str, list[float]] = {}
@@ -147,22 +150,27 @@ def main() -> None:
         if reads:  # the model reading the notated velocities, alone and with the envelope on top
             (pred_r,) = predict_velocities(model, [n])
             variants["reads"] = pred_r
-            variants["reads+env"] = finalize(n.velocity, pred_r, n.onset,
-                                             HumanizeOptions(keep_dynamics=True), keep=True)
+            variants["reads+env"] = finalize(
+                n.velocity, pred_r, n.onset, HumanizeOptions(keep_dynamics=True), keep=True
+            )
         secs = sections(n.onset, n.velocity, args.min_seconds, args.min_notes)
         counts = {k: ordered_pairs(secs, v) for k, v in variants.items()}
         for k, (a, b, c, d) in counts.items():
             totals.update({f"{k} ls ok": a, f"{k} ls": b, f"{k} st ok": c, f"{k} st": d})
         ci, cm, ck = counts["input"], counts["model"], counts["keep"]
-        print(f"{rel[:48]:48} {len(n):5} {len(secs):4}  {ci[0]:>4}/{ci[1]:<4} {cm[0]:>4}/{cm[1]:<4} "
-              f"{ck[0]:>4}/{ck[1]:<4} | {cm[2]:>4}/{cm[3]:<4} {ck[2]:>4}/{ck[3]:<4}")
+        print(
+            f"{rel[:48]:48} {len(n):5} {len(secs):4}  {ci[0]:>4}/{ci[1]:<4} {cm[0]:>4}/{cm[1]:<4} "
+            f"{ck[0]:>4}/{ck[1]:<4} | {cm[2]:>4}/{cm[3]:<4} {ck[2]:>4}/{ck[3]:<4}"
+        )
         if args.alignments.is_dir():
             for k, v in against_performances(rel, s.data, n.byte_offset, variants, args.alignments).items():
                 perf.setdefault(k, []).append(float(np.mean(v)))
     names = ("input", "model", "keep", "reads", "reads+env") if reads else ("input", "model", "keep")
     for k in names:
-        print(f"{k:9} loud>soft pairs ordered: {totals[k + ' ls ok']}/{totals[k + ' ls']}; "
-              f"pairs one step or more apart: {totals[k + ' st ok']}/{totals[k + ' st']}")
+        print(
+            f"{k:9} loud>soft pairs ordered: {totals[k + ' ls ok']}/{totals[k + ' ls']}; "
+            f"pairs one step or more apart: {totals[k + ' st ok']}/{totals[k + ' st']}"
+        )
     if perf:
         print(f"against the pianists ({len(perf['input mse'])} scores, mean over their performances):")
         for k in names:

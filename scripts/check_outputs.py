@@ -45,8 +45,7 @@ def pick_scores() -> list[Path]:
 
 
 def run(inputs: Path, out: Path, extra: list[str]) -> None:
-    cmd = [sys.executable, "-m", "autodynamics_cli", "humanize", str(inputs), "-o", f"{out}/", "-q",
-           *extra]
+    cmd = [sys.executable, "-m", "autodynamics_cli", "humanize", str(inputs), "-o", f"{out}/", "-q", *extra]
     subprocess.run(cmd, check=True)
 
 

@@ -64,9 +64,15 @@ def compare(a: dict, b: dict, resamples: int = 10_000, seed: int = 0) -> dict[st
         draws = np.random.default_rng(seed).integers(0, len(d), size=(resamples, len(d)))
         boot = d[draws].mean(axis=1)
         better = (d < 0) if LOWER_IS_BETTER[m] else (d > 0)
-        out[m] = {"a": float(va[ok].mean()), "b": float(vb[ok].mean()), "diff": float(d.mean()),
-                  "low": float(np.percentile(boot, 2.5)), "high": float(np.percentile(boot, 97.5)),
-                  "better": int(better.sum()), "pieces": int(len(d))}
+        out[m] = {
+            "a": float(va[ok].mean()),
+            "b": float(vb[ok].mean()),
+            "diff": float(d.mean()),
+            "low": float(np.percentile(boot, 2.5)),
+            "high": float(np.percentile(boot, 97.5)),
+            "better": int(better.sum()),
+            "pieces": int(len(d)),
+        }
     return out
 
 
@@ -76,22 +82,39 @@ def musicxml_paths(report: dict, paths: tuple[str, str], marked: bool = False) -
     ``marked``: only the scores with dynamics, hairpins or accents."""
     if not report.get("musicxml"):
         raise ValueError("the report has no MusicXML table (autodyn eval --scores, with the musicxml extra)")
-    rows = [r for r in report["musicxml"]["performances"]
-            if all(r[PATH_PREFIX[p] + "mse"] == r[PATH_PREFIX[p] + "mse"] for p in paths)  # not NaN
-            and (r["markings"] or not marked)]
-    return tuple({"performances": [{"path": r["path"], "group": r["group"],
-                                    **{m: r[PATH_PREFIX[p] + m] for m in METRICS}} for r in rows]}
-                 for p in paths)
+    rows = [
+        r
+        for r in report["musicxml"]["performances"]
+        if all(r[PATH_PREFIX[p] + "mse"] == r[PATH_PREFIX[p] + "mse"] for p in paths)  # not NaN
+        and (r["markings"] or not marked)
+    ]
+    return tuple(
+        {
+            "performances": [
+                {"path": r["path"], "group": r["group"], **{m: r[PATH_PREFIX[p] + m] for m in METRICS}}
+                for r in rows
+            ]
+        }
+        for p in paths
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("a", type=Path, help="eval JSON of model A (e.g. the shipped model)")
     p.add_argument("b", type=Path, nargs="?", help="eval JSON of model B (the candidate)")
-    p.add_argument("--within", nargs=2, choices=sorted(PATH_PREFIX), metavar=("A", "B"),
-                   help="compare two paths of A's MusicXML table: midi, musicxml, with_score")
-    p.add_argument("--marked", action="store_true",
-                   help="with --within: only the scores with dynamics, hairpins or accents")
+    p.add_argument(
+        "--within",
+        nargs=2,
+        choices=sorted(PATH_PREFIX),
+        metavar=("A", "B"),
+        help="compare two paths of A's MusicXML table: midi, musicxml, with_score",
+    )
+    p.add_argument(
+        "--marked",
+        action="store_true",
+        help="with --within: only the scores with dynamics, hairpins or accents",
+    )
     p.add_argument("--resamples", type=int, default=10_000)
     args = p.parse_args(argv)
     if (args.b is None) == (args.within is None):
@@ -104,8 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'metric':6} {'A':>8} {'B':>8} {'B-A':>8} {'95% interval':>20} {'B better':>9}")
     for m, r in result.items():
         interval = f"[{r['low']:+.3f}, {r['high']:+.3f}]"
-        print(f"{m:6} {r['a']:8.3f} {r['b']:8.3f} {r['diff']:+8.3f} {interval:>20} "
-              f"{r['better']:>4}/{r['pieces']}")
+        print(
+            f"{m:6} {r['a']:8.3f} {r['b']:8.3f} {r['diff']:+8.3f} {interval:>20} "
+            f"{r['better']:>4}/{r['pieces']}"
+        )
     print(json.dumps(result))
 
 

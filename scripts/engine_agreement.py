@@ -1,9 +1,9 @@
 """Do the numpy and torch engines give the same velocities? Counts the notes where they differ.
 
-Both engines read a tagger's velocities with ``numpy_engine.close_readout`` and
-settle close calls with the same float64 ``numpy_engine.Referee``, so they agree
+Both engines read a tagger's velocities with ``readout.close_readout`` and
+settle close calls with the same float64 ``referee.Referee``, so they agree
 whenever each engine's float32 readout (the expected velocity, or for argmax the gap
-between the top two logits) lies within ``numpy_engine.CLOSE_CALL`` of the float64 one.
+between the top two logits) lies within ``readout.CLOSE_CALL`` of the float64 one.
 Three checks:
 
 - ``scores``: the bundled model (or ``--model``) on real scores, through
@@ -32,8 +32,10 @@ import numpy as np
 import torch
 
 from autodynamics_cli.inference import numpy_engine as NE
+from autodynamics_cli.inference import readout as RO
+from autodynamics_cli.inference import referee as RF
 from autodynamics_cli.inference import torch_engine as TE
-from autodynamics_cli.inference.choose import load_engine
+from autodynamics_cli.inference.model import Model, load_model
 from autodynamics_cli.inference.predict import predict_velocities
 from autodynamics_cli.midi.notes import Notes
 from autodynamics_cli.midi.read import read_midi
@@ -48,25 +50,35 @@ def score_files(folder: Path, every: int) -> list[Path]:
 def count_referee_calls() -> dict[str, int]:
     """Counts ``Referee.velocities`` calls (windows read again), by engine module."""
     counts = {"windows": 0}
-    if not hasattr(NE, "Referee"):  # a checkout before the referee, for --save
+    if not hasattr(RF, "Referee"):  # a checkout before the referee, for --save
         return counts
-    original = NE.Referee.velocities
+    original = RF.Referee.velocities
 
     def counted(self, window):
         counts["windows"] += 1
         return original(self, window)
 
-    NE.Referee.velocities = counted
+    RF.Referee.velocities = counted
     return counts
 
 
 def scores(args: argparse.Namespace) -> None:
     files = score_files(args.folder, args.every)
-    engines = {name: load_engine(args.model, "cpu", name) for name in ("numpy", "torch")}
+    engines = {name: load_model(args.model, device="cpu", engine=name) for name in ("numpy", "torch")}
     calls = count_referee_calls()
     baseline = dict(np.load(args.baseline)) if args.baseline else {}
-    saved, total = {}, {"files": 0, "notes": 0, "windows_read_again": 0, "files_differ": 0,
-                        "notes_differ": 0, "max_diff": 0, "changed_vs_baseline": {"numpy": 0, "torch": 0}}
+    saved, total = (
+        {},
+        {
+            "files": 0,
+            "notes": 0,
+            "windows_read_again": 0,
+            "files_differ": 0,
+            "notes_differ": 0,
+            "max_diff": 0,
+            "changed_vs_baseline": {"numpy": 0, "torch": 0},
+        },
+    )
     for path in files:
         notes = read_midi(path).notes
         vel, seconds = {}, {}
@@ -88,8 +100,18 @@ def scores(args: argparse.Namespace) -> None:
             if before is not None:
                 changed[name] = int((before != vel[name]).sum()) if len(before) == len(notes) else -1
                 total["changed_vs_baseline"][name] += max(changed[name], 0)
-        print(json.dumps({"file": key, "notes": len(notes), "differ": int((diff > 0).sum()),
-                          "seconds": seconds, **({"changed": changed} if changed else {})}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "file": key,
+                    "notes": len(notes),
+                    "differ": int((diff > 0).sum()),
+                    "seconds": seconds,
+                    **({"changed": changed} if changed else {}),
+                }
+            ),
+            flush=True,
+        )
     total["windows_read_again"] = calls["windows"]
     print(json.dumps(total))
     if args.save:
@@ -109,18 +131,18 @@ def _record(module, sink: list) -> None:
 
 def _readout_values(logits: np.ndarray) -> np.ndarray:
     """What the readouts round or compare: the expected velocity, and the gap between the top two."""
-    return np.stack([NE.expected_velocity(logits), NE.top_gap(logits)], -1)
+    return np.stack([RO.expected_velocity(logits), RO.top_gap(logits)], -1)
 
 
 def errors(args: argparse.Namespace) -> None:
     """How far each engine's float32 readouts lie from the float64 referee's, on every window."""
     from autodynamics_cli.encoding.windows import BATCH_OVERHEAD_TOKENS, batch_windows
 
-    engines = {name: load_engine(args.model, "cpu", name) for name in ("numpy", "torch")}
-    engines["numpy"].workers = 1  # batches run in order, so the recorded logits line up
+    engines = {name: load_model(args.model, device="cpu", engine=name) for name in ("numpy", "torch")}
+    engines["numpy"].engine.workers = 1  # batches run in order, so the recorded logits line up
     cfg = engines["numpy"].cfg
-    net64 = engines["numpy"].net.astype(np.float64)
-    NE.Referee.velocities = lambda self, w: np.zeros(len(w), dtype=np.int64)  # only logits matter here
+    net64 = engines["numpy"].engine.net.astype(np.float64)
+    RF.Referee.velocities = lambda self, w: np.zeros(len(w), dtype=np.int64)  # only logits matter here
     sink: list = []
     _record(NE, sink)
     _record(TE, sink)
@@ -131,7 +153,7 @@ def errors(args: argparse.Namespace) -> None:
         return lambda ws, *a: (items.__setitem__(slice(None), ws), velocities(ws, *a))[1]
 
     for engine in engines.values():
-        engine.velocities = keeping(engine.velocities)
+        engine.engine.velocities = keeping(engine.engine.velocities)
     for path in score_files(args.folder, args.every):
         notes = read_midi(path).notes
         exact: dict[int, np.ndarray] = {}
@@ -145,30 +167,55 @@ def errors(args: argparse.Namespace) -> None:
                 for row, i in enumerate(idx):
                     w = items[i]
                     if i not in exact:
-                        exact[i] = _readout_values(net64.velocity_logits(
-                            *NE.decoder_inputs([w]), net64.encode(w.roll[None])))[0]
+                        exact[i] = _readout_values(
+                            net64.velocity_logits(*RF.decoder_inputs([w]), net64.encode(w.roll[None]))
+                        )[0]
                     diffs[name].append(np.abs(got[row, : len(w)] - exact[i]))
-        print(json.dumps({"file": str(path.relative_to(args.folder)), "windows": len(exact),
-                          "worst": {k: np.concatenate(v).max(0).tolist() for k, v in diffs.items()}}),
-              flush=True)
+        print(
+            json.dumps(
+                {
+                    "file": str(path.relative_to(args.folder)),
+                    "windows": len(exact),
+                    "worst": {k: np.concatenate(v).max(0).tolist() for k, v in diffs.items()},
+                }
+            ),
+            flush=True,
+        )
     summary = {}
     for name, d in diffs.items():
         d = np.concatenate(d)
-        summary[name] = {f"{what} q{q}": float(np.quantile(d[:, k], q)) for k, what in
-                         enumerate(("mean", "argmax gap")) for q in (0.5, 0.999, 0.99999, 1.0)}
-    print(json.dumps({"window_notes": sum(len(d) for d in diffs["numpy"]), "close_call": NE.CLOSE_CALL,
-                      "distance from float64": summary}))
+        summary[name] = {
+            f"{what} q{q}": float(np.quantile(d[:, k], q))
+            for k, what in enumerate(("mean", "argmax gap"))
+            for q in (0.5, 0.999, 0.99999, 1.0)
+        }
+    print(
+        json.dumps(
+            {
+                "window_notes": sum(len(d) for d in diffs["numpy"]),
+                "close_call": RO.CLOSE_CALL,
+                "distance from float64": summary,
+            }
+        )
+    )
 
 
 # --- random tiny taggers on random notes -----------------------------------------------------
+
 
 def random_notes(rng: np.random.Generator, n: int) -> Notes:
     """``n`` random piano notes over about n/4 seconds, in two tracks, with varying velocities."""
     onset = np.sort(rng.uniform(0, n / 4, n))
     zeros = np.zeros(n, dtype=np.int64)
-    return Notes(onset=onset, offset=onset + rng.uniform(0.05, 2.0, n), pitch=rng.integers(21, 109, n),
-                 velocity=rng.integers(20, 120, n), channel=zeros, track=rng.integers(0, 2, n),
-                 byte_offset=zeros)
+    return Notes(
+        onset=onset,
+        offset=onset + rng.uniform(0.05, 2.0, n),
+        pitch=rng.integers(21, 109, n),
+        velocity=rng.integers(20, 120, n),
+        channel=zeros,
+        track=rng.integers(0, 2, n),
+        byte_offset=zeros,
+    )
 
 
 def random_tagger(seed: int, readout: str, sharpen: float):
@@ -177,9 +224,18 @@ def random_tagger(seed: int, readout: str, sharpen: float):
     from autodynamics_cli.model.torch_net import AutoDynamics
 
     torch.manual_seed(seed)
-    cfg = ModelConfig(**{**PRESETS["tiny"].to_dict(), "velocity_feedback": False, "dropout": 0.0,
-                         "causal_decoder": False, "note_features": True, "input_velocity": True,
-                         "note_tokens": seed % 2 == 0, "readout": readout})
+    cfg = ModelConfig(
+        **{
+            **PRESETS["tiny"].to_dict(),
+            "velocity_feedback": False,
+            "dropout": 0.0,
+            "causal_decoder": False,
+            "note_features": True,
+            "input_velocity": True,
+            "note_tokens": seed % 2 == 0,
+            "readout": readout,
+        }
+    )
     model = AutoDynamics(cfg).eval()
     with torch.no_grad():
         model.head.weight.mul_(sharpen)
@@ -196,7 +252,7 @@ def random_runs(args: argparse.Namespace) -> None:
         for readout in ("mean", "argmax"):
             model = random_tagger(seed, readout, args.sharpen)
             state = {k: v.numpy() for k, v in model.state_dict().items()}
-            engines = (NE.NumpyEngine(NumpyTagger(model.cfg, state)), TE.TorchEngine(model, "cpu"))
+            engines = (Model(NE.NumpyEngine(NumpyTagger(model.cfg, state))), Model.from_network(model))
             notes = [random_notes(rng, int(rng.integers(1, args.max_notes))) for _ in range(args.files)]
             vn, vt = (predict_velocities(e, notes) for e in engines)
             for a, b in zip(vn, vt, strict=True):

@@ -28,10 +28,9 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from autodynamics_cli.inference.model import load_model
 from autodynamics_cli.inference.predict import predict_velocities
-from autodynamics_cli.inference.torch_engine import TorchEngine
 from autodynamics_cli.midi.read import read_midi
-from autodynamics_cli.model.registry import load_model
 from autodynamics_cli.training.datasets import aligned_targets, list_aligned, read_alignment, score_order
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -69,9 +68,14 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=SHARED)
     ap.add_argument("--split", default="validation")
     args = ap.parse_args()
-    model = TorchEngine(load_model(args.model).eval())
-    entries = [e for e in list_aligned(args.data / "asap-performances", args.data / "asap-scores",
-                                       args.data / "asap-alignments") if e.split == args.split]
+    model = load_model(args.model, device="cpu", engine="torch")
+    entries = [
+        e
+        for e in list_aligned(
+            args.data / "asap-performances", args.data / "asap-scores", args.data / "asap-alignments"
+        )
+        if e.split == args.split
+    ]
     by_score = defaultdict(list)
     for e in entries:
         by_score[str(e.score)].append(e)
@@ -82,8 +86,9 @@ def main() -> None:
         midi = read_midi(score)
         notes = midi.notes
         (pred,) = predict_velocities(model, [notes])
-        targets = [aligned_targets(notes, midi.data, read_alignment(e.alignment), str(e.alignment))
-                   for e in group]
+        targets = [
+            aligned_targets(notes, midi.data, read_alignment(e.alignment), str(e.alignment)) for e in group
+        ]
         order = score_order(notes, midi.data)
         cls = np.full(len(notes), -1)
         known = order >= 0
@@ -106,20 +111,23 @@ def main() -> None:
             lo = np.searchsorted(onset, onset - w / 2)
             hi = np.searchsorted(onset, onset + w / 2, side="right")
             smoothed[w].append(float(((csum[hi] - csum[lo]) / (hi - lo)).var()))
-    print(f"time scales: {len(total)} pieces with two or more performers; consensus residual "
-          f"variance {np.mean(total):.1f} (mean over pieces)")
+    print(
+        f"time scales: {len(total)} pieces with two or more performers; consensus residual "
+        f"variance {np.mean(total):.1f} (mean over pieces)"
+    )
     for w in WIDTHS_S:
         print(f"  after a moving mean over {w:5.1f} s: {np.mean(smoothed[w]):6.1f}")
     every_note = np.concatenate([np.concatenate(v) for v in by_class.values()])
     between = 0.0
-    print(f"metric position: {len(every_note):,} matched notes, centred residual variance "
-          f"{every_note.var():.1f}")
+    print(
+        f"metric position: {len(every_note):,} matched notes, centred residual variance "
+        f"{every_note.var():.1f}"
+    )
     for c, name in enumerate(CLASSES):
         v = np.concatenate(by_class[c])
         between += len(v) * v.mean() ** 2
         print(f"  {name:10s} {len(v):8,} notes  mean residual {v.mean():+6.2f}  variance {v.var():6.1f}")
-    print(f"  between-class variance (the most a per-class offset removes): "
-          f"{between / len(every_note):.2f}")
+    print(f"  between-class variance (the most a per-class offset removes): {between / len(every_note):.2f}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Paper-style free generation, for cost comparisons only (``bench_humanize.py``; tests).
+"""Reference decoders, for cost comparisons and checks only (``bench_humanize.py``; tests).
+
+``decode_reference`` re-runs the whole decoder for every note, with no cache: the
+shipping paths (``inference/``) are checked against it and timed beside it.
 
 The paper's decoder generates pitch, duration and velocity of every note, token
 by token; ours is forced: pitch and duration come from the input and only the
@@ -17,7 +20,8 @@ import torch
 from autodynamics_cli.encoding import note_features as NF
 from autodynamics_cli.encoding import tokens as T
 from autodynamics_cli.encoding.windows import WindowInput
-from autodynamics_cli.inference.torch_engine import stack_windows
+from autodynamics_cli.inference.readout import readout_torch
+from autodynamics_cli.inference.torch_engine import full_inputs, stack_windows
 from autodynamics_cli.model.torch_net import AutoDynamics
 
 
@@ -27,15 +31,15 @@ def free_generation_twin(model: AutoDynamics) -> AutoDynamics:
     Free generation needs a causal decoder that reads its own tokens back; a
     tagger cannot generate, so cost comparisons use a twin of the same shape.
     """
-    cfg = replace(model.cfg, causal_decoder=True, velocity_feedback=True, note_tokens=False,
-                  dropout=0.0)
+    cfg = replace(model.cfg, causal_decoder=True, velocity_feedback=True, note_tokens=False, dropout=0.0)
     w = model.head.weight
     return AutoDynamics(cfg).to(device=w.device, dtype=w.dtype).eval()
 
 
 @torch.inference_mode()
-def decode_free_greedy(model: AutoDynamics, items: list[WindowInput], device: torch.device,
-                       batch_size: int = 32) -> list[np.ndarray]:
+def decode_free_greedy(
+    model: AutoDynamics, items: list[WindowInput], device: torch.device, batch_size: int = 32
+) -> list[np.ndarray]:
     """Paper-style inference: generate pitch, duration and velocity of every note, token by token.
 
     Not forced: each step feeds back the argmax over the whole vocabulary, with a
@@ -70,3 +74,28 @@ def decode_free_greedy(model: AutoDynamics, items: list[WindowInput], device: to
         for row, i in enumerate(idx):
             out[i] = generated[row, : 3 * len(items[i])].cpu().numpy()
     return out
+
+
+def decode_reference(model: AutoDynamics, item: WindowInput, device: torch.device) -> np.ndarray:
+    """Velocities of one window, re-running the full decoder for every note (no cache).
+
+    A causal decoder reads the notes up to note i; a tagger (non-causal) reads
+    the whole window each time.
+    """
+    n = len(item)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    x = stack_windows([item], device)
+    mem_kv = model.encode(x.roll)
+    vel_tok = torch.full_like(x.pitch, T.VEL_MASK)
+    vel = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        upto = i + 1 if model.cfg.causal_decoder else n
+        tokens, onsets, roles, features = full_inputs(x, vel_tok, upto)
+        logits = model.decode(tokens, onsets, roles, mem_kv, features)
+        pos = i if model.cfg.note_tokens else 2 + 3 * i  # where note i's velocity is read
+        v = readout_torch(logits[:, pos, T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY], model.cfg.readout)
+        vel[i] = int(v[0])
+        if model.cfg.velocity_feedback:
+            vel_tok[0, i] = v[0] - 1 + T.VEL_OFFSET
+    return vel

@@ -31,9 +31,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import autodynamics_cli.training.evaluate as E  # noqa: E402
+from autodynamics_cli.inference.model import load_model  # noqa: E402
 from autodynamics_cli.inference.predict import predict_velocities  # noqa: E402
-from autodynamics_cli.inference.torch_engine import TorchEngine  # noqa: E402
-from autodynamics_cli.model.registry import load_model  # noqa: E402
 from autodynamics_cli.training.datasets import list_aligned, list_dataset  # noqa: E402
 
 
@@ -51,23 +50,25 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = TorchEngine(load_model(args.model))
+    model = load_model(args.model, device="cpu", engine="torch")
     if args.scores:
-        aligned = [e for e in list_aligned(args.data, args.scores, args.alignments)
-                   if e.split == args.split]
+        aligned = [e for e in list_aligned(args.data, args.scores, args.alignments) if e.split == args.split]
     else:
         entries = [e for e in list_dataset(args.data) if e.split == args.split]
     for hop in (int(h) for h in args.hops.split(",")):
         # evaluate() has no hop of its own: give it a predict_velocities with this one
-        E.predict_velocities = functools.partial(predict_velocities, hop=hop,
-                                                 blend=not args.no_blend)
+        E.predict_velocities = functools.partial(predict_velocities, hop=hop, blend=not args.no_blend)
         t = time.perf_counter()
         if args.scores:
             s = E.summarize(E.evaluate_scores(model, aligned, args.max_seconds), E.SCORE_METRICS)
         else:
             s = E.summarize(E.evaluate(model, entries, max_seconds=args.max_seconds))
-        row = {"hop": hop, "blend": not args.no_blend, "seconds": round(time.perf_counter() - t, 1),
-               **{k: s[k] for k in ("mse", "mae", "r", "baseline_mse", "notes", "performances")}}
+        row = {
+            "hop": hop,
+            "blend": not args.no_blend,
+            "seconds": round(time.perf_counter() - t, 1),
+            **{k: s[k] for k in ("mse", "mae", "r", "baseline_mse", "notes", "performances")},
+        }
         print(json.dumps(row), flush=True)  # noqa: T201
 
 

@@ -65,9 +65,11 @@ def design(m: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """Regression inputs per note: the markings, and hairpin position within a crescendo / diminuendo."""
     col = {n: i for i, n in enumerate(names)}
     x = np.nan_to_num(m.astype(np.float64))
-    extra = [x[:, col["hairpin_position"]] * x[:, col["crescendo"]],
-             x[:, col["hairpin_position"]] * x[:, col["diminuendo"]],
-             np.log1p(np.maximum(x[:, col["since_dynamic"]], 0))]
+    extra = [
+        x[:, col["hairpin_position"]] * x[:, col["crescendo"]],
+        x[:, col["hairpin_position"]] * x[:, col["diminuendo"]],
+        np.log1p(np.maximum(x[:, col["since_dynamic"]], 0)),
+    ]
     return np.column_stack([x, *extra])
 
 
@@ -114,8 +116,13 @@ def scored(folds: list[tuple[list, np.ndarray]]) -> tuple[list[float], list[floa
 
 def row(label: str, alpha: float, metrics_pair: tuple[list[float], list[float]]) -> str:
     b, p = metrics_pair
-    return (f"| {label} | {alpha:g} | " + " / ".join(f"{x:.3f}" for x in b) + " | "
-            + " / ".join(f"{x:.3f}" for x in p) + " |")
+    return (
+        f"| {label} | {alpha:g} | "
+        + " / ".join(f"{x:.3f}" for x in b)
+        + " | "
+        + " / ".join(f"{x:.3f}" for x in p)
+        + " |"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -156,16 +163,22 @@ def main(argv: list[str] | None = None) -> None:
     print("| --- | --- | --- | --- |")
     n_train, n_val = len(set(d[0].group for d in train)), len(set(d[0].group for d in val))
     for alpha in ALPHAS:
-        cv = [([d for d, k in zip(train, folds, strict=True) if k == f],
-               fit(rows_of([d for d, k in zip(train, folds, strict=True) if k != f]), alpha))
-              for f in np.unique(folds)]
+        cv = [
+            (
+                [d for d, k in zip(train, folds, strict=True) if k == f],
+                fit(rows_of([d for d, k in zip(train, folds, strict=True) if k != f]), alpha),
+            )
+            for f in np.unique(folds)
+        ]
         print(row(f"train CV ({n_train} pieces)", alpha, scored(cv)))
         print(row(f"validation ({n_val} pieces)", alpha, scored([(val, fit(rows_of(train), alpha))])))
     beta = fit(rows_of(train), 10.0)
     from autodynamics_cli.musicxml import MARKING_NAMES
+
     labels = ["intercept", *MARKING_NAMES, "cresc_position", "dim_position", "log_since_dynamic"]
-    print("\ncoefficients (alpha 10): "
-          + ", ".join(f"{n} {b:+.2f}" for n, b in zip(labels, beta, strict=True)))
+    print(
+        "\ncoefficients (alpha 10): " + ", ".join(f"{n} {b:+.2f}" for n, b in zip(labels, beta, strict=True))
+    )
 
 
 if __name__ == "__main__":

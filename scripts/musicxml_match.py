@@ -77,8 +77,15 @@ def matched(p_ref: np.ndarray, q_ref: np.ndarray, p: np.ndarray, q: np.ndarray, 
     return n
 
 
-def aligned_matched(p_ref: np.ndarray, q_ref: np.ndarray, p: np.ndarray, q: np.ndarray, tol: float,
-                    block: float = 16.0, reach: float = 8.0) -> int:
+def aligned_matched(
+    p_ref: np.ndarray,
+    q_ref: np.ndarray,
+    p: np.ndarray,
+    q: np.ndarray,
+    tol: float,
+    block: float = 16.0,
+    reach: float = 8.0,
+) -> int:
     """Like ``matched``, but each ``block`` quarters of the reference may be shifted as a whole.
 
     The shift of a block is the most common onset difference between its notes and the
@@ -148,19 +155,25 @@ def score_option(files: list[Path], root: Path) -> int:
         shares.append(float((match >= 0).mean()) if len(match) else 1.0)
         print(f"{shares[-1]:7.2%}  {xml.parent.relative_to(root)}", flush=True)
     s = np.asarray(shares)
-    print(f"\n--score accepts {(s >= MIN_MATCHED).sum()} of {len(files)} MIDI scores (at least "
-          f"{MIN_MATCHED:.0%} of the notes found); median share {np.median(s):.1%}")
+    print(
+        f"\n--score accepts {(s >= MIN_MATCHED).sum()} of {len(files)} MIDI scores (at least "
+        f"{MIN_MATCHED:.0%} of the notes found); median share {np.median(s):.1%}"
+    )
     return 0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path,
-                    default=Path(__file__).resolve().parents[2] / "shared/data/asap-scores")
+    ap.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/asap-scores"
+    )
     ap.add_argument("--limit", type=int, default=0, help="only the first N pieces")
     ap.add_argument("--tol", type=float, default=0.02, help="onset tolerance in quarters")
-    ap.add_argument("--score-option", action="store_true",
-                    help="join each MIDI score to its MusicXML as humanize --score does")
+    ap.add_argument(
+        "--score-option",
+        action="store_true",
+        help="join each MIDI score to its MusicXML as humanize --score does",
+    )
     args = ap.parse_args()
     files = sorted(args.data.glob("**/xml_score.mxl"))[: args.limit or None]
     if not files:
@@ -168,6 +181,7 @@ def main() -> int:
         return 1
     t0 = time.perf_counter()
     import partitura  # noqa: F401  (its import time is paid once, not per file)
+
     print(f"importing partitura: {time.perf_counter() - t0:.2f} s; {len(files)} scores")
     if args.score_option:
         return score_option(files, args.data)
@@ -191,8 +205,12 @@ def main() -> int:
                 break
             if unfold:
                 times.append((sec, dur, name))
-            got = (aligned_matched(p_ref, q_ref, p, q, args.tol), matched(p_ref, q_ref, p, q, args.tol),
-                   "unfolded" if unfold else "each bar once", len(p))
+            got = (
+                aligned_matched(p_ref, q_ref, p, q, args.tol),
+                matched(p_ref, q_ref, p, q, args.tol),
+                "unfolded" if unfold else "each bar once",
+                len(p),
+            )
             best = got if best is None or got[:2] > best[:2] else best
             if best[0] >= TARGET * len(p_ref):
                 break
@@ -207,22 +225,30 @@ def main() -> int:
             agree_files += 1
         if share < TARGET:
             below.append(f"{name} ({share:.1%})")
-        print(f"{share:7.2%}  {name}: {hit}/{len(p_ref)} MIDI-score notes matched ({strict} at the very same "
-              f"onset), reader {n} notes ({mode}), {times[-1][0]:.2f} s for {times[-1][1] / 60:.1f} min")
+        print(
+            f"{share:7.2%}  {name}: {hit}/{len(p_ref)} MIDI-score notes matched ({strict} at the very same "
+            f"onset), reader {n} notes ({mode}), {times[-1][0]:.2f} s for {times[-1][1] / 60:.1f} min"
+        )
     print(f"\nscores: {len(files)}, read: {len(times)}, failed: {len(failures)}")
     for f in failures:
         print(f"  failed: {f}")
-    print(f"overall: {total_hit}/{total_ref} = {total_hit / max(total_ref, 1):.2%} of the MIDI scores' notes "
-          f"matched with blocks aligned ({total_strict / max(total_ref, 1):.2%} at the very same onset); "
-          f"{len(below)} pieces under {TARGET:.0%}: {', '.join(below) or '-'}")
-    print(f"where the repeats agree (the reader plays within {AGREE:.0%} as many notes as the MIDI "
-          f"score; {agree_files} pieces): {agree_hit}/{agree_ref} = {agree_hit / max(agree_ref, 1):.2%}")
+    print(
+        f"overall: {total_hit}/{total_ref} = {total_hit / max(total_ref, 1):.2%} of the MIDI scores' notes "
+        f"matched with blocks aligned ({total_strict / max(total_ref, 1):.2%} at the very same onset); "
+        f"{len(below)} pieces under {TARGET:.0%}: {', '.join(below) or '-'}"
+    )
+    print(
+        f"where the repeats agree (the reader plays within {AGREE:.0%} as many notes as the MIDI "
+        f"score; {agree_files} pieces): {agree_hit}/{agree_ref} = {agree_hit / max(agree_ref, 1):.2%}"
+    )
     if times:
         sec = np.asarray([t[0] for t in times])
         near5 = min(times, key=lambda t: abs(t[1] - 300))
-        print(f"time per score (MusicXML -> MIDI bytes, unfolded): mean {sec.mean():.2f} s, median "
-              f"{np.median(sec):.2f} s, max {sec.max():.2f} s; {near5[2]} ({near5[1] / 60:.1f} min): "
-              f"{near5[0]:.2f} s")
+        print(
+            f"time per score (MusicXML -> MIDI bytes, unfolded): mean {sec.mean():.2f} s, median "
+            f"{np.median(sec):.2f} s, max {sec.max():.2f} s; {near5[2]} ({near5[1] / 60:.1f} min): "
+            f"{near5[0]:.2f} s"
+        )
     return 0 if not failures and total_hit >= TARGET * total_ref else 1
 
 

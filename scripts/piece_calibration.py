@@ -106,13 +106,21 @@ def load(weights: Path, device: str) -> Model:
 
 def score_units(data: Path, cache: Path, weights: Path, splits: set[str], device: str = "cpu") -> list[Unit]:
     """The network's output on every score of ``splits`` (cached), with each performer's velocities."""
-    sources = score_sources(data / "asap-performances", data / "asap-scores", data / "asap-alignments",
-                            splits)
+    sources = score_sources(
+        data / "asap-performances", data / "asap-scores", data / "asap-alignments", splits
+    )
     return run_units(load(weights, device), sources, cache, progress)
 
 
-def performance_units(data: Path, cache: Path, weights: Path, splits: set[str], per_piece: int | None,
-                      cached_train: bool = False, device: str = "cpu") -> list[Unit]:
+def performance_units(
+    data: Path,
+    cache: Path,
+    weights: Path,
+    splits: set[str],
+    per_piece: int | None,
+    cached_train: bool = False,
+    device: str = "cpu",
+) -> list[Unit]:
     """The network's output on the performances (flattened to 64); ``per_piece``: at most K train
     performances per piece; ``cached_train``: only the train performances already cached."""
     sources: list[Source] = performance_sources(data / "asap-performances", splits)
@@ -131,8 +139,14 @@ def performance_units(data: Path, cache: Path, weights: Path, splits: set[str], 
 
 
 def concat_tables(a: Table, b: Table) -> Table:
-    return Table(a.units + b.units, np.vstack([a.X, b.X]), np.r_[a.level, b.level],
-                 np.r_[a.spread, b.spread], np.r_[a.weight, b.weight], np.r_[a.groups, b.groups])
+    return Table(
+        a.units + b.units,
+        np.vstack([a.X, b.X]),
+        np.r_[a.level, b.level],
+        np.r_[a.spread, b.spread],
+        np.r_[a.weight, b.weight],
+        np.r_[a.groups, b.groups],
+    )
 
 
 # ---------------------------------------------------------------- the mappings and the metrics
@@ -172,8 +186,21 @@ def unit_metrics(u: Unit, v: np.ndarray) -> list[tuple[str, np.ndarray]]:
         err = p - y
         r = float(np.corrcoef(p, y)[0, 1]) if p.std() > 0 and y.std() > 0 else 0.0
         lvl = p.mean() - y.mean()
-        out.append((u.group, np.array([(err**2).mean(), np.abs(err).mean(), r,
-                                       p.std() / y.std() if y.std() > 0 else np.nan, lvl, abs(lvl)])))
+        out.append(
+            (
+                u.group,
+                np.array(
+                    [
+                        (err**2).mean(),
+                        np.abs(err).mean(),
+                        r,
+                        p.std() / y.std() if y.std() > 0 else np.nan,
+                        lvl,
+                        abs(lvl),
+                    ]
+                ),
+            )
+        )
     return out
 
 
@@ -186,8 +213,9 @@ def protocol(units: list[Unit], outputs: list[np.ndarray]) -> np.ndarray:
     return np.nanmean([np.nanmean(ms, axis=0) for ms in by_piece.values()], axis=0)
 
 
-def variant_outputs(t: Table, cal: Calibrator, qmap: np.ndarray, user_factor: float = 1.0
-                    ) -> dict[str, list[np.ndarray]]:
+def variant_outputs(
+    t: Table, cal: Calibrator, qmap: np.ndarray, user_factor: float = 1.0
+) -> dict[str, list[np.ndarray]]:
     """Each variant's velocities for every unit of ``t`` (calibrator and map fitted elsewhere)."""
     L, S = cal.level_hat(t), cal.spread_factor(t)
     f, c = user_factor, cal.factor
@@ -240,8 +268,11 @@ def factor_sweep(t: Table, oof: dict, factors, kind: str | None = None) -> list[
     """Variant (d) with the out-of-fold level and spread, at several user factors (train CV)."""
     rows = []
     for f in factors:
-        us = [(u, remap(u.pred, oof["level"][i], oof["factor"][i] * f)) for i, u in enumerate(t.units)
-              if kind is None or u.kind == kind]
+        us = [
+            (u, remap(u.pred, oof["level"][i], oof["factor"][i] * f))
+            for i, u in enumerate(t.units)
+            if kind is None or u.kind == kind
+        ]
         rows.append((f, protocol([u for u, _ in us], [v for _, v in us])))
     return rows
 
@@ -259,45 +290,87 @@ def metric_cells(m: np.ndarray) -> list[str]:
 
 def describe(cal: Calibrator, label: str) -> str:
     lines = [f"### {label}"]
-    for name, r, path in (("level: pianist mean - model mean", cal.level, cal.level_path),
-                          ("spread: log(pianist std / model std)", cal.spread, cal.spread_path)):
+    for name, r, path in (
+        ("level: pianist mean - model mean", cal.level, cal.level_path),
+        ("spread: log(pianist std / model std)", cal.spread, cal.spread_path),
+    ):
         icpt, slopes = r.coefficients()
-        lines.append(f"- {name}: alpha {r.alpha:g}, intercept {icpt:+.4f}"
-                     + "".join(f", {k} {v:+.4f}" for k, v in slopes.items()))
-        lines.append("  - selection path (grouped 10-fold CV MSE of the target): "
-                     + "; ".join(f"{n} (alpha {a:g}): {e:.4g}" for n, a, e in path))
+        lines.append(
+            f"- {name}: alpha {r.alpha:g}, intercept {icpt:+.4f}"
+            + "".join(f", {k} {v:+.4f}" for k, v in slopes.items())
+        )
+        lines.append(
+            "  - selection path (grouped 10-fold CV MSE of the target): "
+            + "; ".join(f"{n} (alpha {a:g}): {e:.4g}" for n, a, e in path)
+        )
     lines.append(f"- constant learned spread factor exp(mean log ratio): {cal.factor:.3f}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=SHARED, help="folder with asap-performances, "
-                    "asap-scores, asap-alignments (default: ../shared/data)")
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/piece_calibration"),
-                    help="model outputs, one npz per file (default: /tmp/piece_calibration)")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=SHARED,
+        help="folder with asap-performances, asap-scores, asap-alignments (default: ../shared/data)",
+    )
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("/tmp/piece_calibration"),
+        help="model outputs, one npz per file (default: /tmp/piece_calibration)",
+    )
     ap.add_argument("--model", default=None, help="weights (default: the bundled model)")
-    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                    help="where the model runs (cuda: the torch engine on a GPU)")
+    ap.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where the model runs (cuda: the torch engine on a GPU)",
+    )
     ap.add_argument("--inputs", choices=("scores", "performances", "both"), default="both")
-    ap.add_argument("--train-performances-per-piece", type=int, default=None, metavar="K",
-                    help="fit the performance-input calibrator on at most K performances of each "
-                         "train piece (default: all; the model runs on each once, then cached)")
-    ap.add_argument("--cached-train-performances", action="store_true",
-                    help="fit on the train performances already in the cache only (no model runs for them)")
-    ap.add_argument("--user-factor", type=float, default=1.0,
-                    help="multiplies the spread factor s in (b), (b'), (d), (d')")
-    ap.add_argument("--pooled", action="store_true",
-                    help="one calibrator and quantile map for both inputs, fitted on the train "
-                         "scores and train performances together (default: one per input kind)")
-    ap.add_argument("--details", action="store_true",
-                    help="also print the fitted coefficients, the CV paths and a user-factor sweep")
-    ap.add_argument("--write-calibration", type=Path, default=None, metavar="OUT.safetensors",
-                    help="write a copy of the model with the score calibrator fitted on all train "
-                         "scores, at --user-factor, in its metadata (how the bundled model got its own)")
+    ap.add_argument(
+        "--train-performances-per-piece",
+        type=int,
+        default=None,
+        metavar="K",
+        help="fit the performance-input calibrator on at most K performances of each "
+        "train piece (default: all; the model runs on each once, then cached)",
+    )
+    ap.add_argument(
+        "--cached-train-performances",
+        action="store_true",
+        help="fit on the train performances already in the cache only (no model runs for them)",
+    )
+    ap.add_argument(
+        "--user-factor",
+        type=float,
+        default=1.0,
+        help="multiplies the spread factor s in (b), (b'), (d), (d')",
+    )
+    ap.add_argument(
+        "--pooled",
+        action="store_true",
+        help="one calibrator and quantile map for both inputs, fitted on the train "
+        "scores and train performances together (default: one per input kind)",
+    )
+    ap.add_argument(
+        "--details",
+        action="store_true",
+        help="also print the fitted coefficients, the CV paths and a user-factor sweep",
+    )
+    ap.add_argument(
+        "--write-calibration",
+        type=Path,
+        default=None,
+        metavar="OUT.safetensors",
+        help="write a copy of the model with the score calibrator fitted on all train "
+        "scores, at --user-factor, in its metadata (how the bundled model got its own)",
+    )
     args = ap.parse_args(argv)
 
     from autodynamics_cli.model.registry import resolve
+
     weights = resolve(args.model)
     args.cache.mkdir(parents=True, exist_ok=True)
     splits = {"train", "validation"}
@@ -305,9 +378,20 @@ def main(argv: list[str] | None = None) -> None:
     if args.inputs in ("scores", "both"):
         kinds.append(("scores", score_units(args.data, args.cache, weights, splits, args.device)))
     if args.inputs in ("performances", "both"):
-        kinds.append(("performances", performance_units(args.data, args.cache, weights, splits,
-                                                        args.train_performances_per_piece,
-                                                        args.cached_train_performances, args.device)))
+        kinds.append(
+            (
+                "performances",
+                performance_units(
+                    args.data,
+                    args.cache,
+                    weights,
+                    splits,
+                    args.train_performances_per_piece,
+                    args.cached_train_performances,
+                    args.device,
+                ),
+            )
+        )
     tables = {}
     for kind, units in kinds:
         t = make_table(units)
@@ -324,8 +408,11 @@ def main(argv: list[str] | None = None) -> None:
     fitted = {}
     for fit_t in fits.values():
         if id(fit_t) not in fitted:
-            fitted[id(fit_t)] = (fit_calibrator(fit_t), quantile_map(fit_t),
-                                 *cross_validated(fit_t, args.user_factor))
+            fitted[id(fit_t)] = (
+                fit_calibrator(fit_t),
+                quantile_map(fit_t),
+                *cross_validated(fit_t, args.user_factor),
+            )
     rows, details = [], []
     for kind, (train, val) in tables.items():
         fit_t = fits[kind]
@@ -335,19 +422,30 @@ def main(argv: list[str] | None = None) -> None:
         n_tr, n_va = len(set(train.groups)), len(set(val.groups))
         for k, label in VARIANTS.items():
             cv = protocol([fit_t.units[i] for i in mine], [cv_outs[k][i] for i in mine])
-            rows.append([kind, label, f"validation ({n_va} pieces)",
-                         *metric_cells(protocol(val.units, vo[k]))])
+            rows.append(
+                [kind, label, f"validation ({n_va} pieces)", *metric_cells(protocol(val.units, vo[k]))]
+            )
             rows.append([kind, label, f"train, 10-fold CV ({n_tr} pieces)", *metric_cells(cv)])
         if args.details:
-            what = ("train scores and performances" if fit_t is not train else f"train {kind}")
-            details.append(describe(cal, f"{kind}: calibrator fitted on all {len(fit_t.units)} {what} "
-                                         f"({len(set(fit_t.groups))} pieces)"))
-            details.append("- quantile map (model velocity -> pianists'): "
-                           + ", ".join(f"{v}->{qmap[v]:.0f}" for v in range(30, 111, 10)))
-            lines = ["| user factor | CV MSE | MAE | r | spread | level err | abs level err |",
-                     "| --- | --- | --- | --- | --- | --- | --- |"]
-            for f, m in factor_sweep(fit_t, oof, (0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.1),
-                                     train.units[0].kind):
+            what = "train scores and performances" if fit_t is not train else f"train {kind}"
+            details.append(
+                describe(
+                    cal,
+                    f"{kind}: calibrator fitted on all {len(fit_t.units)} {what} "
+                    f"({len(set(fit_t.groups))} pieces)",
+                )
+            )
+            details.append(
+                "- quantile map (model velocity -> pianists'): "
+                + ", ".join(f"{v}->{qmap[v]:.0f}" for v in range(30, 111, 10))
+            )
+            lines = [
+                "| user factor | CV MSE | MAE | r | spread | level err | abs level err |",
+                "| --- | --- | --- | --- | --- | --- | --- |",
+            ]
+            for f, m in factor_sweep(
+                fit_t, oof, (0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.1), train.units[0].kind
+            ):
                 lines.append(fmt_row([f"{f:.2f}", *metric_cells(m)]))
             details.append(f"(d) at several user factors, train CV ({kind}):\n" + "\n".join(lines))
     if args.write_calibration is not None and "scores" in tables:
@@ -355,20 +453,28 @@ def main(argv: list[str] | None = None) -> None:
         cal = fitted[id(train)][0]
         n_scores = sum(u.kind == "score" for u in train.units)
         n_perf = len(train.units) - n_scores
-        what = (f"asap train split: {n_scores} scores" + (f" and {n_perf} performances" if n_perf else "")
-                + f", {len(set(train.groups))} pieces")
+        what = (
+            f"asap train split: {n_scores} scores"
+            + (f" and {n_perf} performances" if n_perf else "")
+            + f", {len(set(train.groups))} pieces"
+        )
         product = to_product(cal, args.user_factor, what)
         if "performances" in tables and fits["performances"] is not train:  # per kind: played input
             perf = fits["performances"]
-            played = to_product(fitted[id(perf)][0], args.user_factor,
-                                f"asap train split: {len(perf.units)} performances flattened to 64, "
-                                f"{len(set(perf.groups))} pieces")
+            played = to_product(
+                fitted[id(perf)][0],
+                args.user_factor,
+                f"asap train split: {len(perf.units)} performances flattened to 64, "
+                f"{len(set(perf.groups))} pieces",
+            )
             product = replace(product, played=played)
         write_calibration(weights, args.write_calibration, product)
         print(f"wrote {args.write_calibration}", file=sys.stderr)
-    print(f"Per-piece calibration of {weights.name}; metrics per performance, mean per piece, then "
-          f"over pieces; user factor {args.user_factor:g}; "
-          f"{'one pooled calibrator' if args.pooled else 'one calibrator per input kind'}")
+    print(
+        f"Per-piece calibration of {weights.name}; metrics per performance, mean per piece, then "
+        f"over pieces; user factor {args.user_factor:g}; "
+        f"{'one pooled calibrator' if args.pooled else 'one calibrator per input kind'}"
+    )
     print()
     print(fmt_row(["input", "variant", "set", "MSE", "MAE", "r", "spread", "level err", "|level err|"]))
     print(fmt_row(["---"] * 9))

@@ -28,10 +28,9 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from autodynamics_cli.inference.model import load_model
 from autodynamics_cli.inference.predict import predict_velocities
-from autodynamics_cli.inference.torch_engine import TorchEngine
 from autodynamics_cli.midi.read import read_midi
-from autodynamics_cli.model.registry import load_model
 from autodynamics_cli.training.datasets import list_dataset
 from autodynamics_cli.training.evaluate import flattened, nan_mean, pearson
 
@@ -61,8 +60,9 @@ def _onehot(x: np.ndarray, edges: list[float]) -> np.ndarray:
     return m[:, 1:]
 
 
-def cues(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, pedal: np.ndarray
-         ) -> dict[str, np.ndarray]:
+def cues(
+    onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, pedal: np.ndarray
+) -> dict[str, np.ndarray]:
     """One-hot cue groups per note (rows in the notes' order)."""
     n = len(onset)
     order = np.lexsort((pitch, onset))
@@ -81,18 +81,27 @@ def cues(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, pedal: np.nda
     gaps = np.diff(cstart)
     before = np.r_[5.0, gaps][cid]
     after = np.r_[gaps, 5.0][cid]
-    median = np.array([np.median(gaps[max(0, k - 8):k + 8]) if len(gaps) else 1.0
-                       for k in range(len(cstart))])
+    median = np.array(
+        [np.median(gaps[max(0, k - 8) : k + 8]) if len(gaps) else 1.0 for k in range(len(cstart))]
+    )
     tempo = np.log(np.maximum(after, 1e-3) / np.maximum(median[cid], 1e-3))
     dur = (offset - onset)[order]
     art = np.log(np.maximum(dur, 1e-3) / np.maximum(after, 1e-3))
     groups = {
-        "cluster": np.hstack([_onehot(np.minimum(size, 8), [2, 3, 4, 5, 6, 7, 8]),
-                              _onehot(np.minimum(rank_top, 5), [1, 2, 3, 4, 5]),
-                              _onehot(np.minimum(rank_bottom, 5), [1, 2, 3, 4, 5])]),
+        "cluster": np.hstack(
+            [
+                _onehot(np.minimum(size, 8), [2, 3, 4, 5, 6, 7, 8]),
+                _onehot(np.minimum(rank_top, 5), [1, 2, 3, 4, 5]),
+                _onehot(np.minimum(rank_bottom, 5), [1, 2, 3, 4, 5]),
+            ]
+        ),
         "lead": _onehot(lead_ms, [-25, -15, -8, -3, 3, 8, 15, 25]),
-        "ioi": np.hstack([_onehot(np.log2(before), [-4, -3, -2, -1, 0, 1]),
-                          _onehot(np.log2(after), [-4, -3, -2, -1, 0, 1])]),
+        "ioi": np.hstack(
+            [
+                _onehot(np.log2(before), [-4, -3, -2, -1, 0, 1]),
+                _onehot(np.log2(after), [-4, -3, -2, -1, 0, 1]),
+            ]
+        ),
         "tempo": _onehot(tempo, [-0.6, -0.3, -0.1, 0.1, 0.3, 0.6]),
         "duration": _onehot(np.log2(np.maximum(dur, 1e-3)), [-5, -4, -3, -2, -1, 0, 1]),
         "articulation": _onehot(art, [-1.5, -0.7, -0.3, 0, 0.3, 0.7, 1.5]),
@@ -112,13 +121,17 @@ def _summary(valid: list[Row], predicted: list[np.ndarray]) -> tuple[float, floa
     per_piece: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for (piece, _, _, played), q in zip(valid, predicted, strict=True):
         per_piece[piece].append((float(((q - played) ** 2).mean()), pearson(q, played)))
-    return (nan_mean([nan_mean([m for m, _ in v]) for v in per_piece.values()]),
-            nan_mean([nan_mean([c for _, c in v]) for v in per_piece.values()]))
+    return (
+        nan_mean([nan_mean([m for m, _ in v]) for v in per_piece.values()]),
+        nan_mean([nan_mean([c for _, c in v]) for v in per_piece.values()]),
+    )
 
 
-def corrected_scores(train: list[Row], valid: list[Row], groups: list[str], lam: float = 10.0
-                     ) -> tuple[float, float]:
+def corrected_scores(
+    train: list[Row], valid: list[Row], groups: list[str], lam: float = 10.0
+) -> tuple[float, float]:
     """Validation MSE and r after the correction fitted on ``train``."""
+
     def design(c: dict[str, np.ndarray], pred: np.ndarray) -> np.ndarray:
         return np.column_stack([np.ones(len(pred)), pred - 64] + [c[g] for g in groups])
 
@@ -140,11 +153,12 @@ def main() -> None:
     ap.add_argument("--train-files", type=int, default=100, help="training performances to fit on")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    model = TorchEngine(load_model(args.model))
+    model = load_model(args.model, device="cpu", engine="torch")
     entries = list_dataset(args.data)
     train = [e for e in entries if e.split == "train"]
-    pick = np.random.default_rng(args.seed).choice(len(train), min(args.train_files, len(train)),
-                                                   replace=False)
+    pick = np.random.default_rng(args.seed).choice(
+        len(train), min(args.train_files, len(train)), replace=False
+    )
     chosen = [train[i] for i in sorted(pick)] + [e for e in entries if e.split == "validation"]
     rows: dict[str, list[Row]] = {"train": [], "validation": []}
     for e in chosen:
@@ -159,8 +173,11 @@ def main() -> None:
     print(f"{'correction by':<28}{'MSE':>8}{'r':>8}")
     mse, r = model_scores(rows["validation"])
     print(f"{'none (the model)':<28}{mse:>8.1f}{r:>8.4f}")
-    table = [([g], g) for g in groups] + [(groups, "all")] + \
-        [([x for x in groups if x != g], f"all but {g}") for g in groups]
+    table = (
+        [([g], g) for g in groups]
+        + [(groups, "all")]
+        + [([x for x in groups if x != g], f"all but {g}") for g in groups]
+    )
     for chosen_groups, name in table:
         mse, r = corrected_scores(rows["train"], rows["validation"], chosen_groups)
         print(f"{name:<28}{mse:>8.1f}{r:>8.4f}")

@@ -41,13 +41,13 @@ def config_from_json(path: Path) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("config", type=Path, help="TOML recipe, or JSON object of TrainConfig fields "
-                                             "(data and out needed)")
+    p.add_argument(
+        "config", type=Path, help="TOML recipe, or JSON object of TrainConfig fields (data and out needed)"
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.ckpt")
     args = p.parse_args(argv)
     cfg = resolve(args.config, {}) if args.config.suffix == ".toml" else config_from_json(args.config)
-    last = train(cfg, resume=args.resume,
-                 report=lambda m: print(json.dumps(m), flush=True))  # noqa: T201
+    last = train(cfg, resume=args.resume, report=lambda m: print(json.dumps(m), flush=True))  # noqa: T201
     return last
 
 

@@ -30,7 +30,6 @@ from autodynamics_cli.encoding.pianoroll import encode_roll
 from autodynamics_cli.encoding.windows import WindowInput
 from autodynamics_cli.inference.model import Model, load_model
 from autodynamics_cli.inference.numpy_engine import NumpyEngine
-from autodynamics_cli.inference.readout import readout_torch
 from autodynamics_cli.inference.torch_engine import (
     decode_cached,
     full_inputs,
@@ -50,6 +49,7 @@ CPU = torch.device("cpu")
 
 
 # --- building MIDI files ---------------------------------------------------------------------
+
 
 def to_bytes(mid: mido.MidiFile) -> bytes:
     buf = io.BytesIO()
@@ -96,21 +96,36 @@ def rich_file() -> bytes:
         mido.MetaMessage("track_name", name="right", time=0),
         mido.Message("program_change", program=0, time=0),
         mido.Message("control_change", control=64, value=127, time=0),
-        on(72, 80), on(76, 80), off(72, time=480), on(72, 80), off(76, time=10),
-        on(76, 70, time=100), off(72, time=200), off(76, time=0),
+        on(72, 80),
+        on(76, 80),
+        off(72, time=480),
+        on(72, 80),
+        off(76, time=10),
+        on(76, 70, time=100),
+        off(72, time=200),
+        off(76, time=0),
         mido.Message("control_change", control=64, value=0, time=0),
-        on(79, 90, time=100), on(79, 90, time=100),  # same-pitch overlap
-        off(79, time=100), off(79, time=100),
+        on(79, 90, time=100),
+        on(79, 90, time=100),  # same-pitch overlap
+        off(79, time=100),
+        off(79, time=100),
         mido.Message("pitchwheel", pitch=100, time=0),
-        on(110, 50, time=10), off(110, time=10),  # above the piano's range
-        on(84, 60, time=2000), off(84, time=480),
+        on(110, 50, time=10),
+        off(110, time=10),  # above the piano's range
+        on(84, 60, time=2000),
+        off(84, time=480),
         mido.MetaMessage("end_of_track", time=0),
     )
     left = track(
         mido.Message("program_change", program=1, channel=1, time=0),
-        on(48, 70, ch=1), on(55, 70, ch=1), off(48, time=960, ch=1), off(55, ch=1),
-        on(36, 100, ch=9, time=0), off(36, ch=9, time=120),  # drums
-        on(50, 55, ch=1, time=240), on(50, 0, ch=1, time=480),  # velocity-0 note-off
+        on(48, 70, ch=1),
+        on(55, 70, ch=1),
+        off(48, time=960, ch=1),
+        off(55, ch=1),
+        on(36, 100, ch=9, time=0),
+        off(36, ch=9, time=120),  # drums
+        on(50, 55, ch=1, time=240),
+        on(50, 0, ch=1, time=480),  # velocity-0 note-off
         mido.Message("aftertouch", value=10, channel=1, time=0),
         mido.MetaMessage("end_of_track", time=0),
     )
@@ -120,17 +135,47 @@ def rich_file() -> bytes:
 def running_status_file() -> bytes:
     """Raw bytes of a type 0 file that uses running status and a sysex, as many
     sequencers write it (mido itself never writes running status)."""
-    body = bytes([
-        0x00, 0xF0, 0x05, 0x7E, 0x7F, 0x09, 0x01, 0xF7,  # GM on sysex
-        0x00, 0x90, 0x3C, 0x40,  # note_on C4 64
-        0x00, 0x40, 0x40,  # running status: note_on E4 64
-        0x60, 0x3C, 0x00,  # running status: C4 off (velocity 0)
-        0x00, 0x40, 0x00,  # E4 off
-        0x00, 0xB0, 0x40, 0x7F,  # sustain on
-        0x10, 0x90, 0x43, 0x50,  # G4 80
-        0x60, 0x80, 0x43, 0x20,  # note_off with release velocity 32
-        0x00, 0xFF, 0x2F, 0x00,
-    ])
+    body = bytes(
+        [
+            0x00,
+            0xF0,
+            0x05,
+            0x7E,
+            0x7F,
+            0x09,
+            0x01,
+            0xF7,  # GM on sysex
+            0x00,
+            0x90,
+            0x3C,
+            0x40,  # note_on C4 64
+            0x00,
+            0x40,
+            0x40,  # running status: note_on E4 64
+            0x60,
+            0x3C,
+            0x00,  # running status: C4 off (velocity 0)
+            0x00,
+            0x40,
+            0x00,  # E4 off
+            0x00,
+            0xB0,
+            0x40,
+            0x7F,  # sustain on
+            0x10,
+            0x90,
+            0x43,
+            0x50,  # G4 80
+            0x60,
+            0x80,
+            0x43,
+            0x20,  # note_off with release velocity 32
+            0x00,
+            0xFF,
+            0x2F,
+            0x00,
+        ]
+    )
     header = b"MThd" + (6).to_bytes(4, "big") + bytes([0, 0, 0, 1, 0, 96])
     return header + b"MTrk" + len(body).to_bytes(4, "big") + body
 
@@ -159,9 +204,15 @@ def notes_from(pitch, tracks, channel=None, onset=None) -> Notes:
     """``Notes`` of the given pitches and tracks (channel 0 and onset 0 unless given), half a second each."""
     n = len(pitch)
     onset = np.zeros(n) if onset is None else np.asarray(onset, dtype=np.float64)
-    return Notes(onset=onset, offset=onset + 0.5, pitch=np.asarray(pitch), velocity=np.full(n, 64),
-                 channel=np.zeros(n, np.int64) if channel is None else np.asarray(channel),
-                 track=np.asarray(tracks), byte_offset=np.arange(n))
+    return Notes(
+        onset=onset,
+        offset=onset + 0.5,
+        pitch=np.asarray(pitch),
+        velocity=np.full(n, 64),
+        channel=np.zeros(n, np.int64) if channel is None else np.asarray(channel),
+        track=np.asarray(tracks),
+        byte_offset=np.arange(n),
+    )
 
 
 def no_temp_files(folder: Path) -> bool:
@@ -171,6 +222,7 @@ def no_temp_files(folder: Path) -> bool:
 # --- the corpus of broken and of odd-but-valid MIDI files -------------------------------------
 # ``BROKEN`` maps a name to (bytes, a phrase its one-line error must contain);
 # ``ODD`` maps a name to bytes that must humanize correctly.
+
 
 def vlq(n: int) -> bytes:
     """A MIDI variable-length quantity."""
@@ -186,11 +238,23 @@ def mtrk(body: bytes, length: int | None = None) -> bytes:
     return b"MTrk" + (len(body) if length is None else length).to_bytes(4, "big") + body
 
 
-def smf(*tracks: bytes, fmt: int = 1, tpb: int = 480, n_tracks: int | None = None,
-        header_len: int = 6, header_extra: bytes = b"") -> bytes:
+def smf(
+    *tracks: bytes,
+    fmt: int = 1,
+    tpb: int = 480,
+    n_tracks: int | None = None,
+    header_len: int = 6,
+    header_extra: bytes = b"",
+) -> bytes:
     n = len(tracks) if n_tracks is None else n_tracks
-    head = b"MThd" + header_len.to_bytes(4, "big") + fmt.to_bytes(2, "big") + n.to_bytes(2, "big") \
-        + tpb.to_bytes(2, "big") + header_extra
+    head = (
+        b"MThd"
+        + header_len.to_bytes(4, "big")
+        + fmt.to_bytes(2, "big")
+        + n.to_bytes(2, "big")
+        + tpb.to_bytes(2, "big")
+        + header_extra
+    )
     return head + b"".join(tracks)
 
 
@@ -208,15 +272,30 @@ def _type2() -> bytes:
 
 
 def _no_notes() -> bytes:
-    return to_bytes(mido.MidiFile(type=1, tracks=[track(
-        mido.MetaMessage("set_tempo", tempo=400_000), mido.MetaMessage("track_name", name="x"),
-        mido.Message("control_change", control=64, value=127, time=10))]))
+    return to_bytes(
+        mido.MidiFile(
+            type=1,
+            tracks=[
+                track(
+                    mido.MetaMessage("set_tempo", tempo=400_000),
+                    mido.MetaMessage("track_name", name="x"),
+                    mido.Message("control_change", control=64, value=127, time=10),
+                )
+            ],
+        )
+    )
 
 
 def only_drums() -> bytes:
     """A drum loop: every note on channel 10 (copied unchanged, with a warning)."""
-    return to_bytes(mido.MidiFile(type=0, tracks=[track(
-        on(36, 100, ch=9), off(36, time=100, ch=9), on(42, 80, ch=9), off(42, time=100, ch=9))]))
+    return to_bytes(
+        mido.MidiFile(
+            type=0,
+            tracks=[
+                track(on(36, 100, ch=9), off(36, time=100, ch=9), on(42, 80, ch=9), off(42, time=100, ch=9))
+            ],
+        )
+    )
 
 
 BROKEN: dict[str, tuple[bytes, str]] = {
@@ -231,10 +310,14 @@ BROKEN: dict[str, tuple[bytes, str]] = {
     "no_mtrk.mid": (smf(b"XTrk" + (12).to_bytes(4, "big") + NOTE + EOT, fmt=0), "MTrk"),
     "running_status_first.mid": (smf(mtrk(b"\x00\x3c\x40" + EOT), fmt=0), "running status"),
     "running_status_after_sysex.mid": (
-        smf(mtrk(b"\x00\xf0\x02\x7e\xf7" + b"\x00\x3c\x40" + EOT), fmt=0), "running status"),
+        smf(mtrk(b"\x00\xf0\x02\x7e\xf7" + b"\x00\x3c\x40" + EOT), fmt=0),
+        "running status",
+    ),
     "status_in_data.mid": (smf(mtrk(b"\x00\x90\x3c\x90\x3c\x40" + EOT), fmt=0), "status byte"),
-    "escape_with_status_bytes.mid": (smf(mtrk(b"\x00\xf7\x03\x90\x3e\x20" + NOTE + EOT), fmt=0),
-                                     "sysex or F7 escape"),
+    "escape_with_status_bytes.mid": (
+        smf(mtrk(b"\x00\xf7\x03\x90\x3e\x20" + NOTE + EOT), fmt=0),
+        "sysex or F7 escape",
+    ),
     "undefined_status.mid": (smf(mtrk(b"\x00\xf4" + EOT), fmt=0), "undefined status byte"),
     "long_number.mid": (smf(mtrk(b"\xff\xff\xff\xff\x7f\x90\x3c\x40" + EOT), fmt=0), "variable-length"),
     "bad_tempo_meta.mid": (smf(mtrk(b"\x00\xff\x51\x01\x07" + NOTE + EOT), fmt=0), "corrupt MIDI file"),
@@ -252,8 +335,14 @@ def _no_note_offs() -> bytes:
 
 
 def _note_offs_without_ons() -> bytes:
-    return to_bytes(mido.MidiFile(type=0, tracks=[track(
-        off(61), off(62, time=5), on(60), off(60, time=100), off(60, time=10), off(70, time=10))]))
+    return to_bytes(
+        mido.MidiFile(
+            type=0,
+            tracks=[
+                track(off(61), off(62, time=5), on(60), off(60, time=100), off(60, time=10), off(70, time=10))
+            ],
+        )
+    )
 
 
 def _same_pitch_overlaps() -> bytes:
@@ -282,47 +371,76 @@ def _hours_long(hours: float = 3.0) -> bytes:
     every = 30  # seconds between notes
     msgs = []
     for i in range(int(hours * 3600 / every)):
-        msgs += [on(48 + i % 24, 64, time=0 if i == 0 else (every - 1) * 960),
-                 off(48 + i % 24, time=960)]
+        msgs += [on(48 + i % 24, 64, time=0 if i == 0 else (every - 1) * 960), off(48 + i % 24, time=960)]
     return to_bytes(mido.MidiFile(type=1, tracks=[track(*msgs)]))
 
 
 def _hundreds_of_tracks(n: int = 300) -> bytes:
     tracks = [track(mido.MetaMessage("set_tempo", tempo=600_000))]
     for i in range(n):
-        tracks.append(track(mido.MetaMessage("track_name", name=f"t{i}"),
-                            on(30 + i % 70, 64, time=i * 7, ch=i % 9), off(30 + i % 70, time=200, ch=i % 9)))
+        tracks.append(
+            track(
+                mido.MetaMessage("track_name", name=f"t{i}"),
+                on(30 + i % 70, 64, time=i * 7, ch=i % 9),
+                off(30 + i % 70, time=200, ch=i % 9),
+            )
+        )
     return to_bytes(mido.MidiFile(type=1, tracks=tracks))
 
 
 def _tempo_every_beat(beats: int = 600) -> bytes:
-    tempo = track(*[mido.MetaMessage("set_tempo", tempo=300_000 + (i * 7919) % 900_000,
-                                     time=0 if i == 0 else 480) for i in range(beats)])
-    notes = track(*[m for i in range(beats) for m in
-                    (on(55 + i % 20, 70, time=0 if i == 0 else 240), off(55 + i % 20, time=240))])
+    tempo = track(
+        *[
+            mido.MetaMessage("set_tempo", tempo=300_000 + (i * 7919) % 900_000, time=0 if i == 0 else 480)
+            for i in range(beats)
+        ]
+    )
+    notes = track(
+        *[
+            m
+            for i in range(beats)
+            for m in (on(55 + i % 20, 70, time=0 if i == 0 else 240), off(55 + i % 20, time=240))
+        ]
+    )
     return to_bytes(mido.MidiFile(type=1, tracks=[tempo, notes]))
 
 
 def _every_event_kind() -> bytes:
     M = mido.MetaMessage
     metas = track(
-        M("sequence_number", number=3), M("text", text="hello"), M("copyright", text="(c) nobody"),
-        M("track_name", name="all"), M("instrument_name", name="Piano"), M("lyrics", text="la"),
-        M("marker", text="A"), M("cue_marker", text="cue"), M("device_name", name="dev"),
-        M("channel_prefix", channel=2), M("midi_port", port=1),
+        M("sequence_number", number=3),
+        M("text", text="hello"),
+        M("copyright", text="(c) nobody"),
+        M("track_name", name="all"),
+        M("instrument_name", name="Piano"),
+        M("lyrics", text="la"),
+        M("marker", text="A"),
+        M("cue_marker", text="cue"),
+        M("device_name", name="dev"),
+        M("channel_prefix", channel=2),
+        M("midi_port", port=1),
         M("smpte_offset", frame_rate=25, hours=0, minutes=0, seconds=1, frames=2, sub_frames=3),
-        M("time_signature", numerator=7, denominator=8), M("key_signature", key="Ebm"),
-        M("sequencer_specific", data=(1, 2, 3)), M("set_tempo", tempo=450_000),
+        M("time_signature", numerator=7, denominator=8),
+        M("key_signature", key="Ebm"),
+        M("sequencer_specific", data=(1, 2, 3)),
+        M("set_tempo", tempo=450_000),
         mido.UnknownMetaMessage(0x60, data=(9, 9)),
         mido.Message("sysex", data=(0x7E, 0x7F, 0x09, 0x01)),
     )
     msgs = [
-        mido.Message("program_change", program=5), mido.Message("control_change", control=7, value=100),
-        mido.Message("control_change", control=64, value=127), mido.Message("pitchwheel", pitch=-8000),
-        mido.Message("polytouch", note=60, value=50), mido.Message("aftertouch", value=30),
-        on(60, 64), mido.Message("polytouch", note=60, value=10, time=20), off(60, time=100),
-        mido.Message("sysex", data=(0x43, 0x10, 0x4C), time=5), on(64, 80, time=5),
-        M("marker", text="mid-track", time=10), off(64, time=100),
+        mido.Message("program_change", program=5),
+        mido.Message("control_change", control=7, value=100),
+        mido.Message("control_change", control=64, value=127),
+        mido.Message("pitchwheel", pitch=-8000),
+        mido.Message("polytouch", note=60, value=50),
+        mido.Message("aftertouch", value=30),
+        on(60, 64),
+        mido.Message("polytouch", note=60, value=10, time=20),
+        off(60, time=100),
+        mido.Message("sysex", data=(0x43, 0x10, 0x4C), time=5),
+        on(64, 80, time=5),
+        M("marker", text="mid-track", time=10),
+        off(64, time=100),
         mido.Message("control_change", control=64, value=0),
     ]
     data = to_bytes(mido.MidiFile(type=1, tracks=[metas, track(*msgs)]))
@@ -348,8 +466,14 @@ def _extreme_velocities() -> bytes:
 
 
 def _running_status_across_meta() -> bytes:
-    body = (b"\x00\x90\x3c\x40" + b"\x00\xff\x01\x02hi" + b"\x00\x40\x40" + b"\x60\x3c\x00" + b"\x00\x40\x00"
-            + EOT)
+    body = (
+        b"\x00\x90\x3c\x40"
+        + b"\x00\xff\x01\x02hi"
+        + b"\x00\x40\x40"
+        + b"\x60\x3c\x00"
+        + b"\x00\x40\x00"
+        + EOT
+    )
     return smf(mtrk(body), fmt=0)
 
 
@@ -358,8 +482,9 @@ def _padded_header_and_trailing_bytes() -> bytes:
 
 
 def _out_of_range_only() -> bytes:
-    return to_bytes(mido.MidiFile(type=0, tracks=[track(on(10, 64), off(10, time=100), on(115, 64),
-                                                        off(115, time=100))]))
+    return to_bytes(
+        mido.MidiFile(type=0, tracks=[track(on(10, 64), off(10, time=100), on(115, 64), off(115, time=100))])
+    )
 
 
 ODD: dict[str, bytes] = {
@@ -407,8 +532,12 @@ def assert_only_velocities_changed(before: bytes, after: bytes, n_modelled: int 
     for ta, tb in zip(a.tracks, b.tracks, strict=True):
         assert len(ta) == len(tb)
         for ma, mb in zip(ta, tb, strict=True):
-            if ma.type == "note_on" and ma.velocity > 0 and ma.channel != DRUM_CHANNEL \
-                    and ma.note in MODELLED_PITCHES:
+            if (
+                ma.type == "note_on"
+                and ma.velocity > 0
+                and ma.channel != DRUM_CHANNEL
+                and ma.note in MODELLED_PITCHES
+            ):
                 modelled += 1
                 assert mb.type == "note_on" and 1 <= mb.velocity <= 127
                 assert (ma.note, ma.channel, ma.time) == (mb.note, mb.channel, mb.time)
@@ -433,8 +562,7 @@ STAFF_COLUMNS = (NF.STAFF_COLUMN, NF.STAFF_RANK_COLUMN)
 def tiny_model(feedback: bool = True, seed: int = 0, **kw) -> AutoDynamics:
     """A random tiny model; ``kw`` overrides config fields (e.g. ``causal_decoder=False``)."""
     torch.manual_seed(seed)
-    cfg = ModelConfig(**{**PRESETS["tiny"].to_dict(), "velocity_feedback": feedback,
-                         "dropout": 0.0, **kw})
+    cfg = ModelConfig(**{**PRESETS["tiny"].to_dict(), "velocity_feedback": feedback, "dropout": 0.0, **kw})
     return AutoDynamics(cfg).eval()
 
 
@@ -445,15 +573,20 @@ def save(path: Path, model: AutoDynamics) -> Path:
 
 # --- random windows and the reference decoder -------------------------------------------------
 
+
 def random_window(rng: np.random.Generator, n: int) -> WindowInput:
     on = np.sort(rng.integers(0, 256, n))
     pitch = rng.integers(21, 109, n)
     order = T.note_order(on, pitch)
     on, pitch = on[order], pitch[order]
     dur = rng.integers(1, 40, n)
-    return WindowInput(roll=encode_roll(on, on + dur, pitch, 0), pitch_tok=T.pitch_token(pitch),
-                       dur_tok=T.duration_token(dur), rel_onset=on,
-                       features=NF.note_features(on, pitch, rng.integers(1, 128, n)))
+    return WindowInput(
+        roll=encode_roll(on, on + dur, pitch, 0),
+        pitch_tok=T.pitch_token(pitch),
+        dur_tok=T.duration_token(dur),
+        rel_onset=on,
+        features=NF.note_features(on, pitch, rng.integers(1, 128, n)),
+    )
 
 
 def windows_with(columns: tuple[int, ...], seed: int, sizes: tuple[int, ...]) -> list[WindowInput]:
@@ -466,33 +599,19 @@ def windows_with(columns: tuple[int, ...], seed: int, sizes: tuple[int, ...]) ->
     return items
 
 
-@torch.inference_mode()
-def decode_reference(model: AutoDynamics, item: WindowInput, device: torch.device) -> np.ndarray:
-    """Velocities of one window, re-running the full decoder for every note (no cache).
+_FREE_DECODING: ModuleType | None = None
 
-    A causal decoder reads the notes up to note i; a tagger (non-causal) reads
-    the whole window each time.
-    """
-    n = len(item)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    x = stack_windows([item], device)
-    mem_kv = model.encode(x.roll)
-    vel_tok = torch.full_like(x.pitch, T.VEL_MASK)
-    vel = np.zeros(n, dtype=np.int64)
-    for i in range(n):
-        upto = i + 1 if model.cfg.causal_decoder else n
-        tokens, onsets, roles, features = full_inputs(x, vel_tok, upto)
-        logits = model.decode(tokens, onsets, roles, mem_kv, features)
-        pos = i if model.cfg.note_tokens else 2 + 3 * i  # where note i's velocity is read
-        v = readout_torch(logits[:, pos, T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY], model.cfg.readout)
-        vel[i] = int(v[0])
-        if model.cfg.velocity_feedback:
-            vel_tok[0, i] = v[0] - 1 + T.VEL_OFFSET
-    return vel
+
+def decode_reference(model: AutoDynamics, item: WindowInput, device: torch.device) -> np.ndarray:
+    """The uncached reference decoder (``scripts/free_decoding.py``) the shipping paths are checked
+    against: the benchmark times it too, so it lives with the scripts."""
+    global _FREE_DECODING
+    _FREE_DECODING = _FREE_DECODING or load_script("free_decoding")
+    return _FREE_DECODING.decode_reference(model, item, device)
 
 
 # --- the numpy engine of a torch model --------------------------------------------------------
+
 
 def load_network(name: str | Path) -> AutoDynamics:
     """The torch network of a model name or weights file, by the one route (``load_model``)."""
@@ -511,16 +630,16 @@ def assert_engines_agree_and_read(model: AutoDynamics, items: list[WindowInput],
         model.head.weight.mul_(50)
     fast = decode_cached(model, items, CPU, batch_size=2)
     assert [f.tolist() for f in fast] == [decode_reference(model, w, CPU).tolist() for w in items]
-    assert [g.tolist() for g in as_numpy(model).velocities(items, batch_size=2)] == \
-        [f.tolist() for f in fast]
+    assert [g.tolist() for g in as_numpy(model).velocities(items, batch_size=2)] == [f.tolist() for f in fast]
     for w in items:  # the column is read: other values, other velocities
         w.features[:, column] = (w.features[:, column] + 1) % NF.FEATURE_SIZES[column]
     moved = decode_cached(model, items, CPU, batch_size=2)
     assert [m.tolist() for m in moved] != [f.tolist() for f in fast]
 
 
-def assert_init_keeps_the_logits(src: AutoDynamics, dst: AutoDynamics, items: list[WindowInput],
-                                 tmp_path: Path) -> None:
+def assert_init_keeps_the_logits(
+    src: AutoDynamics, dst: AutoDynamics, items: list[WindowInput], tmp_path: Path
+) -> None:
     """``init_weights(dst, src)`` with added feature rows: dst computes what src did."""
     for p in src.parameters():
         torch.nn.init.normal_(p, std=0.3)
@@ -536,6 +655,7 @@ def assert_init_keeps_the_logits(src: AutoDynamics, dst: AutoDynamics, items: li
 
 # --- training data: performances, and scores aligned to them ----------------------------------
 
+
 def performance(seed: int, n: int = 40) -> bytes:
     """A little 'performance': loud melody over soft accompaniment."""
     msgs = []
@@ -547,9 +667,19 @@ def performance(seed: int, n: int = 40) -> bytes:
 
 
 def tiny_cfg(data: Path, out: Path, steps: int) -> TrainConfig:
-    return TrainConfig(data=str(data), out=str(out), preset="tiny", batch_size=2,
-                       max_steps=steps, eval_minutes=0.0, checkpoint_minutes=1000.0,
-                       eval_seconds=None, log_every=1, threads=1, device="cpu")
+    return TrainConfig(
+        data=str(data),
+        out=str(out),
+        preset="tiny",
+        batch_size=2,
+        max_steps=steps,
+        eval_minutes=0.0,
+        checkpoint_minutes=1000.0,
+        eval_seconds=None,
+        log_every=1,
+        threads=1,
+        device="cpu",
+    )
 
 
 SCORE_NOTES = 24  # notes per hand of ``score_bytes``
@@ -557,14 +687,17 @@ SCORE_NOTES = 24  # notes per hand of ``score_bytes``
 
 def score_bytes(stepped: bool = True) -> bytes:
     """Right hand (track 1) and left hand (track 2), quantized; f then p when ``stepped``."""
+
     def hand(base: int, vel_f: int, vel_p: int) -> mido.MidiTrack:
         msgs = []
         for i in range(SCORE_NOTES):
             v = (vel_f if i < SCORE_NOTES // 2 else vel_p) if stepped else 80
             msgs += [on(base + i % 7, v), off(base + i % 7, time=240)]
         return track(*msgs)
-    return to_bytes(mido.MidiFile(type=1, ticks_per_beat=480,
-                                  tracks=[track(), hand(72, 96, 48), hand(48, 90, 40)]))
+
+    return to_bytes(
+        mido.MidiFile(type=1, ticks_per_beat=480, tracks=[track(), hand(72, 96, 48), hand(48, 90, 40)])
+    )
 
 
 def performance_bytes(seed: int) -> bytes:
@@ -573,8 +706,12 @@ def performance_bytes(seed: int) -> bytes:
     events = []
     for i in range(SCORE_NOTES):
         t = int(i * 264 + rng.integers(0, 30))
-        events += [(t, on(72 + i % 7, int(rng.integers(70, 100)))), (t + 250, off(72 + i % 7)),
-                   (t, on(48 + i % 7, int(rng.integers(30, 50)))), (t + 250, off(48 + i % 7))]
+        events += [
+            (t, on(72 + i % 7, int(rng.integers(70, 100)))),
+            (t + 250, off(72 + i % 7)),
+            (t, on(48 + i % 7, int(rng.integers(30, 50)))),
+            (t + 250, off(48 + i % 7)),
+        ]
     events.sort(key=lambda e: e[0])
     msgs, now = [], 0
     for t, m in events:
@@ -598,17 +735,39 @@ def alignment_csv(perf: bytes, skip: set[int] = frozenset()) -> str:
 
 def trained_with(flag: str, data: Path, out: Path) -> ModelConfig:
     """The config of a one-step tiny run trained with ``flag`` (a feature switch of `autodyn train`)."""
-    r = CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(out), "--preset", "tiny",
-                                 "--max-steps", "1", "--batch-size", "2", "--threads", "1",
-                                 "--eval-minutes", "0", "--device", "cpu", flag])
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--threads",
+            "1",
+            "--eval-minutes",
+            "0",
+            "--device",
+            "cpu",
+            flag,
+        ],
+    )
     assert r.exit_code == 0, r.output
     return load_model(out / "best.safetensors").cfg
 
 
 # --- a Hugging Face cache on disk -------------------------------------------------------------
 
-def add_to_hf_cache(cache: Path, repo_id: str, filename: str, data: bytes,
-                    commit: str = "a" * 40, branch: str | None = "main") -> Path:
+
+def add_to_hf_cache(
+    cache: Path, repo_id: str, filename: str, data: bytes, commit: str = "a" * 40, branch: str | None = "main"
+) -> Path:
     """Put ``data`` in ``cache`` as ``filename`` of ``repo_id`` at ``commit``; returns the snapshot path.
 
     The layout ``hf_hub_download`` leaves after a real download, for offline tests:
@@ -634,6 +793,7 @@ def add_to_hf_cache(cache: Path, repo_id: str, filename: str, data: bytes,
 
 # --- running the CLI, loading scripts ---------------------------------------------------------
 
+
 def cli(capsys, monkeypatch, *args) -> tuple[int, str, str]:
     """Run ``autodyn ARGS`` in this process through ``main`` (as the console script does)."""
     monkeypatch.setattr(sys, "argv", ["autodyn", *map(str, args)])
@@ -655,6 +815,7 @@ def load_script(name: str) -> ModuleType:
 
 
 # --- unknown ("alien") chunks: skipped on reading, kept byte for byte on writing --------------
+
 
 def chunk(kind: bytes, body: bytes, length: int | None = None) -> bytes:
     """A chunk of any type (``mtrk`` for tracks); ``length`` overrides the length field."""
@@ -689,8 +850,9 @@ def without_spans(data: bytes, spans: list[tuple[int, int]]) -> bytes:
     return b"".join(kept) + data[pos:]
 
 
-def assert_only_velocities_changed_keeping_chunks(before: bytes, after: bytes,
-                                                  n_modelled: int | None = None) -> None:
+def assert_only_velocities_changed_keeping_chunks(
+    before: bytes, after: bytes, n_modelled: int | None = None
+) -> None:
     """``assert_only_velocities_changed`` for a file that may hold unknown chunks (mido refuses
     those): each unknown chunk is unchanged, byte for byte, and so is everything else but the
     velocities (checked by the oracle on both files without those chunks)."""
@@ -720,11 +882,14 @@ def _hand(name: str, first: int, ch: int, vel: int, tpb: int = 120) -> bytes:
 
 def _scale_track() -> bytes:
     """The track of jazz-soft's test-non-midi-track.mid: texts and a C major scale, C5..C6, at 127."""
+
     def text(kind: int, s: str) -> bytes:
         return b"\x00\xff" + bytes([kind]) + vlq(len(s)) + s.encode()
+
     body = text(3, "Non-MIDI Track Test") + text(1, "You must hear a C-Major scale.")
-    for pitch, name in zip([72, 74, 76, 77, 79, 81, 83, 84], ["C5", "D5", "E5", "F5", "G5", "A5", "B5", "C6"],
-                           strict=True):
+    for pitch, name in zip(
+        [72, 74, 76, 77, 79, 81, 83, 84], ["C5", "D5", "E5", "F5", "G5", "A5", "B5", "C6"], strict=True
+    ):
         body += text(1, f" Now you must hear {name}!") + bytes([0, 0x90, pitch, 127, 0x60, 0x80, pitch, 0])
     return mtrk(body + text(1, "Thank you!") + EOT)
 
@@ -733,24 +898,45 @@ def _scale_track() -> bytes:
 # are trailing bytes, kept in both
 ALIEN: dict[str, tuple[bytes, bytes]] = {
     "junk_between_tracks.mid": (
-        smf(chunk(b"Meta", b""), _hand("right", 72, 0, 70), JUNK, _hand("left", 48, 1, 40),
-            chunk(b"Tail", b"\x00after\xff"), n_tracks=2),
-        smf(_hand("right", 72, 0, 70), _hand("left", 48, 1, 40), chunk(b"Tail", b"\x00after\xff"),
-            n_tracks=2)),
-    "junk_before_track_type0.mid": (smf(JUNK, _scale_track(), fmt=0, tpb=96, n_tracks=1),
-                                    smf(_scale_track(), fmt=0, tpb=96)),
+        smf(
+            chunk(b"Meta", b""),
+            _hand("right", 72, 0, 70),
+            JUNK,
+            _hand("left", 48, 1, 40),
+            chunk(b"Tail", b"\x00after\xff"),
+            n_tracks=2,
+        ),
+        smf(
+            _hand("right", 72, 0, 70), _hand("left", 48, 1, 40), chunk(b"Tail", b"\x00after\xff"), n_tracks=2
+        ),
+    ),
+    "junk_before_track_type0.mid": (
+        smf(JUNK, _scale_track(), fmt=0, tpb=96, n_tracks=1),
+        smf(_scale_track(), fmt=0, tpb=96),
+    ),
 }
 
 
 def band_file() -> bytes:
     """A General MIDI song: piano (program 1), an electric bass and strings, a part with no program
     change, and drums; tracks 1..5 in that order."""
+
     def part(ch: int, program: int | None, base: int, vel: int) -> mido.MidiTrack:
         msgs = [] if program is None else [mido.Message("program_change", channel=ch, program=program)]
         for i in range(6):
             msgs += [on(base + i % 5, vel, ch=ch), off(base + i % 5, time=240, ch=ch)]
         return track(*msgs, mido.MetaMessage("end_of_track", time=0))
 
-    return to_bytes(mido.MidiFile(type=1, ticks_per_beat=480, tracks=[
-        part(0, 0, 60, 100), part(1, 33, 36, 110), part(2, 48, 67, 120), part(3, None, 55, 90),
-        part(9, None, 36, 93)]))
+    return to_bytes(
+        mido.MidiFile(
+            type=1,
+            ticks_per_beat=480,
+            tracks=[
+                part(0, 0, 60, 100),
+                part(1, 33, 36, 110),
+                part(2, 48, 67, 120),
+                part(3, None, 55, 90),
+                part(9, None, 36, 93),
+            ],
+        )
+    )

@@ -36,8 +36,10 @@ def test_every_public_name_resolves_and_is_documented():
 
 
 def test_import_is_light():
-    code = ("import sys, autodynamics_cli; "
-            "assert 'numpy' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
+    code = (
+        "import sys, autodynamics_cli; "
+        "assert 'numpy' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -26,8 +26,8 @@ from autodynamics_cli.cli.train import train
 from autodynamics_cli.errors import AutodynError
 
 # Typer prints an argument's Python type beside its metavar ("FILE <list[str]>"); a musician
-# reads the metavar alone.
-typer.core.TyperArgument.display_type_rich = lambda self, ctx: None
+# reads the metavar alone. (Patching the method on the class is deliberate: hence the ignore.)
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="autodyn",
@@ -47,8 +47,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """Give flat MIDI files human piano dynamics."""
 

@@ -10,34 +10,64 @@ import typer
 from autodynamics_cli.cli.common import Device, calm_threads, err
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from autodynamics_cli.training.calibrate import CalibrationFit, KindFit
 
 STAGES = {"scores": "network on scores", "performances": "network on performances", "fit": "fitting"}
 
 
 def calibrate(
-    run_or_weights: Annotated[str, typer.Argument(
-        metavar="RUN_OR_WEIGHTS", help="A training run folder (its best.safetensors), a weights file "
-                                       "or a model name.")],
-    output: Annotated[Path, typer.Option(
-        "-o", "--output", metavar="OUT.safetensors",
-        help="The weights with the fitted calibration in their metadata (may be the input).")],
-    data: Annotated[Path, typer.Option(
-        metavar="DIR", help="Performances with a metadata.csv (as for train); its train split is fitted.")],
-    scores: Annotated[Path, typer.Option(
-        metavar="DIR", help="Folder of scores (SCORES/<piece folder>/midi_score.mid).")],
-    alignments: Annotated[Path, typer.Option(
-        metavar="DIR", help="Folder of alignment CSVs (<performance path with / as __>.csv).")],
-    device: Annotated[Device, typer.Option(help="Where the network runs (cuda: torch on a GPU).")
-                      ] = Device.auto,
-    cache: Annotated[Path | None, typer.Option(
-        metavar="DIR", help="Keep the network's output per file here, so that a rerun takes seconds.")
-                     ] = None,
-    folds: Annotated[int, typer.Option(
-        metavar="K", min=2, help="Grouped cross-validation folds over the train pieces.")] = 10,
-    factor: Annotated[float, typer.Option(
-        metavar="SHARE", min=0.1, max=2.0,
-        help="Default share of the predicted spread stored with the calibration.")] = 0.9,
+    run_or_weights: Annotated[
+        str,
+        typer.Argument(
+            metavar="RUN_OR_WEIGHTS",
+            help="A training run folder (its best.safetensors), a weights file or a model name.",
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="OUT.safetensors",
+            help="The weights with the fitted calibration in their metadata (may be the input).",
+        ),
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(
+            metavar="DIR", help="Performances with a metadata.csv (as for train); its train split is fitted."
+        ),
+    ],
+    scores: Annotated[
+        Path, typer.Option(metavar="DIR", help="Folder of scores (SCORES/<piece folder>/midi_score.mid).")
+    ],
+    alignments: Annotated[
+        Path,
+        typer.Option(metavar="DIR", help="Folder of alignment CSVs (<performance path with / as __>.csv)."),
+    ],
+    device: Annotated[
+        Device, typer.Option(help="Where the network runs (cuda: torch on a GPU).")
+    ] = Device.auto,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR", help="Keep the network's output per file here, so that a rerun takes seconds."
+        ),
+    ] = None,
+    folds: Annotated[
+        int, typer.Option(metavar="K", min=2, help="Grouped cross-validation folds over the train pieces.")
+    ] = 10,
+    factor: Annotated[
+        float,
+        typer.Option(
+            metavar="SHARE",
+            min=0.1,
+            max=2.0,
+            help="Default share of the predicted spread stored with the calibration.",
+        ),
+    ] = 0.9,
 ) -> None:
     """Fit the piece calibration (each piece's level and range) on the train split; write a copy."""
     calm_threads()
@@ -48,18 +78,33 @@ def calibrate(
 
     if output.suffix != ".safetensors":
         raise typer.BadParameter("give a .safetensors file", param_hint="--output")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
-        tasks: dict[str, int] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
                 tasks[stage] = bar.add_task(STAGES.get(stage, stage), total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        fit = run_calibration(run_or_weights, output, data, scores, alignments, device=device.value,
-                              cache=cache, settings=FitSettings(folds=folds), factor=factor,
-                              on_progress=progress)
+        fit = run_calibration(
+            run_or_weights,
+            output,
+            data,
+            scores,
+            alignments,
+            device=device.value,
+            cache=cache,
+            settings=FitSettings(folds=folds),
+            factor=factor,
+            on_progress=progress,
+        )
     typer.echo(summary(fit, folds))
     err.print(f"wrote {output}", markup=False, soft_wrap=True)
 
@@ -78,8 +123,10 @@ def _describe(kind: KindFit, folds: int) -> list[str]:
     cal = kind.calibrator
     k = min(folds, kind.table.pieces())  # each piece in one fold
     out = []
-    for name, r, path in (("level - network mean", cal.level, cal.level_path),
-                          ("log(pianist std / network std)", cal.spread, cal.spread_path)):
+    for name, r, path in (
+        ("level - network mean", cal.level, cal.level_path),
+        ("log(pianist std / network std)", cal.spread, cal.spread_path),
+    ):
         icpt, slopes = r.coefficients()
         terms = "".join(f" {'-' if v < 0 else '+'} {abs(v):.4g} {f}" for f, v in slopes.items())
         out.append(f"  {name} = {icpt:.4g}{terms}" + (f"  (ridge alpha {r.alpha:g})" if slopes else ""))

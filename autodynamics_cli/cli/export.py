@@ -12,20 +12,35 @@ from autodynamics_cli.cli.common import Readout, err
 
 def export(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="A training run folder.")],
-    output: Annotated[Path, typer.Option(
-        "-o", "--output", metavar="PATH", help="A .safetensors file to write, or a folder to fill with "
-                               "model.safetensors and a README.md model card, ready for `hf upload`.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="PATH",
+            help="A .safetensors file to write, or a folder to fill with "
+            "model.safetensors and a README.md model card, ready for `hf upload`.",
+        ),
+    ],
     readout: Annotated[Readout | None, typer.Option(help="Override the stored readout.")] = None,
-    last: Annotated[bool, typer.Option(
-        "--last", help="The latest checkpoint's weights (the end of a decay) instead of the best "
-                       "validation's.")] = False,
-    eval_json: Annotated[Path | None, typer.Option(
-        "--eval-json",
-        metavar="FILE", help="An `autodyn eval --json` result to put in the model card (folder only).")
+    last: Annotated[
+        bool,
+        typer.Option(
+            "--last",
+            help="The latest checkpoint's weights (the end of a decay) instead of the best validation's.",
+        ),
+    ] = False,
+    eval_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--eval-json",
+            metavar="FILE",
+            help="An `autodyn eval --json` result to put in the model card (folder only).",
+        ),
     ] = None,
-    name: Annotated[str | None, typer.Option(
-        metavar="TITLE", help="Model card title (folder only; default: its name).")
-                    ] = None,
+    name: Annotated[
+        str | None, typer.Option(metavar="TITLE", help="Model card title (folder only; default: its name).")
+    ] = None,
 ) -> None:
     """Write a run's best (or --last) weights as a small fp16 file, or a folder to upload to the Hub."""
     import json
@@ -55,5 +70,9 @@ def export(
     output.mkdir(parents=True, exist_ok=True)
     export_run(run, output / HUB_DEFAULT_FILE, readout.value if readout else None, last=last)
     write_model_folder(output / HUB_DEFAULT_FILE, output, name, evaluation)
-    err.print(f"wrote {output}/{HUB_DEFAULT_FILE} and {output}/README.md; upload with: "
-              f"hf upload OWNER/NAME {output} .", markup=False, soft_wrap=True)
+    err.print(
+        f"wrote {output}/{HUB_DEFAULT_FILE} and {output}/README.md; upload with: "
+        f"hf upload OWNER/NAME {output} .",
+        markup=False,
+        soft_wrap=True,
+    )

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from typing import Literal
 
 
 def _short(text: str | None, path: bool = False) -> str:
@@ -21,10 +24,15 @@ def _short(text: str | None, path: bool = False) -> str:
 
 def models(
     json_out: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
-    download: Annotated[str | None, typer.Option(
-        "--download", metavar="MODEL",
-        help="Fetch a known name or Hub repo into the Hugging Face cache (for offline use), "
-             "check it, and print its path.")] = None,
+    download: Annotated[
+        str | None,
+        typer.Option(
+            "--download",
+            metavar="MODEL",
+            help="Fetch a known name or Hub repo into the Hugging Face cache (for offline use), "
+            "check it, and print its path.",
+        ),
+    ] = None,
 ) -> None:
     """List bundled, known and cached models: size, parameters, training data, licence."""
     import json
@@ -45,21 +53,43 @@ def models(
     rows = list_models()
     current = os.environ.get("AUTODYN_MODEL") or "default"
     if json_out:
-        out.print(json.dumps([{**asdict(r), "current_default": r.name == current} for r in rows],
-                             indent=1), markup=False)
+        out.print(
+            json.dumps([{**asdict(r), "current_default": r.name == current} for r in rows], indent=1),
+            markup=False,
+        )
         return
     from rich.table import Table
 
     # fits 80 columns: every column keeps its width but the data description, cut short last
-    table = Table(title="autodyn models (* = used when no --model is given)", title_justify="left",
-                  box=None, pad_edge=False, collapse_padding=True, show_edge=False)
-    cells = [[("* " if r.name == current else "") + r.name, r.kind,
-              f"{r.size_bytes / 1e6:.1f} MB" if r.size_bytes else "-",
-              f"{r.parameters / 1e6:.1f}M" if r.parameters else "-", _short(r.license),
-              r.problem or ("ready" if r.available else "not downloaded"),
-              _short(r.training_data, path=True)] for r in rows]
-    for i, (col, just) in enumerate((("name", "left"), ("kind", "left"), ("size", "right"),
-                                     ("params", "right"), ("licence", "left"), ("status", "left"))):
+    table = Table(
+        title="autodyn models (* = used when no --model is given)",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        collapse_padding=True,
+        show_edge=False,
+    )
+    cells = [
+        [
+            ("* " if r.name == current else "") + r.name,
+            r.kind,
+            f"{r.size_bytes / 1e6:.1f} MB" if r.size_bytes else "-",
+            f"{r.parameters / 1e6:.1f}M" if r.parameters else "-",
+            _short(r.license),
+            r.problem or ("ready" if r.available else "not downloaded"),
+            _short(r.training_data, path=True),
+        ]
+        for r in rows
+    ]
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
+        ("name", "left"),
+        ("kind", "left"),
+        ("size", "right"),
+        ("params", "right"),
+        ("licence", "left"),
+        ("status", "left"),
+    )
+    for i, (col, just) in enumerate(columns):
         width = max([len(col), *(len(c[i]) for c in cells)])
         table.add_column(col, justify=just, no_wrap=i != 5, min_width=min(width, 30))
     table.add_column("training data", overflow="ellipsis", no_wrap=True, min_width=8)

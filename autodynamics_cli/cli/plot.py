@@ -11,16 +11,24 @@ from autodynamics_cli.cli.common import err
 
 
 def plot(
-    files: Annotated[list[Path], typer.Argument(
-        metavar="FILE", help="A MIDI file, or up to four to compare (the input and its humanized output, or "
-                         "outputs at several --expression settings).",
-        show_default=False)],
-    output: Annotated[Path, typer.Option("-o", "--output", metavar="FIGURE",
-                                         help="Figure to write (.png, .svg, .pdf).")],
-    start: Annotated[float | None, typer.Option(
-        metavar="SECONDS", help="Plot from this time (seconds).")] = None,
-    end: Annotated[float | None, typer.Option(
-        metavar="SECONDS", help="Plot up to this time (seconds).")] = None,
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="FILE",
+            help="A MIDI file, or up to four to compare (the input and its humanized output, or "
+            "outputs at several --expression settings).",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", metavar="FIGURE", help="Figure to write (.png, .svg, .pdf).")
+    ],
+    start: Annotated[
+        float | None, typer.Option(metavar="SECONDS", help="Plot from this time (seconds).")
+    ] = None,
+    end: Annotated[
+        float | None, typer.Option(metavar="SECONDS", help="Plot up to this time (seconds).")
+    ] = None,
     width: Annotated[float, typer.Option(metavar="INCHES", min=1.0, help="Figure width, inches.")] = 10.0,
     height: Annotated[float, typer.Option(metavar="INCHES", min=1.0, help="Figure height, inches.")] = 6.0,
     dpi: Annotated[int, typer.Option(metavar="DPI", min=10, help="Pixels per inch.")] = 100,

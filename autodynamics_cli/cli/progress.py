@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autodynamics_cli.cli.common import err
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
+    from typing import Any
 
 
 class NotesBar:
@@ -30,10 +36,18 @@ class NotesBar:
         self.size = {name: max(size, 1) for name, size in sizes.items()}
         self.filled = dict.fromkeys(self.size, 0.0)
         self.lock = threading.Lock()
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                            TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-                            TextColumn("{task.fields[file]}"),
-                            console=err, disable=not show, transient=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[file]}"),
+            console=err,
+            disable=not show,
+            transient=True,
+        )
         self.task = self.bar.add_task("humanizing", total=sum(self.size.values()), file="")
 
     def __enter__(self) -> NotesBar:
@@ -65,7 +79,7 @@ class SigtermAsInterrupt:
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self._old = None
+        self._old: Callable[[int, FrameType | None], Any] | int | None = None
 
     def _on_sigterm(self, signum: int, _frame) -> None:
         self.signum = signum

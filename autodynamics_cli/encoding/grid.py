@@ -25,6 +25,5 @@ def seconds_to_steps(seconds: np.ndarray) -> np.ndarray:
 def note_steps(onset: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Onset step and end step (exclusive, at least onset + 1) of each note."""
     on = seconds_to_steps(onset)
-    end = np.maximum(np.round(np.asarray(offset, dtype=np.float64) / STEP_SECONDS).astype(np.int64),
-                     on + 1)
+    end = np.maximum(np.round(np.asarray(offset, dtype=np.float64) / STEP_SECONDS).astype(np.int64), on + 1)
     return on, end

@@ -60,7 +60,8 @@ def marking_buckets(values: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     held = 1 + on("fermata") + 2 * on("grace")
     tempo = 1 + np.clip(np.round(c["tempo_class"] * 4), 0, 4)
     change = np.select([on("tempo_start"), on("ritardando"), on("accelerando")], [2, 3, 4], 1)
-    out = np.stack([dynamic, since, hairpin, accent, articulation, slur, held, tempo, change],
-                   axis=1).astype(np.int64)
+    out = np.stack([dynamic, since, hairpin, accent, articulation, slur, held, tempo, change], axis=1).astype(
+        np.int64
+    )
     out[~known] = 0
     return out

@@ -134,11 +134,14 @@ def _staff_rank(on: np.ndarray, pitch: np.ndarray, staff: np.ndarray) -> np.ndar
     return np.where(staff > 0, out, 0)
 
 
-def note_features(on_step: np.ndarray, pitch: np.ndarray,
-                  in_velocity: np.ndarray | None = None,
-                  onset_s: np.ndarray | None = None,
-                  staff: np.ndarray | None = None,
-                  markings: np.ndarray | None = None) -> np.ndarray:
+def note_features(
+    on_step: np.ndarray,
+    pitch: np.ndarray,
+    in_velocity: np.ndarray | None = None,
+    onset_s: np.ndarray | None = None,
+    staff: np.ndarray | None = None,
+    markings: np.ndarray | None = None,
+) -> np.ndarray:
     """``(n, N_FEATURES)`` int64 features of notes (any order); see the module docstring.
 
     ``onset_s``: the notes' onsets in seconds, for the onset lead (else "on time");
@@ -168,20 +171,23 @@ def note_features(on_step: np.ndarray, pitch: np.ndarray,
     csum = np.r_[0, np.cumsum(s_pitch)]
     ctx_mean = (csum[hi] - csum[lo]) / density
     rel = np.clip(np.round((s_pitch - ctx_mean) / 3.0).astype(np.int64), -8, 8) + 8
-    feats = np.stack([
-        np.minimum(sizes[group], 8),
-        np.minimum(rank_top, 7),
-        np.minimum(rank_bottom, 7),
-        _log2_bucket(density, 9),
-        np.where(gap_before >= CONTEXT_STEPS, 9, _log2_bucket(gap_before, 8)),
-        np.where(gap_after >= CONTEXT_STEPS, 9, _log2_bucket(gap_after, 8)),
-        rel,
-        np.zeros(n, dtype=np.int64),
-        np.full(n, LEAD_NONE, dtype=np.int64),
-        np.zeros(n, dtype=np.int64),
-        np.zeros(n, dtype=np.int64),
-        *np.zeros((N_MARKINGS, n), dtype=np.int64),
-    ], axis=1)
+    feats = np.stack(
+        [
+            np.minimum(sizes[group], 8),
+            np.minimum(rank_top, 7),
+            np.minimum(rank_bottom, 7),
+            _log2_bucket(density, 9),
+            np.where(gap_before >= CONTEXT_STEPS, 9, _log2_bucket(gap_before, 8)),
+            np.where(gap_after >= CONTEXT_STEPS, 9, _log2_bucket(gap_after, 8)),
+            rel,
+            np.zeros(n, dtype=np.int64),
+            np.full(n, LEAD_NONE, dtype=np.int64),
+            np.zeros(n, dtype=np.int64),
+            np.zeros(n, dtype=np.int64),
+            *np.zeros((N_MARKINGS, n), dtype=np.int64),
+        ],
+        axis=1,
+    )
     out[order] = feats
     if in_velocity is not None:
         out[:, VELOCITY_COLUMN] = velocity_bucket(in_velocity)

@@ -13,8 +13,9 @@ import numpy as np
 from autodynamics_cli.encoding.grid import LOWEST_KEY, N_KEYS, ROLL_STEPS
 
 
-def encode_roll(on_step: np.ndarray, end_step: np.ndarray, pitch: np.ndarray,
-                start: int, n_steps: int = ROLL_STEPS) -> np.ndarray:
+def encode_roll(
+    on_step: np.ndarray, end_step: np.ndarray, pitch: np.ndarray, start: int, n_steps: int = ROLL_STEPS
+) -> np.ndarray:
     """The ``(n_steps, 88)`` uint8 roll of notes relative to a window starting at ``start``.
 
     ``pitch`` is a MIDI pitch (21..108). Notes outside the window are ignored.
@@ -27,8 +28,9 @@ def encode_roll(on_step: np.ndarray, end_step: np.ndarray, pitch: np.ndarray,
     # starts minus ends per (step, key) and sum over time, with no loop per note
     size = (n_steps + 1) * N_KEYS
     k = key[visible]
-    delta = np.bincount(np.maximum(s[visible], 0) * N_KEYS + k, minlength=size) \
-        - np.bincount(e[visible] * N_KEYS + k, minlength=size)
+    delta = np.bincount(np.maximum(s[visible], 0) * N_KEYS + k, minlength=size) - np.bincount(
+        e[visible] * N_KEYS + k, minlength=size
+    )
     held = np.cumsum(delta.reshape(n_steps + 1, N_KEYS)[:n_steps], axis=0) > 0
     roll = held.astype(np.uint8)
     starts = visible & (s >= 0)

@@ -100,9 +100,9 @@ def target_sequence(pitch: np.ndarray, dur_steps: np.ndarray, velocity: np.ndarr
     return seq
 
 
-def decoder_inputs(target: np.ndarray, rel_onset: np.ndarray,
-                   velocity_mask: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decoder_inputs(
+    target: np.ndarray, rel_onset: np.ndarray, velocity_mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decoder tokens, onset steps and roles for a target sequence.
 
     ``velocity_mask[i]`` True replaces note i's velocity input with VEL_MASK.

@@ -60,8 +60,9 @@ def assign_notes(on_step: np.ndarray, starts: np.ndarray, length: int) -> np.nda
     return best
 
 
-def plan_windows(on_step: np.ndarray, pitch: np.ndarray, length: int = 256, hop: int = 128,
-                 max_notes: int = 341) -> list[Window]:
+def plan_windows(
+    on_step: np.ndarray, pitch: np.ndarray, length: int = 256, hop: int = 128, max_notes: int = 341
+) -> list[Window]:
     """Decoder windows for a piece; every note is kept in exactly one of them."""
     on_step = np.asarray(on_step, dtype=np.int64)
     if len(on_step) == 0:
@@ -125,8 +126,9 @@ def plan_batches(lengths: list[int], batch_size: int, overhead: int = 256) -> li
     return batches[::-1]
 
 
-def batch_windows(items: list[WindowInput], max_decoder_len: int, batch_size: int,
-                  overhead: int) -> list[list[int]]:
+def batch_windows(
+    items: list[WindowInput], max_decoder_len: int, batch_size: int, overhead: int
+) -> list[list[int]]:
     """Indices into ``items`` of each decoder batch (both engines batch this way).
 
     Windows are sorted by note count and cut by ``plan_batches``; empty windows

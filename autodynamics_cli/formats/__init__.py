@@ -9,5 +9,13 @@ file, a MusicXML score, or a MIDI file with its MusicXML score (``--score``).
 from autodynamics_cli.formats.kinds import Kind, input_kind, is_input_name, output_kind, output_name
 from autodynamics_cli.formats.readers import InputFile, read_input, reader_for
 
-__all__ = ["InputFile", "Kind", "input_kind", "is_input_name", "output_kind", "output_name", "read_input",
-           "reader_for"]
+__all__ = [
+    "InputFile",
+    "Kind",
+    "input_kind",
+    "is_input_name",
+    "output_kind",
+    "output_name",
+    "read_input",
+    "reader_for",
+]

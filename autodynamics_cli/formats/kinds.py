@@ -50,10 +50,10 @@ def output_kind(path: str | Path) -> Kind:
     if not suffix or suffix in MIDI_SUFFIXES:
         return Kind.MIDI
     if suffix in MUSICXML_SUFFIXES:
-        raise UsageError(f"{p}: autodyn writes MIDI files, not MusicXML ({suffix}); "
-                         f"name the output .mid")
-    raise UsageError(f"{p}: cannot write {suffix} files; autodyn writes MIDI files "
-                     f"({', '.join(MIDI_SUFFIXES)})")
+        raise UsageError(f"{p}: autodyn writes MIDI files, not MusicXML ({suffix}); name the output .mid")
+    raise UsageError(
+        f"{p}: cannot write {suffix} files; autodyn writes MIDI files ({', '.join(MIDI_SUFFIXES)})"
+    )
 
 
 def output_name(input_name: Path) -> Path:

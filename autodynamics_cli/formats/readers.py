@@ -88,16 +88,23 @@ class MidiWithScoreReader(Reader):
         return InputFile(midi, marking_buckets(*markings_for_midi(midi, self.score, name, self.unfolded)))
 
 
-def reader_for(path: str | Path | None, score: str | Path | None = None,
-               unfolded: MusicXmlScore | None = None) -> Reader:
+def reader_for(
+    path: str | Path | None, score: str | Path | None = None, unfolded: MusicXmlScore | None = None
+) -> Reader:
     """The reader of an input (None: standard input, a MIDI file); ``score``: its MusicXML (``--score``)."""
     if score is not None:
         return MidiWithScoreReader(Path(score), unfolded)
     return MusicXmlReader() if input_kind(path) is Kind.MUSICXML else MidiReader()
 
 
-def read_input(path: str | Path | None, data: bytes | None = None, *, name: str | None = None,
-               score: str | Path | None = None, unfolded: MusicXmlScore | None = None) -> InputFile:
+def read_input(
+    path: str | Path | None,
+    data: bytes | None = None,
+    *,
+    name: str | None = None,
+    score: str | Path | None = None,
+    unfolded: MusicXmlScore | None = None,
+) -> InputFile:
     """Read an input file (or ``data``, standard input's bytes) by its kind; see ``reader_for``."""
     p = None if path is None else Path(path)
     label = name if name is not None else str(p) if p is not None else "<stdin>"

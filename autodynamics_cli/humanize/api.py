@@ -37,8 +37,14 @@ def _one(result: list[FileResult]) -> FileResult:
     return r
 
 
-def humanize_file(path: str | Path, output: str | Path | None = None, *, model: ModelLike = None,
-                  options: HumanizeOptions | None = None, overwrite: bool = False) -> FileResult:
+def humanize_file(
+    path: str | Path,
+    output: str | Path | None = None,
+    *,
+    model: ModelLike = None,
+    options: HumanizeOptions | None = None,
+    overwrite: bool = False,
+) -> FileResult:
     """Humanize one MIDI file or MusicXML score into ``output`` (default ``{stem}_humanized.mid``).
 
     Written atomically; an existing output is replaced only with ``overwrite``.
@@ -53,13 +59,25 @@ def humanize_bytes(data: bytes, *, model: ModelLike = None, options: HumanizeOpt
     """A MIDI file's bytes with humanized velocities: only velocity bytes differ from ``data``."""
     opts = options or HumanizeOptions()
     out = io.BytesIO()
-    _one(humanize_files(_model(model, opts), [Plan(Source(None), None, to_stdout=True)], stdin_data=data,
-                        stdout=out, options=opts))
+    _one(
+        humanize_files(
+            _model(model, opts),
+            [Plan(Source(None), None, to_stdout=True)],
+            stdin_data=data,
+            stdout=out,
+            options=opts,
+        )
+    )
     return out.getvalue()
 
 
-def predict_velocities(notes: Notes, *, model: ModelLike = None, options: HumanizeOptions | None = None,
-                       markings: np.ndarray | None = None) -> np.ndarray:
+def predict_velocities(
+    notes: Notes,
+    *,
+    model: ModelLike = None,
+    options: HumanizeOptions | None = None,
+    markings: np.ndarray | None = None,
+) -> np.ndarray:
     """A velocity (1..127) for every note of ``notes`` (``Notes.table`` builds one), as humanize
     writes it: the model with its calibration, then the musician controls of ``options``
     (``tracks``, ``channels`` and ``all_parts`` choose notes in files; here every note is taken).
@@ -70,6 +88,12 @@ def predict_velocities(notes: Notes, *, model: ModelLike = None, options: Humani
     m = _model(model, opts)
     if len(notes) == 0:
         return np.zeros(0, dtype=np.int64)
-    vel = m.predict(notes, markings=markings, read_dynamics=opts.keep_dynamics is not False,
-                    read_staves=opts.read_staves, temperature=opts.temperature, seed=opts.seed)
+    vel = m.predict(
+        notes,
+        markings=markings,
+        read_dynamics=opts.keep_dynamics is not False,
+        read_staves=opts.read_staves,
+        temperature=opts.temperature,
+        seed=opts.seed,
+    )
     return humanized_velocities(notes, vel, opts, m.cfg.input_velocity)[0]

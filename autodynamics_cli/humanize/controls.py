@@ -62,8 +62,9 @@ class HumanizeOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.expression <= MAX_EXPRESSION:
-            raise AutodynError(f"--expression must be between 0 and {MAX_EXPRESSION:g}, "
-                               f"got {self.expression}")
+            raise AutodynError(
+                f"--expression must be between 0 and {MAX_EXPRESSION:g}, got {self.expression}"
+            )
         if not 0.0 <= self.strength <= 1.0:
             raise AutodynError(f"--strength must be between 0 and 1, got {self.strength}")
         if self.velocity_range is not None:
@@ -114,8 +115,13 @@ def has_dynamics(velocity: np.ndarray, onset: np.ndarray) -> bool:
     return float(hi - lo) >= DYNAMICS_MIN_SPREAD
 
 
-def keep_dynamics(input_velocity: np.ndarray, predicted: np.ndarray, onset: np.ndarray,
-                  contrast: float = DYNAMICS_CONTRAST, sigma_s: float = ENVELOPE_SIGMA_S) -> np.ndarray:
+def keep_dynamics(
+    input_velocity: np.ndarray,
+    predicted: np.ndarray,
+    onset: np.ndarray,
+    contrast: float = DYNAMICS_CONTRAST,
+    sigma_s: float = ENVELOPE_SIGMA_S,
+) -> np.ndarray:
     """The input's loudness envelope, around the model's average, plus the model's deviations.
 
     The input decides which passages are louder or softer than the piece's
@@ -163,8 +169,9 @@ def map_range(velocity: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return lo + (v - 1) * (hi - lo) / 126
 
 
-def finalize(input_velocity: np.ndarray, predicted: np.ndarray, onset: np.ndarray,
-             options: HumanizeOptions, keep: bool) -> np.ndarray:
+def finalize(
+    input_velocity: np.ndarray, predicted: np.ndarray, onset: np.ndarray, options: HumanizeOptions, keep: bool
+) -> np.ndarray:
     """Velocities 1..127 to write for the selected notes (see the module docstring)."""
     vin = input_velocity.astype(np.float64)
     result = keep_dynamics(vin, predicted, onset) if keep else predicted.astype(np.float64)
@@ -175,8 +182,13 @@ def finalize(input_velocity: np.ndarray, predicted: np.ndarray, onset: np.ndarra
     return np.clip(np.rint(out), 1, 127).astype(np.int64)
 
 
-def select_notes(notes: Notes, data: bytes, tracks: tuple[str, ...] | None,
-                 channels: tuple[int, ...] | None, path: str = "") -> np.ndarray:
+def select_notes(
+    notes: Notes,
+    data: bytes,
+    tracks: tuple[str, ...] | None,
+    channels: tuple[int, ...] | None,
+    path: str = "",
+) -> np.ndarray:
     """Boolean mask of the notes to humanize.
 
     A ``tracks`` item that is a number is a 1-based track index (the first
@@ -213,22 +225,27 @@ def keyboard_parts(programs: np.ndarray) -> np.ndarray:
     return np.asarray(programs) < KEYBOARD_PROGRAMS  # -1: no program change
 
 
-def humanized_velocities(notes: Notes, predicted: np.ndarray, options: HumanizeOptions,
-                         model_reads_dynamics: bool) -> tuple[np.ndarray, bool]:
+def humanized_velocities(
+    notes: Notes, predicted: np.ndarray, options: HumanizeOptions, model_reads_dynamics: bool
+) -> tuple[np.ndarray, bool]:
     """The velocities written for the chosen ``notes`` from the model's, and whether the input's
     dynamics were kept (``keep_dynamics`` auto: when the input has them).
 
     A model that reads notated dynamics follows them by itself; for others, and for an
     explicit ``keep_dynamics`` (so that loud stays louder), the input's envelope is laid over it.
     """
-    keep = options.keep_dynamics if options.keep_dynamics is not None else \
-        has_dynamics(notes.velocity, notes.onset)
+    keep = (
+        options.keep_dynamics
+        if options.keep_dynamics is not None
+        else has_dynamics(notes.velocity, notes.onset)
+    )
     envelope = keep and (not model_reads_dynamics or options.keep_dynamics is True)
     return finalize(notes.velocity, predicted, notes.onset, options, envelope), keep
 
 
-def choose_notes(notes: Notes, programs: np.ndarray, data: bytes, options: HumanizeOptions,
-                 path: str = "") -> tuple[np.ndarray, np.ndarray]:
+def choose_notes(
+    notes: Notes, programs: np.ndarray, data: bytes, options: HumanizeOptions, path: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
     """The notes to humanize, and the notes left alone because their part is not a keyboard.
 
     ``--tracks``/``--channels`` choose explicitly and ``all_parts`` takes every

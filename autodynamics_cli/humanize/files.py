@@ -44,8 +44,10 @@ def _groups(plans: list[Plan], size: int) -> Iterator[list[Plan]]:
 
 def _internal(e: Exception) -> str:
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"internal error ({type(e).__name__}{': ' + text if text else ''}); " \
-           f"rerun with AUTODYN_DEBUG=1 for a traceback and please report it"
+    return (
+        f"internal error ({type(e).__name__}{': ' + text if text else ''}); "
+        f"rerun with AUTODYN_DEBUG=1 for a traceback and please report it"
+    )
 
 
 @dataclass
@@ -72,8 +74,9 @@ def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: b
     name = p.source.name
     t0 = time.perf_counter()
     try:
-        got = read_input(p.source.path, stdin_data if p.source.path is None else None, name=name,
-                         score=p.score)
+        got = read_input(
+            p.source.path, stdin_data if p.source.path is None else None, name=name, score=p.score
+        )
         score = got.midi
         require_notes(name, score)
         mask, not_piano = choose_notes(score.notes, score.programs, score.data, opts, name)
@@ -88,8 +91,14 @@ def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: b
         return f"{name}: {_internal(e)}"
 
 
-def _read_ahead(plans: list[Plan], stdin_data: bytes | None, opts: HumanizeOptions, debug: bool,
-                read_ahead: bool, group_size: int) -> Iterator[list[tuple[Plan, object]]]:
+def _read_ahead(
+    plans: list[Plan],
+    stdin_data: bytes | None,
+    opts: HumanizeOptions,
+    debug: bool,
+    read_ahead: bool,
+    group_size: int,
+) -> Iterator[list[tuple[Plan, object]]]:
     """Groups of read files; with ``read_ahead`` the next group is parsed in a thread meanwhile.
 
     The engine spends its time in torch or numpy kernels, which release the GIL, so
@@ -112,13 +121,21 @@ def _read_ahead(plans: list[Plan], stdin_data: bytes | None, opts: HumanizeOptio
             yield ready
 
 
-def humanize_files(model: Model | None, plans: list[Plan], batch_size: int = 32,
-                   debug: bool = False, on_done: Callable[[FileResult], None] | None = None,
-                   overwrite: bool = False, stdin_data: bytes | None = None,
-                   stdout: BinaryIO | None = None, options: HumanizeOptions | None = None,
-                   hop: int | None = None, read_ahead: bool = True,
-                   group_size: int = FILES_PER_GROUP,
-                   on_progress: Callable[[str, int, int], None] | None = None) -> list[FileResult]:
+def humanize_files(
+    model: Model | None,
+    plans: list[Plan],
+    batch_size: int = 32,
+    debug: bool = False,
+    on_done: Callable[[FileResult], None] | None = None,
+    overwrite: bool = False,
+    stdin_data: bytes | None = None,
+    stdout: BinaryIO | None = None,
+    options: HumanizeOptions | None = None,
+    hop: int | None = None,
+    read_ahead: bool = True,
+    group_size: int = FILES_PER_GROUP,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> list[FileResult]:
     """Humanize every planned file; windows of a group of files share engine batches.
 
     ``stdin_data`` is the content of a standard-input source, ``stdout`` where a
@@ -139,19 +156,34 @@ def humanize_files(model: Model | None, plans: list[Plan], batch_size: int = 32,
         if on_done:
             on_done(r)
 
-    predict = partial(predict_velocities, batch_size=batch_size, temperature=opts.temperature,
-                      seed=opts.seed, hop=hop,
-                      read_dynamics=opts.keep_dynamics is not False,  # --no-keep-dynamics: the model's own
-                      read_staves=opts.read_staves)
+    predict = partial(
+        predict_velocities,
+        batch_size=batch_size,
+        temperature=opts.temperature,
+        seed=opts.seed,
+        hop=hop,
+        read_dynamics=opts.keep_dynamics is not False,  # --no-keep-dynamics: the model's own
+        read_staves=opts.read_staves,
+    )
     for group in _read_ahead(plans, stdin_data, opts, debug, read_ahead, group_size):
         parsed = _parsed(group, done)
         t0 = time.perf_counter()
         running = [(p, f) for p, f in parsed if f.mask.any()]
-        on_notes = None if on_progress is None else \
-            (lambda i, n, r=running: on_progress(r[i][0].source.name, n, int(r[i][1].mask.sum())))
-        velocities = _predict_group(model, [(id(f), subset(f.score.notes, f.mask),
-                                              None if f.markings is None else f.markings[f.mask])
-                                             for _, f in running], debug, predict, on_notes)
+        on_notes = (
+            None
+            if on_progress is None
+            else (lambda i, n, r=running: on_progress(r[i][0].source.name, n, int(r[i][1].mask.sum())))
+        )
+        velocities = _predict_group(
+            model,
+            [
+                (id(f), subset(f.score.notes, f.mask), None if f.markings is None else f.markings[f.mask])
+                for _, f in running
+            ],
+            debug,
+            predict,
+            on_notes,
+        )
         # the group's files share the engine's batches: each takes its share by notes
         per_note = (time.perf_counter() - t0) / max(sum(int(f.mask.sum()) for _, f in parsed), 1)
         for p, f in parsed:
@@ -167,16 +199,16 @@ def humanize_files(model: Model | None, plans: list[Plan], batch_size: int = 32,
     return results
 
 
-def _parsed(group: list[tuple[Plan, object]], done: Callable[[FileResult], None]
-            ) -> list[tuple[Plan, _Read]]:
+def _parsed(group: list[tuple[Plan, object]], done: Callable[[FileResult], None]) -> list[tuple[Plan, _Read]]:
     """The group's readable files with their chosen notes; skipped and unreadable ones go to ``done``."""
-    parsed = []
+    parsed: list[tuple[Plan, _Read]] = []
     for p, got in group:
         if got is SKIP:
             done(FileResult(p.source.name, str(p.output), "skipped"))
         elif isinstance(got, str):
             done(FileResult(p.source.name, None, "failed", error=got))
         else:
+            assert isinstance(got, _Read)  # _read_one's third outcome
             parsed.append((p, got))
     return parsed
 
@@ -184,42 +216,57 @@ def _parsed(group: list[tuple[Plan, object]], done: Callable[[FileResult], None]
 def _nothing_to_humanize(s: MidiScore, not_piano_parts: int) -> str:
     """Why a file has no note to humanize (it is then copied unchanged)."""
     if len(s.notes) == 0:
-        return ("only drum notes (channel 10)" if not s.n_out_of_range_notes else
-                "no notes in the piano range" if not s.n_drum_notes else
-                "only drum notes and notes outside the 88 keys")
+        return (
+            "only drum notes (channel 10)"
+            if not s.n_out_of_range_notes
+            else "no notes in the piano range"
+            if not s.n_drum_notes
+            else "only drum notes and notes outside the 88 keys"
+        )
     if not_piano_parts:
         return f"no piano part ({not_piano_parts} other part(s); --all-parts humanizes them)"
     return "no notes in the chosen tracks/channels"
 
 
-def _result(p: Plan, f: _Read, vel: np.ndarray, opts: HumanizeOptions, model: Model | None
-            ) -> tuple[FileResult, bytes]:
+def _result(
+    p: Plan, f: _Read, vel: np.ndarray | None, opts: HumanizeOptions, model: Model | None
+) -> tuple[FileResult, bytes]:
     """A file's result and the bytes to write: velocities patched, or the input when nothing is chosen."""
     s, mask = f.score, f.mask
     other = s.notes.track[f.not_piano] * 16 + s.notes.channel[f.not_piano]
-    r = FileResult(p.source.name, STDIO if p.to_stdout else str(p.output), "written",
-                   notes=int(mask.sum()), drum_notes=s.n_drum_notes,
-                   out_of_range_notes=s.n_out_of_range_notes,
-                   unselected_notes=int((~mask & ~f.not_piano).sum()),
-                   not_piano_notes=int(f.not_piano.sum()), not_piano_parts=len(np.unique(other)))
+    r = FileResult(
+        p.source.name,
+        STDIO if p.to_stdout else str(p.output),
+        "written",
+        notes=int(mask.sum()),
+        drum_notes=s.n_drum_notes,
+        out_of_range_notes=s.n_out_of_range_notes,
+        unselected_notes=int((~mask & ~f.not_piano).sum()),
+        not_piano_notes=int(f.not_piano.sum()),
+        not_piano_parts=len(np.unique(other)),
+    )
     if not mask.any():
         r.status = "copied"
         r.warning = f"{p.source.name}: {_nothing_to_humanize(s, r.not_piano_parts)}; copied unchanged"
         return r, s.data
+    assert vel is not None  # a file with notes to humanize had them predicted
     out = s.notes.velocity.copy()
     reads = model is not None and model.cfg.input_velocity
     out[mask], r.kept_dynamics = humanized_velocities(subset(s.notes, mask), vel, opts, reads)
     return r, with_velocities(s, out)
 
 
-def _deliver(p: Plan, r: FileResult, data: bytes, overwrite: bool, stdout: BinaryIO | None,
-             debug: bool) -> FileResult:
+def _deliver(
+    p: Plan, r: FileResult, data: bytes, overwrite: bool, stdout: BinaryIO | None, debug: bool
+) -> FileResult:
     """Write a finished file (atomically, or to standard output); a failure fails only this file."""
     try:
         if p.to_stdout:
+            assert stdout is not None  # the caller passes one with a standard-output plan
             stdout.write(data)
             stdout.flush()
         else:
+            assert p.output is not None  # a plan with a file to write
             if p.in_folder:
                 _make_parent(p.output)
             write_atomic(p.output, data, overwrite=overwrite)
@@ -227,8 +274,9 @@ def _deliver(p: Plan, r: FileResult, data: bytes, overwrite: bool, stdout: Binar
         if debug:
             raise
         r.output, r.status = None, "failed"
-        r.error = f"{p.source.name}: " + (str(e) if isinstance(e, AutodynError) else
-                                          f"cannot write to standard output ({e.strerror or e})")
+        r.error = f"{p.source.name}: " + (
+            str(e) if isinstance(e, AutodynError) else f"cannot write to standard output ({e.strerror or e})"
+        )
     return r
 
 
@@ -239,9 +287,13 @@ def _make_parent(path: Path) -> None:
         raise OutputError(f"cannot create folder {path.parent} ({e.strerror or e})") from None
 
 
-def _predict_group(model: Model | None, items: list[tuple[int, Notes, np.ndarray | None]], debug: bool,
-                   predict: Callable[..., list[np.ndarray]],
-                   on_notes: Callable[[int, int], None] | None = None) -> dict[int, object]:
+def _predict_group(
+    model: Model | None,
+    items: list[tuple[int, Notes, np.ndarray | None]],
+    debug: bool,
+    predict: Callable[..., list[np.ndarray]],
+    on_notes: Callable[[int, int], None] | None = None,
+) -> dict[int, np.ndarray | str]:
     """Velocities per key; if the shared batch fails, each file alone, so only the culprit fails.
 
     ``items``: (key, notes, their markings or None); ``on_notes`` (progress,
@@ -250,15 +302,14 @@ def _predict_group(model: Model | None, items: list[tuple[int, Notes, np.ndarray
     if not items:
         return {}
     try:
-        out = predict(model, [n for _, n, _ in items], on_notes=on_notes,
-                      markings=[m for _, _, m in items])
+        out = predict(model, [n for _, n, _ in items], on_notes=on_notes, markings=[m for _, _, m in items])
         return {k: v for (k, _, _), v in zip(items, out, strict=True)}
     except Exception as e:
         if debug:
             raise
         if len(items) == 1:
             return {items[0][0]: _internal(e)}
-    result: dict[int, object] = {}
+    result: dict[int, np.ndarray | str] = {}
     for k, n, m in items:
         try:
             (result[k],) = predict(model, [n], markings=[m])

@@ -56,8 +56,11 @@ def _walk(folder: Path, recursive: bool, exclude: Path | None) -> list[Path]:
     found: list[Path] = []
     for root, dirs, files in os.walk(folder):  # does not follow directory symlinks: no loops
         here = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                         and not (exclude is not None and _same_file(here / d, exclude)))
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".") and not (exclude is not None and _same_file(here / d, exclude))
+        )
         found += [here / f for f in sorted(files) if is_input_name(here / f) and (here / f).is_file()]
     return found
 
@@ -81,9 +84,15 @@ def expand_inputs(args: list[str], recursive: bool = False, exclude: Path | None
             files = _walk(p, recursive, exclude)
             if not files:
                 hint = "" if recursive else "; use -r to include subfolders"
-                sources.append(Source(p, root=p, error=f"{p}: no MIDI files ({', '.join(MIDI_SUFFIXES)}) "
-                                      f"or MusicXML scores ({', '.join(MUSICXML_SUFFIXES)}) in this "
-                                      f"folder{hint}"))
+                sources.append(
+                    Source(
+                        p,
+                        root=p,
+                        error=f"{p}: no MIDI files ({', '.join(MIDI_SUFFIXES)}) "
+                        f"or MusicXML scores ({', '.join(MUSICXML_SUFFIXES)}) in this "
+                        f"folder{hint}",
+                    )
+                )
             sources += [Source(f, rel=f.relative_to(p), root=p) for f in files]
         else:
             sources.append(Source(p))
@@ -119,8 +128,9 @@ def _names_a_directory(output: str) -> bool:
     return output[-1:] in seps
 
 
-def plan_outputs(sources: list[Source], output: str | None, overwrite: bool = False,
-                 skip_existing: bool = False) -> list[Plan]:
+def plan_outputs(
+    sources: list[Source], output: str | None, overwrite: bool = False, skip_existing: bool = False
+) -> list[Plan]:
     """Decide each input's output, refusing anything that could lose data.
 
     - no ``output``: ``{stem}_humanized.mid`` beside each input file; standard
@@ -147,17 +157,22 @@ def plan_outputs(sources: list[Source], output: str | None, overwrite: bool = Fa
     elif output is None and from_dir:
         raise UsageError("a folder input needs -o OUTPUT_FOLDER (its layout is mirrored there)")
     out = Path(output) if output not in (None, STDIO) else None
-    to_dir = out is not None and (len(sources) > 1 or from_dir or _names_a_directory(output)
-                                  or out.is_dir())
-    if to_dir:
+    # ``out`` is not None exactly when ``output`` names a path (not None, not ``-``)
+    to_dir = (
+        output is not None
+        and out is not None
+        and (len(sources) > 1 or from_dir or _names_a_directory(output) or out.is_dir())
+    )
+    if out is not None and to_dir:
         if out.exists() and not out.is_dir():
             raise UsageError(f"{out}: exists and is not a folder (several inputs need an output folder)")
         if stdin:
             raise UsageError("standard input has no file name: give -o FILE, or -o - for standard output")
         for root in roots:
             if out.exists() and _same_file(root, out):
-                raise UsageError(f"{out}: the output folder is the input folder {root}; outputs "
-                                 f"would replace the inputs")
+                raise UsageError(
+                    f"{out}: the output folder is the input folder {root}; outputs would replace the inputs"
+                )
 
     input_keys = {_file_key(s.path) for s in sources if s.path is not None and s.path.exists()}
     plans: list[Plan] = []
@@ -169,6 +184,8 @@ def plan_outputs(sources: list[Source], output: str | None, overwrite: bool = Fa
         if output == STDIO or (output is None and s.path is None):
             plans.append(Plan(s, None, to_stdout=True))
             continue
+        # standard input went to standard output above, or was refused with an output folder
+        assert s.path is not None
         if out is None:
             dst = s.path.with_name(f"{s.path.stem}_humanized.mid")
         elif to_dir:
@@ -178,20 +195,29 @@ def plan_outputs(sources: list[Source], output: str | None, overwrite: bool = Fa
             output_kind(dst)  # a suffix autodyn cannot write is a usage error, before any work
         key = os.path.normcase(os.path.abspath(dst))
         if key in taken:
-            raise UsageError(f"{dst}: both {taken[key].name} and {s.name} would be written here; "
-                             f"rename one, or pass their folders with -r to mirror the layout")
+            raise UsageError(
+                f"{dst}: both {taken[key].name} and {s.name} would be written here; "
+                f"rename one, or pass their folders with -r to mirror the layout"
+            )
         taken[key] = s
         if dst.exists() and _file_key(dst) in input_keys:
-            plans.append(Plan(s, None, error=f"{s.name}: refusing to write over an input file "
-                                             f"(output {dst})"))
+            plans.append(
+                Plan(s, None, error=f"{s.name}: refusing to write over an input file (output {dst})")
+            )
         elif dst.exists() or dst.is_symlink():
             if skip_existing:
                 plans.append(Plan(s, dst, skip=True))
             elif overwrite:
                 plans.append(Plan(s, dst, in_folder=to_dir))
             else:
-                plans.append(Plan(s, None, error=f"{s.name}: output {dst} already exists (use "
-                                                 f"--overwrite to replace it, or --skip-existing)"))
+                plans.append(
+                    Plan(
+                        s,
+                        None,
+                        error=f"{s.name}: output {dst} already exists (use "
+                        f"--overwrite to replace it, or --skip-existing)",
+                    )
+                )
         else:
             plans.append(Plan(s, dst, in_folder=to_dir))
     return plans

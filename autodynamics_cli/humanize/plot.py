@@ -16,6 +16,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mido
 import numpy as np
@@ -25,6 +26,9 @@ from autodynamics_cli.humanize.controls import envelope
 from autodynamics_cli.midi.notes import Notes, subset
 from autodynamics_cli.midi.read import read_midi, tempo_map_seconds
 
+if TYPE_CHECKING:
+    from typing import Literal
+
 MISSING_MATPLOTLIB = "autodyn plot needs matplotlib: install autodyn's [plot] extra (pip install matplotlib)"
 # one file red; the first of several grey (before), the next red (after), then blue and green
 # (e.g. the same input humanized with several --expression settings)
@@ -33,6 +37,8 @@ MAX_FILES = len(COLOURS)
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 COLOUR_MAP = "viridis"  # perceptually uniform: equal velocity steps look equally different
 COLOUR_BAND = 5  # velocities per colour band
+# the colour bar's arrows, by which velocities lie beyond it: none, below, above, both
+EXTENDS: tuple[Literal["neither", "min", "max", "both"], ...] = ("neither", "min", "max", "both")
 MIN_COLOUR_WIDTH = 30  # the colour scale spans at least this many velocities
 MAX_BARS = 100_000  # more bars than this: an absurd time signature, the axis is in seconds
 MAX_BEATS = 1_000_000  # more beats than this: none are marked
@@ -95,8 +101,11 @@ def bars_of(mid: mido.MidiFile) -> Bars | None:
     longest track. Times come from the tempo map as ``read_midi`` reads it, so they
     line up with the notes' onsets. An absurd metre (over ``MAX_BARS`` bars) gives None.
     """
-    sigs = [(tick, m.numerator, m.denominator) for tick, _t, _i, m in _merged(mid, "time_signature")
-            if m.numerator > 0]
+    sigs = [
+        (tick, m.numerator, m.denominator)
+        for tick, _t, _i, m in _merged(mid, "time_signature")
+        if m.numerator > 0
+    ]
     if not sigs:
         return None
     metre = {tick: (n, d) for tick, n, d in sigs}  # several at one tick: the last one read holds
@@ -130,9 +139,11 @@ def bars_of(mid: mido.MidiFile) -> Bars | None:
     tempo_events = _merged(mid, "set_tempo")
     tempo_ticks = [e[0] for e in tempo_events]
     tempos = [e[3].tempo for e in tempo_events]
-    return Bars(starts=tempo_map_seconds(starts, tempo_ticks, tempos, tpb),
-                numbers=np.arange(len(starts)) + (0 if pickup else 1),
-                beats=tempo_map_seconds(beat_ticks, tempo_ticks, tempos, tpb))
+    return Bars(
+        starts=tempo_map_seconds(starts, tempo_ticks, tempos, tpb),
+        numbers=np.arange(len(starts)) + (0 if pickup else 1),
+        beats=tempo_map_seconds(beat_ticks, tempo_ticks, tempos, tpb),
+    )
 
 
 def bar_ticks(bars: Bars, lo: float, hi: float, max_labels: int) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -202,8 +213,10 @@ def _shared_bars(datas: list[bytes]) -> Bars | None:
     timing); None when one has no time signature or their bars differ: the axis is in seconds."""
     found = [bars_of(mido.MidiFile(file=io.BytesIO(d))) for d in datas]
     first = found[0]
-    if first is None or any(b is None or len(b.starts) != len(first.starts)
-                            or not np.allclose(b.starts, first.starts) for b in found[1:]):
+    if first is None or any(
+        b is None or len(b.starts) != len(first.starts) or not np.allclose(b.starts, first.starts)
+        for b in found[1:]
+    ):
         return None
     return first
 
@@ -223,20 +236,39 @@ def _legend(ax, names: list[str], colours: tuple[str, ...], inches: float) -> No
     dots = [Line2D([], [], ls="", marker="o", ms=4, color=c, alpha=0.6) for c in colours]
     lines = [Line2D([], [], color=c, lw=1.5) for c in colours]
     pairs = list(zip(dots, lines, strict=True))
-    separate = ([h for pair in pairs for h in pair],
-                [f"{what} of {name}" for name in names for what in ("notes", "envelope")])
+    separate = (
+        [h for pair in pairs for h in pair],
+        [f"{what} of {name}" for name in names for what in ("notes", "envelope")],
+    )
     combined = (pairs, [f"{name}: notes, envelope" for name in names])
     renderer = ax.figure.canvas.get_renderer()
     for (handles, labels), ncols in ((separate, len(separate[1])), (combined, len(names)), (combined, 1)):
-        legend = ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)},
-                           loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize="small", ncols=ncols,
-                           frameon=False, borderaxespad=0.2, handletextpad=0.4, columnspacing=1.5)
+        legend = ax.legend(
+            handles,
+            labels,
+            handler_map={tuple: HandlerTuple(ndivide=None, pad=0.3)},
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),
+            fontsize="small",
+            ncols=ncols,
+            frameon=False,
+            borderaxespad=0.2,
+            handletextpad=0.4,
+            columnspacing=1.5,
+        )
         if legend.get_window_extent(renderer).width / ax.figure.dpi <= inches:
             return
 
 
-def plot_files(paths: list[Path], output: Path, start: float | None = None, end: float | None = None,
-               width: float = 10.0, height: float = 6.0, dpi: int = 100) -> None:
+def plot_files(
+    paths: list[Path],
+    output: Path,
+    start: float | None = None,
+    end: float | None = None,
+    width: float = 10.0,
+    height: float = 6.0,
+    dpi: int = 100,
+) -> None:
     """Draw one MIDI file, or up to four to compare, to ``output`` (format from its suffix: png, svg, pdf).
 
     ``start`` and ``end`` (seconds) pick the notes that start inside [start, end).
@@ -248,8 +280,14 @@ def plot_files(paths: list[Path], output: Path, start: float | None = None, end:
         raise AutodynError(f"{output}: cannot write the figure ({e})") from None
 
 
-def draw_files(paths: list[Path], start: float | None = None, end: float | None = None,
-               width: float = 10.0, height: float = 6.0, dpi: int = 100):
+def draw_files(
+    paths: list[Path],
+    start: float | None = None,
+    end: float | None = None,
+    width: float = 10.0,
+    height: float = 6.0,
+    dpi: int = 100,
+):
     """The figure ``plot_files`` writes, a matplotlib ``Figure`` on an Agg canvas. ``fig.axes``
     holds the velocity panel, a piano roll per file (top down), then the colour bar."""
     try:
@@ -282,14 +320,16 @@ def draw_files(paths: list[Path], start: float | None = None, end: float | None 
     v_lo, v_hi = colour_range(drawn)
     cmap = colormaps[COLOUR_MAP]
     below, above = bool((drawn < v_lo).any()), bool((drawn >= v_hi).any())
-    extend = ("neither", "min", "max", "both")[below + 2 * above]  # arrows for the velocities beyond
+    extend = EXTENDS[below + 2 * above]  # arrows for the velocities beyond
     norm = BoundaryNorm(np.arange(v_lo, v_hi + 1, COLOUR_BAND), cmap.N, extend=extend)
     for ax, notes, name in zip(rolls, parts, names, strict=True):
-        boxes = [((a, p - 0.4), (b, p - 0.4), (b, p + 0.4), (a, p + 0.4))
-                 for a, b, p in zip(notes.onset, np.maximum(notes.offset, notes.onset + 0.02),
-                                    notes.pitch, strict=True)]
-        ax.add_collection(PolyCollection(boxes, array=notes.velocity, cmap=cmap, norm=norm,
-                                         linewidths=0))
+        boxes = [
+            ((a, p - 0.4), (b, p - 0.4), (b, p + 0.4), (a, p + 0.4))
+            for a, b, p in zip(
+                notes.onset, np.maximum(notes.offset, notes.onset + 0.02), notes.pitch, strict=True
+            )
+        ]
+        ax.add_collection(PolyCollection(boxes, array=notes.velocity, cmap=cmap, norm=norm, linewidths=0))
         p_lo, p_hi = (notes.pitch.min() - 2, notes.pitch.max() + 2) if len(notes) else (58, 74)
         ax.set_ylim(p_lo, p_hi)
         ticks = pitch_ticks(p_lo, p_hi, max_labels=max(2, int(roll_inches / 0.2)))
@@ -313,13 +353,14 @@ def draw_files(paths: list[Path], start: float | None = None, end: float | None 
     vel_ax.set_ylabel("velocity")
     _legend(vel_ax, names, colours, width - 1.6)
     vel_ax.set_xlim(lo, hi)
-    major, labels, minor = ((), [], ()) if bars is None else \
-        bar_ticks(bars, lo, hi, max_labels=max(2, int((width - 1.5) * 3)))
+    major, labels, minor = (
+        ((), [], ()) if bars is None else bar_ticks(bars, lo, hi, max_labels=max(2, int((width - 1.5) * 3)))
+    )
     if not len(major):  # no time signature, or no bar starts in view
         vel_ax.set_xlabel("time (s)")
     else:
         vel_ax.set_xticks(major, labels)
-        vel_ax.xaxis.set_minor_locator(FixedLocator(minor))
+        vel_ax.xaxis.set_minor_locator(FixedLocator(minor))  # type: ignore[arg-type]  # takes arrays
         vel_ax.set_xlabel("bar")
         secs = rolls[0].secondary_xaxis("top")  # --start and --end are in seconds: show them too
         secs.xaxis.set_major_locator(MaxNLocator(nbins=max(3, int(width)), steps=[1, 2, 5, 10]))

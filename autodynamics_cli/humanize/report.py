@@ -57,8 +57,7 @@ class Summary:
         s.skipped = sum(r.status == "skipped" for r in results)
         s.failed = [r for r in results if not r.ok]
         s.notes = sum(r.notes for r in results if r.ok)
-        s.untouched = sum(r.drum_notes + r.out_of_range_notes + r.unselected_notes
-                          for r in results if r.ok)
+        s.untouched = sum(r.drum_notes + r.out_of_range_notes + r.unselected_notes for r in results if r.ok)
         s.kept_dynamics = sum(r.kept_dynamics for r in results if r.ok)
         s.not_piano_parts = sum(r.not_piano_parts for r in results if r.ok)
         return s
@@ -72,10 +71,18 @@ def json_report(results: list[FileResult], planned: int, interrupted: bool, exit
     return {
         "autodyn_version": __version__,
         "files": [r.to_dict() for r in results],
-        "summary": {"planned": planned, "finished": s.files, "written": s.written,
-                    "copied": s.copied, "skipped": s.skipped, "failed": len(s.failed),
-                    "notes": s.notes, "untouched_notes": s.untouched,
-                    "not_piano_parts": s.not_piano_parts, "interrupted": interrupted},
+        "summary": {
+            "planned": planned,
+            "finished": s.files,
+            "written": s.written,
+            "copied": s.copied,
+            "skipped": s.skipped,
+            "failed": len(s.failed),
+            "notes": s.notes,
+            "untouched_notes": s.untouched,
+            "not_piano_parts": s.not_piano_parts,
+            "interrupted": interrupted,
+        },
         "exit_code": exit_code,
     }
 

@@ -33,8 +33,9 @@ ENGINES = ("auto", "numpy", "torch")
 TORCH_FROM_BYTES = 512 * 1024
 
 
-def choose_engine(cfg: ModelConfig, device: str = "auto", engine: str = "auto", sampling: bool = False,
-                  work_bytes: int = 0) -> str:
+def choose_engine(
+    cfg: ModelConfig, device: str = "auto", engine: str = "auto", sampling: bool = False, work_bytes: int = 0
+) -> str:
     """``numpy`` or ``torch``: which engine runs a model of ``cfg`` for ``--device``/``--engine``.
 
     ``sampling``: a temperature will be asked for; ``work_bytes``: the size of the
@@ -42,16 +43,23 @@ def choose_engine(cfg: ModelConfig, device: str = "auto", engine: str = "auto", 
     """
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r} (use {', '.join(ENGINES)})")
-    why_not = ("the model has a causal decoder, which only torch runs" if cfg.causal_decoder else
-               "--temperature samples with torch" if sampling else
-               "--device cuda runs on torch" if device == "cuda" else None)
+    why_not = (
+        "the model has a causal decoder, which only torch runs"
+        if cfg.causal_decoder
+        else "--temperature samples with torch"
+        if sampling
+        else "--device cuda runs on torch"
+        if device == "cuda"
+        else None
+    )
     if engine == "numpy" and why_not:
         raise UsageError(f"--engine numpy cannot run this: {why_not}")
     on_cpu = device == "cpu" or (device == "auto" and not cuda_possible())
     short = work_bytes <= TORCH_FROM_BYTES
     # auto: without torch installed, numpy runs whatever it can (the light install)
-    if engine == "numpy" or (engine == "auto" and why_not is None
-                             and (on_cpu and short or not torch_installed())):
+    if engine == "numpy" or (
+        engine == "auto" and why_not is None and (on_cpu and short or not torch_installed())
+    ):
         return "numpy"
     require_torch(why_not or "--engine torch runs on it", "torch")
     return "torch"
@@ -73,8 +81,9 @@ def require_torch(why: str, extra: str) -> None:
     ``train`` extras.
     """
     if not torch_installed():
-        raise AutodynError(f"PyTorch is not installed, and {why}: "
-                           f"install autodyn's [{extra}] extra (pip install torch)")
+        raise AutodynError(
+            f"PyTorch is not installed, and {why}: install autodyn's [{extra}] extra (pip install torch)"
+        )
 
 
 def resolve_device(name: str) -> torch.device:
@@ -99,8 +108,11 @@ def cuda_possible() -> bool:
     """
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
         return False
-    return (os.path.exists("/proc/driver/nvidia/version") or bool(glob.glob("/dev/nvidia[0-9]*"))
-            or shutil.which("nvidia-smi") is not None)
+    return (
+        os.path.exists("/proc/driver/nvidia/version")
+        or bool(glob.glob("/dev/nvidia[0-9]*"))
+        or shutil.which("nvidia-smi") is not None
+    )
 
 
 def cpu_cores() -> int:

@@ -25,8 +25,13 @@ class Engine(ABC):
     cfg: ModelConfig
 
     @abstractmethod
-    def velocities(self, windows: list[WindowInput], batch_size: int = 32, temperature: float = 0.0,
-                   on_batch: Callable[[list[int]], None] | None = None) -> list[np.ndarray]:
+    def velocities(
+        self,
+        windows: list[WindowInput],
+        batch_size: int = 32,
+        temperature: float = 0.0,
+        on_batch: Callable[[list[int]], None] | None = None,
+    ) -> list[np.ndarray]:
         """Velocities of each window's notes; ``temperature`` above 0 samples (seeded per window).
 
         ``on_batch`` (progress) gets the indices of each batch's windows when they are done,

@@ -62,20 +62,40 @@ class Model:
     def num_parameters(self) -> int:
         return self.engine.num_parameters()
 
-    def velocities(self, windows: list[WindowInput], batch_size: int = 32, temperature: float = 0.0,
-                   on_batch: Callable[[list[int]], None] | None = None) -> list[np.ndarray]:
+    def velocities(
+        self,
+        windows: list[WindowInput],
+        batch_size: int = 32,
+        temperature: float = 0.0,
+        on_batch: Callable[[list[int]], None] | None = None,
+    ) -> list[np.ndarray]:
         """The network's velocities of each window's notes (``Engine.velocities``)."""
         return self.engine.velocities(windows, batch_size, temperature, on_batch)
 
-    def predict(self, notes: Notes, *, markings: np.ndarray | None = None, read_dynamics: bool = True,
-                read_staves: bool = True, temperature: float = 0.0, seed: int = 0,
-                calibrate: bool = True) -> np.ndarray:
+    def predict(
+        self,
+        notes: Notes,
+        *,
+        markings: np.ndarray | None = None,
+        read_dynamics: bool = True,
+        read_staves: bool = True,
+        temperature: float = 0.0,
+        seed: int = 0,
+        calibrate: bool = True,
+    ) -> np.ndarray:
         """One velocity (1..127) per note of one note table (``inference.predict``)."""
         from autodynamics_cli.inference.predict import predict_velocities
 
-        (vel,) = predict_velocities(self, [notes], read_dynamics=read_dynamics, read_staves=read_staves,
-                                    temperature=temperature, seed=seed, calibrate=calibrate,
-                                    markings=[markings])
+        (vel,) = predict_velocities(
+            self,
+            [notes],
+            read_dynamics=read_dynamics,
+            read_staves=read_staves,
+            temperature=temperature,
+            seed=seed,
+            calibrate=calibrate,
+            markings=[markings],
+        )
         return vel
 
     def uncalibrated(self) -> Model:
@@ -90,17 +110,28 @@ class Model:
         return net
 
     @classmethod
-    def from_network(cls, network: AutoDynamics, device: torch.device | str = "cpu",
-                     calibration: PieceCalibration | None = None, card: dict[str, str] | None = None,
-                     name: str = "") -> Model:
+    def from_network(
+        cls,
+        network: AutoDynamics,
+        device: torch.device | str = "cpu",
+        calibration: PieceCalibration | None = None,
+        card: dict[str, str] | None = None,
+        name: str = "",
+    ) -> Model:
         """A torch network held in memory (a training run's) on the torch engine."""
         from autodynamics_cli.inference.torch_engine import TorchEngine
 
         return cls(TorchEngine(network, device), calibration, dict(card or {}), name)
 
 
-def load_model(name: str | Path | None = None, *, device: str = "auto", engine: str = "auto",
-               sampling: bool = False, work_bytes: int = 0) -> Model:
+def load_model(
+    name: str | Path | None = None,
+    *,
+    device: str = "auto",
+    engine: str = "auto",
+    sampling: bool = False,
+    work_bytes: int = 0,
+) -> Model:
     """The model called ``name`` (``None``/``"default"``: the bundled one), ready to predict.
 
     ``name``: a known name, a ``.safetensors`` file or folder, or a Hub repo

@@ -31,21 +31,26 @@ class NumpyEngine(Engine):
         self.net, self.cfg, self.workers = net, net.cfg, workers
         self.referee = Referee(net.cfg, lambda: net)
 
-    def velocities(self, windows: list[WindowInput], batch_size: int = 32, temperature: float = 0.0,
-                   on_batch: Callable[[list[int]], None] | None = None) -> list[np.ndarray]:
+    def velocities(
+        self,
+        windows: list[WindowInput],
+        batch_size: int = 32,
+        temperature: float = 0.0,
+        on_batch: Callable[[list[int]], None] | None = None,
+    ) -> list[np.ndarray]:
         if temperature > 0:
             raise ValueError("the numpy engine does not sample; use the torch model for a temperature")
         out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(windows)
         close: list[int] = []  # windows with a close call, for the referee
-        batches = batch_windows(windows, self.cfg.max_decoder_len, min(batch_size, PARALLEL_BATCH),
-                                BATCH_OVERHEAD_TOKENS["cpu"])
+        batches = batch_windows(
+            windows, self.cfg.max_decoder_len, min(batch_size, PARALLEL_BATCH), BATCH_OVERHEAD_TOKENS["cpu"]
+        )
 
         def run(idx: list[int]) -> None:
             batch = [windows[i] for i in idx]
             tokens, onsets, roles, keys, features = decoder_inputs(batch)
             roll = np.stack([w.roll for w in batch])
-            logits = self.net.velocity_logits(tokens, onsets, roles, keys, features,
-                                              self.net.encode(roll))
+            logits = self.net.velocity_logits(tokens, onsets, roles, keys, features, self.net.encode(roll))
             vel, near = close_readout(logits, self.cfg.readout)
             for row, i in enumerate(idx):
                 out[i] = vel[row, : len(windows[i])]
@@ -70,4 +75,3 @@ class NumpyEngine(Engine):
 
     def num_parameters(self) -> int:
         return self.net.num_parameters()
-

@@ -25,8 +25,13 @@ if TYPE_CHECKING:
 HOP_STEPS = 128  # 6.4 s: every note is decoded in up to two overlapping windows
 
 
-def model_features(cfg: ModelConfig, notes: Notes, read_dynamics: bool = True,
-                   read_staves: bool = True, markings: np.ndarray | None = None) -> np.ndarray:
+def model_features(
+    cfg: ModelConfig,
+    notes: Notes,
+    read_dynamics: bool = True,
+    read_staves: bool = True,
+    markings: np.ndarray | None = None,
+) -> np.ndarray:
     """Note features of a whole file, with what else of it the model reads.
 
     That is its notated velocities, onset leads, staves and, for a MusicXML
@@ -41,13 +46,19 @@ def model_features(cfg: ModelConfig, notes: Notes, read_dynamics: bool = True,
     staves = cfg.staff and read_staves
     staff = NF.part_staff(notes.track, notes.channel, notes.pitch) if staves else None
     read = read_dynamics and cfg.input_velocity and NF.velocities_vary(notes.velocity)
-    return NF.note_features(on, notes.pitch, notes.velocity if read else None,
-                            notes.onset if cfg.onset_lead else None,
-                            staff, markings if cfg.markings else None)
+    return NF.note_features(
+        on,
+        notes.pitch,
+        notes.velocity if read else None,
+        notes.onset if cfg.onset_lead else None,
+        staff,
+        markings if cfg.markings else None,
+    )
 
 
-def window_inputs(notes: Notes, windows: list[Window], roll_steps: int,
-                  features: np.ndarray | None = None) -> list[WindowInput]:
+def window_inputs(
+    notes: Notes, windows: list[Window], roll_steps: int, features: np.ndarray | None = None
+) -> list[WindowInput]:
     """The roll, known tokens and note features of each window of one file."""
     on, end = note_steps(notes.onset, notes.offset)
     items = []
@@ -56,13 +67,15 @@ def window_inputs(notes: Notes, windows: list[Window], roll_steps: int,
         near = np.flatnonzero((on < hi) & (end > lo))  # notes visible in the roll
         roll = encode_roll(on[near], end[near], notes.pitch[near], w.start, roll_steps)
         idx = w.notes
-        items.append(WindowInput(
-            roll=roll,
-            pitch_tok=T.pitch_token(notes.pitch[idx]),
-            dur_tok=T.duration_token(end[idx] - on[idx]),
-            rel_onset=on[idx] - w.start,
-            features=None if features is None else features[idx],
-        ))
+        items.append(
+            WindowInput(
+                roll=roll,
+                pitch_tok=T.pitch_token(notes.pitch[idx]),
+                dur_tok=T.duration_token(end[idx] - on[idx]),
+                rel_onset=on[idx] - w.start,
+                features=None if features is None else features[idx],
+            )
+        )
     return items
 
 
@@ -82,12 +95,20 @@ def trim_after_last_kept(w: Window) -> Window:
     return Window(w.start, w.notes[:end], w.keep[:end])
 
 
-def predict_velocities(model: Model, notes_list: list[Notes], batch_size: int = 32,
-                       hop: int | None = None, temperature: float = 0.0, seed: int = 0,
-                       read_dynamics: bool = True, blend: bool = True, read_staves: bool = True,
-                       on_notes: Callable[[int, int], None] | None = None,
-                       calibrate: bool = True,
-                       markings: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
+def predict_velocities(
+    model: Model,
+    notes_list: list[Notes],
+    batch_size: int = 32,
+    hop: int | None = None,
+    temperature: float = 0.0,
+    seed: int = 0,
+    read_dynamics: bool = True,
+    blend: bool = True,
+    read_staves: bool = True,
+    on_notes: Callable[[int, int], None] | None = None,
+    calibrate: bool = True,
+    markings: list[np.ndarray | None] | None = None,
+) -> list[np.ndarray]:
     """One velocity (1..127) per note of each file, aligned with ``Notes``.
 
     ``hop`` (steps between window starts, default ``HOP_STEPS``): larger is
@@ -117,8 +138,9 @@ def predict_velocities(model: Model, notes_list: list[Notes], batch_size: int = 
         if cfg.causal_decoder:
             windows = [trim_after_last_kept(w) for w in windows]
         plans.append((len(all_items), windows, on))
-        feats = model_features(cfg, notes, read_dynamics, read_staves,
-                               None if markings is None else markings[i])
+        feats = model_features(
+            cfg, notes, read_dynamics, read_staves, None if markings is None else markings[i]
+        )
         items = window_inputs(notes, windows, cfg.roll_steps, feats)
         for k, item in enumerate(items):
             item.seed = window_seed(seed, k)
@@ -148,8 +170,9 @@ def predict_velocities(model: Model, notes_list: list[Notes], batch_size: int = 
     return results
 
 
-def blend_windows(on_step: np.ndarray, windows: list[Window], decoded: list[np.ndarray], steps: int
-                  ) -> np.ndarray:
+def blend_windows(
+    on_step: np.ndarray, windows: list[Window], decoded: list[np.ndarray], steps: int
+) -> np.ndarray:
     """Each note's velocity: the mean over the windows that read it, weighted by centrality.
 
     ``on_step``: each note's onset step (``grid.note_steps``). A note's

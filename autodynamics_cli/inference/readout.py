@@ -49,8 +49,9 @@ def top_gap(vel_logits: np.ndarray) -> np.ndarray:
     return top[..., 1] - top[..., 0]
 
 
-def close_readout(vel_logits: np.ndarray, kind: str, margin: float | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def close_readout(
+    vel_logits: np.ndarray, kind: str, margin: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Velocities 1..127 of ``kind`` (``argmax`` or ``mean``), and where each is a close call.
 
     A close call: the top two logits within ``margin`` (default ``CLOSE_CALL``) of

@@ -43,13 +43,15 @@ class Referee:
             if self.net is None:
                 self.net = self.model().astype(np.float64)
         tokens, onsets, roles, keys, features = decoder_inputs([window])
-        logits = self.net.velocity_logits(tokens, onsets, roles, keys, features,
-                                          self.net.encode(window.roll[None]))
+        logits = self.net.velocity_logits(
+            tokens, onsets, roles, keys, features, self.net.encode(window.roll[None])
+        )
         return readout(logits, self.cfg.readout)[0, : len(window)]
 
 
-def decoder_inputs(batch: list[WindowInput]
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def decoder_inputs(
+    batch: list[WindowInput],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Tokens, onsets, roles, keys and features of ``BOS p1 d1 VEL_MASK ...`` for each window.
 
     What ``torch_engine.full_inputs`` and ``torch_net.note_keys`` give a tagger: padding

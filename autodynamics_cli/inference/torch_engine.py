@@ -37,10 +37,16 @@ class TorchEngine(Engine):
         self.model, self.cfg, self.device = model, model.cfg, torch.device(device)
         self.referee = referee_of(model)
 
-    def velocities(self, windows: list[WindowInput], batch_size: int = 32, temperature: float = 0.0,
-                   on_batch: Callable[[list[int]], None] | None = None) -> list[np.ndarray]:
-        return decode_cached(self.model, windows, self.device, batch_size, temperature, self.referee,
-                             on_batch)
+    def velocities(
+        self,
+        windows: list[WindowInput],
+        batch_size: int = 32,
+        temperature: float = 0.0,
+        on_batch: Callable[[list[int]], None] | None = None,
+    ) -> list[np.ndarray]:
+        return decode_cached(
+            self.model, windows, self.device, batch_size, temperature, self.referee, on_batch
+        )
 
     def num_parameters(self) -> int:
         return self.model.num_parameters()
@@ -102,16 +108,26 @@ def referee_of(model: AutoDynamics) -> Referee | None:
     """The numpy engine's referee for ``model``'s close calls; None for a causal model (torch's alone)."""
     if model.cfg.causal_decoder:
         return None
-    return Referee(model.cfg, lambda: NumpyTagger(model.cfg, {k: v.detach().float().cpu().numpy()
-                                                             for k, v in model.state_dict().items()},
-                                                  np.float64))
+    return Referee(
+        model.cfg,
+        lambda: NumpyTagger(
+            model.cfg,
+            {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()},
+            np.float64,
+        ),
+    )
 
 
 @torch.inference_mode()
-def decode_cached(model: AutoDynamics, items: list[WindowInput], device: torch.device,
-                  batch_size: int = 32, temperature: float = 0.0,
-                  referee: Referee | None = None,
-                  on_batch: Callable[[list[int]], None] | None = None) -> list[np.ndarray]:
+def decode_cached(
+    model: AutoDynamics,
+    items: list[WindowInput],
+    device: torch.device,
+    batch_size: int = 32,
+    temperature: float = 0.0,
+    referee: Referee | None = None,
+    on_batch: Callable[[list[int]], None] | None = None,
+) -> list[np.ndarray]:
     """Velocities for each window, batching windows of similar length together.
 
     ``temperature`` 0 is the model's own readout (greedy); above 0, sampling.
@@ -136,8 +152,10 @@ def decode_cached(model: AutoDynamics, items: list[WindowInput], device: torch.d
         vel = vel.astype(np.int64)
         for row, i in enumerate(idx):
             n = len(items[i])
-            settle = referee is not None and close is not None and close[row, :n].any()
-            out[i] = referee.velocities(items[i]) if settle else vel[row, :n]
+            if referee is not None and close is not None and close[row, :n].any():  # settle it
+                out[i] = referee.velocities(items[i])
+            else:
+                out[i] = vel[row, :n]
         if on_batch is not None:
             on_batch(idx)
     return out
@@ -147,8 +165,12 @@ def _roles(b: int, first: int, device: torch.device) -> torch.Tensor:
     return torch.tensor([first, T.ROLE_PITCH, T.ROLE_DURATION], device=device).expand(b, 3)
 
 
-def _decode_batch_stepwise(model: AutoDynamics, batch: list[WindowInput], device: torch.device,
-                           sampler: VelocitySampler | None = None) -> torch.Tensor:
+def _decode_batch_stepwise(
+    model: AutoDynamics,
+    batch: list[WindowInput],
+    device: torch.device,
+    sampler: VelocitySampler | None = None,
+) -> torch.Tensor:
     x = stack_windows(batch, device)
     b, n = x.pitch.shape
     mem_kv = model.encode(x.roll)
@@ -163,16 +185,21 @@ def _decode_batch_stepwise(model: AutoDynamics, batch: list[WindowInput], device
         feats = torch.stack([prev_feat, x.features[:, i], x.features[:, i]], dim=1)
         roles = _roles(b, T.ROLE_BOS if i == 0 else T.ROLE_VELOCITY, device)
         logits = model.decode_step(toks, ons, roles, mem_kv, cache, feats)
-        vel[:, i] = _readout(logits[:, -1, T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY],
-                             model.cfg.readout, sampler)
-        prev_tok = vel[:, i] - 1 + T.VEL_OFFSET if model.cfg.velocity_feedback else \
-            torch.full_like(prev_tok, T.VEL_MASK)
+        vel[:, i] = _readout(
+            logits[:, -1, T.VEL_OFFSET : T.VEL_OFFSET + T.N_VELOCITY], model.cfg.readout, sampler
+        )
+        prev_tok = (
+            vel[:, i] - 1 + T.VEL_OFFSET
+            if model.cfg.velocity_feedback
+            else torch.full_like(prev_tok, T.VEL_MASK)
+        )
         prev_on, prev_feat = x.onset[:, i], x.features[:, i]
     return vel
 
 
-def full_inputs(x: Batch, vel_tok: torch.Tensor, n: int | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def full_inputs(
+    x: Batch, vel_tok: torch.Tensor, n: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Decoder input ``BOS p1 d1 v1 ... pN dN vN`` of the first ``n`` notes, as in training.
 
     Returns tokens, onsets, roles and features; positions of padding notes
@@ -191,16 +218,21 @@ def full_inputs(x: Batch, vel_tok: torch.Tensor, n: int | None = None
     return tokens, onsets, roles, features
 
 
-def _decode_batch_one_pass(model: AutoDynamics, batch: list[WindowInput], device: torch.device,
-                           sampler: VelocitySampler | None = None) -> torch.Tensor:
+def _decode_batch_one_pass(
+    model: AutoDynamics,
+    batch: list[WindowInput],
+    device: torch.device,
+    sampler: VelocitySampler | None = None,
+) -> torch.Tensor:
     x = stack_windows(batch, device)
     tokens, onsets, roles, features = full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))
     logits = model.velocity_logits(tokens, onsets, roles, model.encode(x.roll), features)
     return _readout(logits, model.cfg.readout, sampler)
 
 
-def _decode_batch_one_pass_greedy(model: AutoDynamics, batch: list[WindowInput], device: torch.device
-                                  ) -> tuple[np.ndarray, np.ndarray]:
+def _decode_batch_one_pass_greedy(
+    model: AutoDynamics, batch: list[WindowInput], device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
     """The one pass's velocities, read by ``readout.close_readout``, and its close calls."""
     x = stack_windows(batch, device)
     tokens, onsets, roles, features = full_inputs(x, torch.full_like(x.pitch, T.VEL_MASK))

@@ -34,8 +34,15 @@ class Notes:
         def col(x) -> np.ndarray:
             return np.broadcast_to(np.asarray(x, dtype=np.int64), (n,)).copy()
 
-        return cls(on, np.asarray(offset, dtype=np.float64), col(pitch), col(velocity), col(channel),
-                   col(track), np.full(n, -1, dtype=np.int64))
+        return cls(
+            on,
+            np.asarray(offset, dtype=np.float64),
+            col(pitch),
+            col(velocity),
+            col(channel),
+            col(track),
+            np.full(n, -1, dtype=np.int64),
+        )
 
 
 @dataclass

@@ -31,8 +31,9 @@ MAX_NOTES = 2_000_000  # note_on events with a velocity above 0
 MAX_TRACKS = 32_767  # mido reads the track count as a signed 16-bit number
 
 
-def tempo_map_seconds(ticks: np.ndarray, tempo_ticks: list[int], tempos: list[int],
-                      ticks_per_beat: int) -> np.ndarray:
+def tempo_map_seconds(
+    ticks: np.ndarray, tempo_ticks: list[int], tempos: list[int], ticks_per_beat: int
+) -> np.ndarray:
     """Convert absolute ticks to seconds through a tempo map.
 
     ``tempo_ticks`` (ascending) and ``tempos`` (microseconds per beat) list the
@@ -79,8 +80,9 @@ def read_midi(path: str | Path, data: bytes | None = None) -> MidiScore:
     if len(data) == 0:
         raise MidiReadError(path, "file is empty")
     if data[:4] == b"RIFF" and data[8:12] == b"RMID":
-        raise MidiReadError(path, "RIFF MIDI (.rmi) is not supported; extract the standard MIDI "
-                                  "file inside it first")
+        raise MidiReadError(
+            path, "RIFF MIDI (.rmi) is not supported; extract the standard MIDI file inside it first"
+        )
     if data[:4] != b"MThd":
         raise MidiReadError(path, "not a MIDI file (no MThd header)")
     try:
@@ -96,8 +98,9 @@ def read_midi(path: str | Path, data: bytes | None = None) -> MidiScore:
     if header.division == 0:
         raise MidiReadError(path, "bad header: invalid time division (0 ticks per beat)")
     if header.n_tracks > MAX_TRACKS:
-        raise MidiReadError(path, f"bad header: {header.n_tracks:,} tracks (the format allows "
-                                  f"{MAX_TRACKS:,})")
+        raise MidiReadError(
+            path, f"bad header: {header.n_tracks:,} tracks (the format allows {MAX_TRACKS:,})"
+        )
     try:
         scanned = scan(data)
     except ScanError as e:
@@ -135,8 +138,7 @@ def _describe(e: Exception) -> str:
     return text.splitlines()[0]
 
 
-def _collect_notes(path: str | Path, data: bytes, mid: mido.MidiFile,
-                   offsets: list[list[int]]) -> MidiScore:
+def _collect_notes(path: str | Path, data: bytes, mid: mido.MidiFile, offsets: list[list[int]]) -> MidiScore:
     # Gather events with absolute ticks; sort by (tick, track, index) like a merge.
     events: list[tuple[int, int, int, int, int, int, int]] = []  # tick,track,idx,kind,ch,note,vel
     tempo_events: list[tuple[int, int, int, int]] = []
@@ -195,19 +197,30 @@ def _collect_notes(path: str | Path, data: bytes, mid: mido.MidiFile,
     keep = ~drum & in_range
     ticks = np.concatenate([np.asarray(on_tick, dtype=np.int64), np.asarray(off_tick, dtype=np.int64)])
     secs = tempo_map_seconds(ticks, tempo_ticks, tempos, mid.ticks_per_beat)
-    onset, offset = secs[: len(on_tick)], secs[len(on_tick):]
-    vel = np.frombuffer(data, dtype=np.uint8)[byte_off].astype(np.int64) if len(byte_off) else \
-        np.zeros(0, dtype=np.int64)
+    onset, offset = secs[: len(on_tick)], secs[len(on_tick) :]
+    vel = (
+        np.frombuffer(data, dtype=np.uint8)[byte_off].astype(np.int64)
+        if len(byte_off)
+        else np.zeros(0, dtype=np.int64)
+    )
     notes = Notes(
-        onset=onset[keep], offset=offset[keep], pitch=pitch[keep], velocity=vel[keep],
-        channel=channel[keep], track=track[keep], byte_offset=byte_off[keep],
+        onset=onset[keep],
+        offset=offset[keep],
+        pitch=pitch[keep],
+        velocity=vel[keep],
+        channel=channel[keep],
+        track=track[keep],
+        byte_offset=byte_off[keep],
     )
     end_tick = max(track_end) if track_end else 0
-    duration = float(tempo_map_seconds(np.asarray([end_tick]), tempo_ticks, tempos,
-                                       mid.ticks_per_beat)[0])
+    duration = float(tempo_map_seconds(np.asarray([end_tick]), tempo_ticks, tempos, mid.ticks_per_beat)[0])
     return MidiScore(
-        data=data, notes=notes, programs=programs[keep], n_tracks=len(mid.tracks),
-        n_drum_notes=int(drum.sum()), n_out_of_range_notes=int((~drum & ~in_range).sum()),
+        data=data,
+        notes=notes,
+        programs=programs[keep],
+        n_tracks=len(mid.tracks),
+        n_drum_notes=int(drum.sum()),
+        n_out_of_range_notes=int((~drum & ~in_range).sum()),
         duration=duration,
     )
 

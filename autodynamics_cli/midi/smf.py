@@ -83,8 +83,9 @@ def _varlen(data: bytes, pos: int, end: int, where: str) -> tuple[int, int]:
         value = (value << 7) | (byte & 0x7F)
         if byte < 0x80:
             return value, pos
-    raise ScanError(f"corrupt: a variable-length number longer than {MAX_VARLEN_BYTES} bytes "
-                    f"({where}, byte {pos})")
+    raise ScanError(
+        f"corrupt: a variable-length number longer than {MAX_VARLEN_BYTES} bytes ({where}, byte {pos})"
+    )
 
 
 def _is_chunk_type(name: bytes) -> bool:
@@ -92,8 +93,9 @@ def _is_chunk_type(name: bytes) -> bool:
     return all(0x20 <= b <= 0x7E for b in name)
 
 
-def _next_track(data: bytes, pos: int, t: int, n_tracks: int,
-                skipped: list[tuple[int, int]]) -> tuple[int, int]:
+def _next_track(
+    data: bytes, pos: int, t: int, n_tracks: int, skipped: list[tuple[int, int]]
+) -> tuple[int, int]:
     """From ``pos``, skip unknown chunks up to track ``t`` (0-based); the (start, end) of its events.
 
     Each skipped chunk's span is appended to ``skipped``. Anything that is not a
@@ -104,23 +106,28 @@ def _next_track(data: bytes, pos: int, t: int, n_tracks: int,
         if pos + 8 > len(data):
             if len(skipped) > first_skip:
                 last = skipped[-1][0]
-                raise ScanError(f"truncated: the file ends before track {t + 1} of {n_tracks} (an MTrk "
-                                f"chunk), after an unknown chunk {_chunk_name(data, last)} at byte {last}")
+                raise ScanError(
+                    f"truncated: the file ends before track {t + 1} of {n_tracks} (an MTrk "
+                    f"chunk), after an unknown chunk {_chunk_name(data, last)} at byte {last}"
+                )
             raise ScanError(f"truncated: the file ends before track {t + 1} of {n_tracks}")
         name, size = struct.unpack(">4sL", data[pos : pos + 8])
         end = pos + 8 + size
         if name == b"MTrk":
             if end > len(data):
-                raise ScanError(f"truncated or wrong chunk length: track {t + 1} says it is {size:,} bytes "
-                                f"long, but only {len(data) - pos - 8:,} bytes remain")
+                raise ScanError(
+                    f"truncated or wrong chunk length: track {t + 1} says it is {size:,} bytes "
+                    f"long, but only {len(data) - pos - 8:,} bytes remain"
+                )
             return pos + 8, end
         if not _is_chunk_type(name):
-            raise ScanError(f"corrupt: expected track {t + 1} (an MTrk chunk) at byte {pos}, "
-                            f"found {name!r}")
+            raise ScanError(f"corrupt: expected track {t + 1} (an MTrk chunk) at byte {pos}, found {name!r}")
         if end > len(data):
-            raise ScanError(f"truncated or wrong chunk length: an unknown chunk {_chunk_name(data, pos)} "
-                            f"at byte {pos} says it is {size:,} bytes long, but only "
-                            f"{len(data) - pos - 8:,} bytes remain")
+            raise ScanError(
+                f"truncated or wrong chunk length: an unknown chunk {_chunk_name(data, pos)} "
+                f"at byte {pos} says it is {size:,} bytes long, but only "
+                f"{len(data) - pos - 8:,} bytes remain"
+            )
         skipped.append((pos, end))
         pos = end
 
@@ -186,11 +193,13 @@ def scan(data: bytes) -> Scan:
             status = data[pos]
             if status < 0x80:
                 if last_status is None:
-                    raise ScanError(f"corrupt: running status without a previous status byte "
-                                    f"({where}, byte {pos})")
+                    raise ScanError(
+                        f"corrupt: running status without a previous status byte ({where}, byte {pos})"
+                    )
                 if last_status >= 0xF0:
-                    raise ScanError(f"corrupt: running status after a sysex or system message "
-                                    f"({where}, byte {pos})")
+                    raise ScanError(
+                        f"corrupt: running status after a sysex or system message ({where}, byte {pos})"
+                    )
                 status = last_status
             else:
                 pos += 1
@@ -209,14 +218,17 @@ def scan(data: bytes) -> Scan:
                 if payload[-1:] == b"\xf7":
                     payload = payload[:-1]
                 if max(payload, default=0) >= 0x80:
-                    raise ScanError(f"unsupported: a sysex or F7 escape event carries bytes above 127 "
-                                    f"({where}, byte {pos})")
+                    raise ScanError(
+                        f"unsupported: a sysex or F7 escape event carries bytes above 127 "
+                        f"({where}, byte {pos})"
+                    )
                 pos += length
             else:
                 if status >= 0xF0:
                     if status not in _SYSTEM_LEN:
-                        raise ScanError(f"corrupt: undefined status byte 0x{status:02x} "
-                                        f"({where}, byte {pos - 1})")
+                        raise ScanError(
+                            f"corrupt: undefined status byte 0x{status:02x} ({where}, byte {pos - 1})"
+                        )
                     n = _SYSTEM_LEN[status]
                 else:
                     n = _DATA_LEN[status >> 4]
@@ -224,8 +236,10 @@ def scan(data: bytes) -> Scan:
                     raise ScanError(f"wrong chunk length: an event runs past the end of {where}")
                 for k in range(pos, pos + n):
                     if data[k] >= 0x80:
-                        raise ScanError(f"corrupt: status byte 0x{data[k]:02x} where a data byte belongs "
-                                        f"({where}, byte {k})")
+                        raise ScanError(
+                            f"corrupt: status byte 0x{data[k]:02x} where a data byte belongs "
+                            f"({where}, byte {k})"
+                        )
                 if status >> 4 == 0x9:
                     offsets.append(pos + 1)
                     ticks.append(tick)
@@ -249,8 +263,9 @@ def note_on_velocity_offsets(data: bytes) -> list[list[int]]:
 def note_on_ticks(data: bytes) -> dict[int, int]:
     """The absolute tick of every note_on, keyed by its velocity byte's offset (``Notes.byte_offset``)."""
     s = scan(data)
-    return {o: t for offs, ticks in zip(s.offsets, s.ticks, strict=True)
-            for o, t in zip(offs, ticks, strict=True)}
+    return {
+        o: t for offs, ticks in zip(s.offsets, s.ticks, strict=True) for o, t in zip(offs, ticks, strict=True)
+    }
 
 
 def patch_velocities(data: bytes, offsets: list[int], velocities: list[int]) -> bytes:

@@ -20,8 +20,9 @@ from autodynamics_cli.midi.smf import patch_velocities
 
 def with_velocities(score: MidiScore, velocities: np.ndarray) -> bytes:
     """The file's bytes with each modelled note's velocity replaced."""
-    return patch_velocities(score.data, score.notes.byte_offset.tolist(),
-                            np.asarray(velocities).astype(int).tolist())
+    return patch_velocities(
+        score.data, score.notes.byte_offset.tolist(), np.asarray(velocities).astype(int).tolist()
+    )
 
 
 def write_atomic(path: str | Path, data: bytes, overwrite: bool = True) -> None:

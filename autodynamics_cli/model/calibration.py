@@ -10,7 +10,7 @@ maps a file's velocities (its selected notes) as
 with dL and dS two linear functions of a whole-piece summary (``summary_features``:
 tempo and density, chord size, note lengths, register, notated dynamics, and the
 network's own mean and spread on the file). They were fitted by
-``scripts/piece_calibration.py`` on the train split's scores (ridge regressions,
+``training/calibrate.py`` (``autodyn calibrate``) on the train split's scores (ridge regressions,
 features chosen by grouped cross-validation), and a second pair on its recorded
 performances for input whose chords were played rather than notated (``played``),
 and are stored in the weights file's metadata under ``piece_calibration``. ``factor``
@@ -30,16 +30,34 @@ from autodynamics_cli.encoding.note_features import velocities_vary
 
 METADATA_KEY = "piece_calibration"
 CHORD_S = 0.035  # onsets closer than this are one chord (a played chord spreads over some 30 ms)
-FEATURES = ("log_notes_per_s", "log_onsets_per_s", "chord_size", "log_mean_dur", "log_median_dur",
-            "pitch_mean", "pitch_std", "log_length_s", "has_dynamics", "notated_mean",
-            "notated_std", "model_mean", "model_std", "played_chords")
+FEATURES = (
+    "log_notes_per_s",
+    "log_onsets_per_s",
+    "chord_size",
+    "log_mean_dur",
+    "log_median_dur",
+    "pitch_mean",
+    "pitch_std",
+    "log_length_s",
+    "has_dynamics",
+    "notated_mean",
+    "notated_std",
+    "model_mean",
+    "model_std",
+    "played_chords",
+)
 PLAYED_S = 0.001  # a chord whose onsets differ by more than this was played, not notated
 PLAYED_SHARE = 0.5  # a file with more of its chords played is a recorded performance
 
 
-def summary_features(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray,
-                     velocity: np.ndarray, pred: np.ndarray, read_dynamics: bool = True
-                     ) -> dict[str, float]:
+def summary_features(
+    onset: np.ndarray,
+    offset: np.ndarray,
+    pitch: np.ndarray,
+    velocity: np.ndarray,
+    pred: np.ndarray,
+    read_dynamics: bool = True,
+) -> dict[str, float]:
     """The whole-piece summary (``FEATURES``) from the input notes and the network's velocities.
 
     ``velocity``: the notated velocities the network read; a file whose velocities
@@ -55,11 +73,22 @@ def summary_features(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray,
     within = gaps[gaps <= CHORD_S]  # steps inside a chord: 0 in a score, a few ms when played
     dyn = read_dynamics and velocities_vary(velocity)
     vel, v = np.asarray(velocity, dtype=np.float64), np.asarray(pred, dtype=np.float64)
-    values = (math.log(len(on) / span), math.log(chords / span), len(on) / chords,
-              math.log(dur.mean()), math.log(float(np.median(dur))), p.mean(), p.std(),
-              math.log(span), float(dyn), vel.mean() - 64 if dyn else 0.0,
-              vel.std() if dyn else 0.0, v.mean(), v.std(),
-              float((within > PLAYED_S).mean()) if len(within) else 0.0)
+    values = (
+        math.log(len(on) / span),
+        math.log(chords / span),
+        len(on) / chords,
+        math.log(dur.mean()),
+        math.log(float(np.median(dur))),
+        p.mean(),
+        p.std(),
+        math.log(span),
+        float(dyn),
+        vel.mean() - 64 if dyn else 0.0,
+        vel.std() if dyn else 0.0,
+        v.mean(),
+        v.std(),
+        float((within > PLAYED_S).mean()) if len(within) else 0.0,
+    )
     return {k: float(x) for k, x in zip(FEATURES, values, strict=True)}
 
 
@@ -85,8 +114,13 @@ class PieceCalibration:
     played: PieceCalibration | None = None  # for recorded performances (``PLAYED_SHARE``), if fitted
 
     def to_dict(self) -> dict:
-        d = {"version": 1, "level": vars(self.level), "spread": vars(self.spread),
-             "factor": self.factor, "fitted_on": self.fitted_on}
+        d = {
+            "version": 1,
+            "level": vars(self.level),
+            "spread": vars(self.spread),
+            "factor": self.factor,
+            "fitted_on": self.fitted_on,
+        }
         return d if self.played is None else {**d, "played": self.played.to_dict()}
 
     def to_json(self) -> str:
@@ -94,14 +128,17 @@ class PieceCalibration:
 
     @classmethod
     def from_dict(cls, d: dict) -> PieceCalibration:
-        lin = {k: Linear(float(d[k]["intercept"]), {str(f): float(s) for f, s in d[k]["slopes"].items()})
-               for k in ("level", "spread")}
+        lin = {
+            k: Linear(float(d[k]["intercept"]), {str(f): float(s) for f, s in d[k]["slopes"].items()})
+            for k in ("level", "spread")
+        }
         unknown = (set(lin["level"].slopes) | set(lin["spread"].slopes)) - set(FEATURES)
         if unknown:
             raise ValueError(f"unknown summary features {sorted(unknown)}")
         played = cls.from_dict(d["played"]) if d.get("played") else None
-        return cls(lin["level"], lin["spread"], float(d.get("factor", 1.0)), str(d.get("fitted_on", "")),
-                   played)
+        return cls(
+            lin["level"], lin["spread"], float(d.get("factor", 1.0)), str(d.get("fitted_on", "")), played
+        )
 
     @classmethod
     def from_json(cls, text: str) -> PieceCalibration:
@@ -118,8 +155,15 @@ class PieceCalibration:
             return self.played.level_and_scale(x)
         return x["model_mean"] + self.level(x), self.factor * math.exp(self.spread(x))
 
-    def apply(self, pred: np.ndarray, onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray,
-              velocity: np.ndarray, read_dynamics: bool = True) -> np.ndarray:
+    def apply(
+        self,
+        pred: np.ndarray,
+        onset: np.ndarray,
+        offset: np.ndarray,
+        pitch: np.ndarray,
+        velocity: np.ndarray,
+        read_dynamics: bool = True,
+    ) -> np.ndarray:
         """The calibrated velocities of one file (1..127, rounded)."""
         v = np.asarray(pred, dtype=np.float64)
         if len(v) == 0:

@@ -69,20 +69,32 @@ class ModelConfig:
 
 PRESETS: dict[str, ModelConfig] = {
     # The paper's Table 1 (T5 base-like): about 200M parameters.
-    "paper-base": ModelConfig(n_enc_layers=12, n_dec_layers=12, n_heads=12, d_model=768,
-                              d_kv=64, d_ff=2048, max_decoder_len=2048),
+    "paper-base": ModelConfig(
+        n_enc_layers=12, n_dec_layers=12, n_heads=12, d_model=768, d_kv=64, d_ff=2048, max_decoder_len=2048
+    ),
     # The paper's smaller model that scored as well (T5X small).
-    "paper-small": ModelConfig(n_enc_layers=8, n_dec_layers=8, n_heads=6, d_model=512,
-                               d_kv=64, d_ff=2048, max_decoder_len=2048),
+    "paper-small": ModelConfig(
+        n_enc_layers=8, n_dec_layers=8, n_heads=6, d_model=512, d_kv=64, d_ff=2048, max_decoder_len=2048
+    ),
     # CPU-friendly default size (6.2M parameters), reading note features and notated dynamics.
-    "default": ModelConfig(note_features=True, input_velocity=True, causal_decoder=False,
-                           velocity_feedback=False, readout="mean"),
+    "default": ModelConfig(
+        note_features=True, input_velocity=True, causal_decoder=False, velocity_feedback=False, readout="mean"
+    ),
     # Smaller still (3.3M): what two CPU cores can train in an hour or two.
-    "small": ModelConfig(d_model=192, n_heads=3, d_ff=512, note_features=True, input_velocity=True,
-                         causal_decoder=False, velocity_feedback=False, readout="mean"),
+    "small": ModelConfig(
+        d_model=192,
+        n_heads=3,
+        d_ff=512,
+        note_features=True,
+        input_velocity=True,
+        causal_decoder=False,
+        velocity_feedback=False,
+        readout="mean",
+    ),
     # For tests only.
-    "tiny": ModelConfig(n_enc_layers=1, n_dec_layers=1, n_heads=2, d_model=32, d_kv=16,
-                        d_ff=64, max_decoder_len=64),
+    "tiny": ModelConfig(
+        n_enc_layers=1, n_dec_layers=1, n_heads=2, d_model=32, d_kv=16, d_ff=64, max_decoder_len=64
+    ),
 }
 
 
@@ -91,10 +103,19 @@ PRESETS: dict[str, ModelConfig] = {
 RESEARCH_PRESETS: dict[str, ModelConfig] = {
     # The paper's small size with this project's design (note features, one-pass tagger,
     # mean readout): trained on one H100, it did not beat the default size on score input.
-    "paper-small-tagger": ModelConfig(n_enc_layers=8, n_dec_layers=8, n_heads=6, d_model=512,
-                                      d_kv=64, d_ff=2048, note_features=True, input_velocity=True,
-                                      causal_decoder=False, velocity_feedback=False,
-                                      readout="mean"),
+    "paper-small-tagger": ModelConfig(
+        n_enc_layers=8,
+        n_dec_layers=8,
+        n_heads=6,
+        d_model=512,
+        d_kv=64,
+        d_ff=2048,
+        note_features=True,
+        input_velocity=True,
+        causal_decoder=False,
+        velocity_feedback=False,
+        readout="mean",
+    ),
 }
 
 
@@ -114,9 +135,13 @@ def feature_layout(cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray, int]:
     All used columns share one embedding table; column i's value v is row
     ``offset[i] + v``.
     """
-    flags = {NF.VELOCITY_COLUMN: cfg.input_velocity, NF.LEAD_COLUMN: cfg.onset_lead,
-             NF.STAFF_COLUMN: cfg.staff, NF.STAFF_RANK_COLUMN: cfg.staff,
-             **dict.fromkeys(NF.MARKING_COLUMNS, cfg.markings)}
+    flags = {
+        NF.VELOCITY_COLUMN: cfg.input_velocity,
+        NF.LEAD_COLUMN: cfg.onset_lead,
+        NF.STAFF_COLUMN: cfg.staff,
+        NF.STAFF_RANK_COLUMN: cfg.staff,
+        **dict.fromkeys(NF.MARKING_COLUMNS, cfg.markings),
+    }
     used = np.array([flags.get(i, cfg.note_features) for i in range(NF.N_FEATURES)])
     sizes = [NF.FEATURE_SIZES[i] if used[i] else 0 for i in range(NF.N_FEATURES)]
     return used, np.cumsum([0] + sizes[:-1]).astype(np.int64), int(sum(sizes))
@@ -126,9 +151,12 @@ def state_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """The name and shape of every weight of ``torch_net.AutoDynamics(cfg)`` (tests check they agree)."""
     d, inner = cfg.d_model, cfg.n_heads * cfg.d_kv
     shapes: dict[str, tuple[int, ...]] = {
-        "roll_in.weight": (d, 2 * cfg.n_keys), "roll_in.bias": (d,),
-        "tok_emb.weight": (cfg.vocab_size, d), "onset_emb.weight": (cfg.roll_steps, d),
-        "role_emb.weight": (T.N_ROLES, d)}
+        "roll_in.weight": (d, 2 * cfg.n_keys),
+        "roll_in.bias": (d,),
+        "tok_emb.weight": (cfg.vocab_size, d),
+        "onset_emb.weight": (cfg.roll_steps, d),
+        "role_emb.weight": (T.N_ROLES, d),
+    }
     if cfg.note_pitch_embedding:
         shapes["key_emb.weight"] = (T.N_PITCH, d)
     rows = feature_layout(cfg)[2]
@@ -139,19 +167,32 @@ def state_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
         shapes[name + ".weight"] = shapes[name + ".bias"] = (d,)
 
     def attention(name: str) -> None:
-        shapes.update({name + ".q.weight": (inner, d), name + ".kv.weight": (2 * inner, d),
-                       name + ".o.weight": (d, inner)})
+        shapes.update(
+            {
+                name + ".q.weight": (inner, d),
+                name + ".kv.weight": (2 * inner, d),
+                name + ".o.weight": (d, inner),
+            }
+        )
 
     def feed_forward(name: str) -> None:
         shapes.update({name + ".wi.weight": (2 * cfg.d_ff, d), name + ".wo.weight": (d, cfg.d_ff)})
 
     for i in range(cfg.n_enc_layers):
         p = f"encoder.{i}"
-        norm(p + ".norm1"), norm(p + ".norm2"), attention(p + ".attn"), feed_forward(p + ".ff")
+        norm(p + ".norm1")
+        norm(p + ".norm2")
+        attention(p + ".attn")
+        feed_forward(p + ".ff")
     for i in range(cfg.n_dec_layers):
         p = f"decoder.{i}"
-        norm(p + ".norm1"), norm(p + ".norm2"), norm(p + ".norm3")
-        attention(p + ".self_attn"), attention(p + ".cross_attn"), feed_forward(p + ".ff")
-    norm("enc_norm"), norm("dec_norm")
+        norm(p + ".norm1")
+        norm(p + ".norm2")
+        norm(p + ".norm3")
+        attention(p + ".self_attn")
+        attention(p + ".cross_attn")
+        feed_forward(p + ".ff")
+    norm("enc_norm")
+    norm("dec_norm")
     shapes["head.weight"] = (cfg.vocab_size, d)
     return shapes

@@ -47,20 +47,21 @@ class NumpyTagger:
     """A tagger model's weights as numpy arrays, with its one-pass forward.
 
     ``dtype`` is what it computes in: float32 as torch does, or float64, in
-    which the numpy engine's referee (``numpy_engine.Referee``) settles close calls.
+    which the numpy engine's referee (``inference.referee.Referee``) settles close calls.
     """
 
-    def __init__(self, cfg: ModelConfig, state: dict[str, np.ndarray],
-                 dtype: type[np.floating] = np.float32) -> None:
+    def __init__(
+        self, cfg: ModelConfig, state: dict[str, np.ndarray], dtype: type[np.floating] = np.float32
+    ) -> None:
         if cfg.causal_decoder:
             raise ValueError("the numpy engine runs taggers only (causal_decoder off)")
         self.cfg, self.dtype = cfg, np.dtype(dtype)
         self.n_parameters = sum(v.size for v in state.values())
         # x @ W.T with W.T laid out contiguously once, not on every call; W itself is not kept
-        linear = {k for k, v in state.items()
-                  if v.ndim == 2 and not k.endswith("emb.weight") and k != "head.weight"}
-        self.wt = {k[: -len(".weight")]: np.ascontiguousarray(state[k].T, dtype=self.dtype)
-                   for k in linear}
+        linear = {
+            k for k, v in state.items() if v.ndim == 2 and not k.endswith("emb.weight") and k != "head.weight"
+        }
+        self.wt = {k[: -len(".weight")]: np.ascontiguousarray(state[k].T, dtype=self.dtype) for k in linear}
         self.w = {k: np.ascontiguousarray(v, dtype=self.dtype) for k, v in state.items() if k not in linear}
         self.feat_used, self.feat_offset, _ = spec.feature_layout(cfg)
         self.enc_pos = spec.sinusoidal_positions(cfg.roll_steps, cfg.d_model).astype(self.dtype)
@@ -99,8 +100,9 @@ class NumpyTagger:
         k, v = np.split(self._linear(x, name + ".kv"), 2, axis=-1)
         return self._heads(k), self._heads(v)
 
-    def _attend(self, x: np.ndarray, k: np.ndarray, v: np.ndarray, name: str,
-                key_bias: np.ndarray | None = None) -> np.ndarray:
+    def _attend(
+        self, x: np.ndarray, k: np.ndarray, v: np.ndarray, name: str, key_bias: np.ndarray | None = None
+    ) -> np.ndarray:
         """``key_bias``: ``(B, 1, 1, L)``, 0 where a key may be read, -inf where not.
 
         The scale goes on the queries and the softmax's division on the output,
@@ -135,24 +137,38 @@ class NumpyTagger:
         mem = self._norm(x, "enc_norm")
         return [self._keys_values(mem, f"decoder.{i}.cross_attn") for i in range(self.cfg.n_dec_layers)]
 
-    def _decoder_input(self, tokens: np.ndarray, onsets: np.ndarray, roles: np.ndarray,
-                       keys: np.ndarray, features: np.ndarray) -> np.ndarray:
+    def _decoder_input(
+        self,
+        tokens: np.ndarray,
+        onsets: np.ndarray,
+        roles: np.ndarray,
+        keys: np.ndarray,
+        features: np.ndarray,
+    ) -> np.ndarray:
         w = self.w
-        x = (w["tok_emb.weight"][tokens] + w["onset_emb.weight"][onsets]
-             + w["role_emb.weight"][roles] + self.dec_pos[: tokens.shape[1]])
+        x = (
+            w["tok_emb.weight"][tokens]
+            + w["onset_emb.weight"][onsets]
+            + w["role_emb.weight"][roles]
+            + self.dec_pos[: tokens.shape[1]]
+        )
         return self._add_note_embeddings(x, keys, features)
 
-    def _note_input(self, tokens: np.ndarray, onsets: np.ndarray, keys: np.ndarray,
-                    features: np.ndarray) -> np.ndarray:
+    def _note_input(
+        self, tokens: np.ndarray, onsets: np.ndarray, keys: np.ndarray, features: np.ndarray
+    ) -> np.ndarray:
         """``AutoDynamics._note_input``: one position per note of the three-token input."""
         w = self.w
         pitch = tokens[:, 1::3]
-        x = (w["tok_emb.weight"][pitch] + w["tok_emb.weight"][tokens[:, 2::3]]
-             + w["onset_emb.weight"][onsets[:, 1::3]] + self.dec_pos[: pitch.shape[1]])
+        x = (
+            w["tok_emb.weight"][pitch]
+            + w["tok_emb.weight"][tokens[:, 2::3]]
+            + w["onset_emb.weight"][onsets[:, 1::3]]
+            + self.dec_pos[: pitch.shape[1]]
+        )
         return self._add_note_embeddings(x, keys[:, 1::3], features[:, 1::3])
 
-    def _add_note_embeddings(self, x: np.ndarray, keys: np.ndarray, features: np.ndarray
-                             ) -> np.ndarray:
+    def _add_note_embeddings(self, x: np.ndarray, keys: np.ndarray, features: np.ndarray) -> np.ndarray:
         """Adds each position's key and note-feature embeddings to ``x`` (in place)."""
         w = self.w
         if "key_emb.weight" in w:
@@ -163,9 +179,15 @@ class NumpyTagger:
                 x += table[features[..., c] + self.feat_offset[c]]
         return x
 
-    def velocity_logits(self, tokens: np.ndarray, onsets: np.ndarray, roles: np.ndarray,
-                        keys: np.ndarray, features: np.ndarray,
-                        mem_kv: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    def velocity_logits(
+        self,
+        tokens: np.ndarray,
+        onsets: np.ndarray,
+        roles: np.ndarray,
+        keys: np.ndarray,
+        features: np.ndarray,
+        mem_kv: list[tuple[np.ndarray, np.ndarray]],
+    ) -> np.ndarray:
         """``AutoDynamics.velocity_logits``: ``(B, n, N_VELOCITY)``, one row per note."""
         if self.cfg.note_tokens:
             x = self._note_input(tokens, onsets, keys, features)

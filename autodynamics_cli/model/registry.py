@@ -60,7 +60,10 @@ class ModelEntry:
         return self.repo_id is None
 
     def ref(self) -> HubRef | None:
-        return None if self.bundled else HubRef(self.repo_id, self.filename, self.revision)
+        if self.repo_id is None:  # bundled
+            return None
+        assert self.revision is not None  # register() refuses a Hub entry without a pinned commit
+        return HubRef(self.repo_id, self.filename, self.revision)
 
 
 KNOWN_MODELS: dict[str, ModelEntry] = {}
@@ -68,16 +71,25 @@ KNOWN_MODELS: dict[str, ModelEntry] = {}
 
 def register(entry: ModelEntry) -> ModelEntry:
     """Add a known model; Hub entries must pin a commit and a sha256 so a name never drifts."""
-    if not entry.bundled and not (entry.revision and _COMMIT.fullmatch(entry.revision)
-                                  and entry.sha256 and re.fullmatch(r"[0-9a-f]{64}", entry.sha256)):
+    if not entry.bundled and not (
+        entry.revision
+        and _COMMIT.fullmatch(entry.revision)
+        and entry.sha256
+        and re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
+    ):
         raise ValueError(f"{entry.name}: a Hub entry needs a 40-hex commit and a sha256")
     KNOWN_MODELS[entry.name] = entry
     return entry
 
 
-register(ModelEntry("default", "the bundled model: a 3.4M-parameter note tagger trained on the ASAP "
-                               "performances and their aligned scores (model card: weights/README.md)",
-                    DEFAULT_MODEL_FILE))
+register(
+    ModelEntry(
+        "default",
+        "the bundled model: a 3.4M-parameter note tagger trained on the ASAP "
+        "performances and their aligned scores (model card: weights/README.md)",
+        DEFAULT_MODEL_FILE,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -161,10 +173,13 @@ def resolve(name: str | None) -> Path:
         if entry.bundled:
             path = bundled_weights_dir() / entry.filename
             if not path.is_file():
-                raise ModelError(f"the bundled model {name!r} is missing ({path}); "
-                                 "reinstall autodyn or pass --model PATH")
+                raise ModelError(
+                    f"the bundled model {name!r} is missing ({path}); reinstall autodyn or pass --model PATH"
+                )
             return path
-        return download(entry.ref(), entry.sha256, name)
+        hub = entry.ref()
+        assert hub is not None  # not bundled
+        return download(hub, entry.sha256, name)
     path = Path(name).expanduser()
     if path.is_file():
         return path
@@ -174,9 +189,11 @@ def resolve(name: str | None) -> Path:
         raise ModelError(f"{path}: folder without a {HUB_DEFAULT_FILE}")
     ref = None if _looks_like_path(name) else parse_hub_ref(name)
     if ref is None:
-        raise ModelError(f"model {name!r} not found: give a .safetensors file, a known name "
-                         f"({', '.join(sorted(KNOWN_MODELS))}; see `autodyn models`) "
-                         "or a Hub repo as owner/name[@revision][/file]")
+        raise ModelError(
+            f"model {name!r} not found: give a .safetensors file, a known name "
+            f"({', '.join(sorted(KNOWN_MODELS))}; see `autodyn models`) "
+            "or a Hub repo as owner/name[@revision][/file]"
+        )
     return download(ref, None, name)
 
 
@@ -196,34 +213,50 @@ def download(ref: HubRef, sha256: str | None = None, label: str | None = None) -
     cache = hub_cache_dir()
     offline = hub_offline()
     try:
-        local = Path(hf_hub_download(ref.repo_id, ref.filename, revision=ref.revision,
-                                     cache_dir=cache, local_files_only=offline,
-                                     library_name="autodyn", library_version=__version__))
+        local = Path(
+            hf_hub_download(
+                ref.repo_id,
+                ref.filename,
+                revision=ref.revision,
+                cache_dir=cache,
+                local_files_only=offline,
+                library_name="autodyn",
+                library_version=__version__,
+            )
+        )
     except LocalEntryNotFoundError:
-        why = ("HF_HUB_OFFLINE=1 forbids downloading it" if offline
-               else "the Hugging Face Hub could not be reached")
-        raise ModelError(f"{what} is not in the Hugging Face cache ({cache}) and {why}; "
-                         f"fetch it once with network access: autodyn models --download {label or ref}"
-                         ) from None
+        why = (
+            "HF_HUB_OFFLINE=1 forbids downloading it"
+            if offline
+            else "the Hugging Face Hub could not be reached"
+        )
+        raise ModelError(
+            f"{what} is not in the Hugging Face cache ({cache}) and {why}; "
+            f"fetch it once with network access: autodyn models --download {label or ref}"
+        ) from None
     except RepositoryNotFoundError:
-        raise ModelError(f"{what}: no such Hub repo {ref.repo_id!r} (or it is private or gated: "
-                         "log in with `hf auth login`)") from None
+        raise ModelError(
+            f"{what}: no such Hub repo {ref.repo_id!r} (or it is private or gated: "
+            "log in with `hf auth login`)"
+        ) from None
     except RevisionNotFoundError:
         raise ModelError(f"{what}: repo {ref.repo_id!r} has no revision {ref.revision!r}") from None
     except EntryNotFoundError:
-        raise ModelError(f"{what}: repo {ref.repo_id!r} has no file {ref.filename!r} "
-                         f"at {ref.revision!r}") from None
+        raise ModelError(
+            f"{what}: repo {ref.repo_id!r} has no file {ref.filename!r} at {ref.revision!r}"
+        ) from None
     except HFValidationError as e:
         raise ModelError(f"{what}: not a valid Hub reference ({str(e).splitlines()[0]})") from None
     except (HfHubHTTPError, OSError, ValueError) as e:
-        raise ModelError(f"{what}: download failed ({str(e).splitlines()[0] if str(e) else e!r})") \
-            from None
+        raise ModelError(f"{what}: download failed ({str(e).splitlines()[0] if str(e) else e!r})") from None
     if sha256:
         got = sha256_file(local)
         if got != sha256:
-            raise ModelError(f"{what}: checksum mismatch for {local.resolve()} (sha256 {got[:12]}..., "
-                             f"expected {sha256[:12]}...); the cached file is corrupt or was "
-                             "replaced: delete it and fetch it again")
+            raise ModelError(
+                f"{what}: checksum mismatch for {local.resolve()} (sha256 {got[:12]}..., "
+                f"expected {sha256[:12]}...); the cached file is corrupt or was "
+                "replaced: delete it and fetch it again"
+            )
     return local
 
 
@@ -273,16 +306,25 @@ def list_models() -> list[ModelListing]:
     rows: list[ModelListing] = []
     seen: set[str] = set()  # absolute paths, symlinks kept: two snapshots may share one blob
     bundled = bundled_weights_dir()
+    path: Path | None  # a known model's file; None: a Hub model not in the cache
     for entry in KNOWN_MODELS.values():
         if entry.bundled:
             path = bundled / entry.filename
-            row = ModelListing(entry.name, "bundled", "package", str(path), path.is_file(),
-                               description=entry.description)
+            row = ModelListing(
+                entry.name, "bundled", "package", str(path), path.is_file(), description=entry.description
+            )
         else:
             ref = entry.ref()
+            assert ref is not None  # not bundled
             found = _cached_path(ref, hub_cache_dir())
-            row = ModelListing(entry.name, "known", str(ref), str(found) if found else None,
-                               found is not None, description=entry.description)
+            row = ModelListing(
+                entry.name,
+                "known",
+                str(ref),
+                str(found) if found else None,
+                found is not None,
+                description=entry.description,
+            )
             path = found
         if path is not None and path.is_file():
             seen.add(os.path.abspath(path))
@@ -292,8 +334,7 @@ def list_models() -> list[ModelListing]:
         for path in sorted(bundled.glob("*.safetensors")):
             if os.path.abspath(path) not in seen:
                 seen.add(os.path.abspath(path))
-                rows.append(_describe(ModelListing(str(path), "bundled", "package", str(path), True),
-                                      path))
+                rows.append(_describe(ModelListing(str(path), "bundled", "package", str(path), True), path))
     rows.extend(r for r in _cached_models(seen))
     return rows
 
@@ -321,8 +362,12 @@ def _cached_models(seen: set[str]) -> list[ModelListing]:
                 # The name resolves offline to this very file: by branch if main points here.
                 name = str(HubRef(repo.repo_id, rel)) if "main" in rev.refs else str(pinned)
                 name = name.removesuffix("@main")
-                row = _describe(ModelListing(name, "cached", str(pinned), str(path), True,
-                                             description=", ".join(sorted(rev.refs))), path)
+                row = _describe(
+                    ModelListing(
+                        name, "cached", str(pinned), str(path), True, description=", ".join(sorted(rev.refs))
+                    ),
+                    path,
+                )
                 if row.problem and row.problem.startswith("not an autodyn model"):
                     continue
                 seen.add(os.path.abspath(path))

@@ -21,6 +21,8 @@ forced decoding.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,8 +39,9 @@ def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
 class KVCache:
     """Preallocated self-attention keys and values of one decoder layer."""
 
-    def __init__(self, batch: int, n_heads: int, max_len: int, d_kv: int,
-                 device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(
+        self, batch: int, n_heads: int, max_len: int, d_kv: int, device: torch.device, dtype: torch.dtype
+    ) -> None:
         self.k = torch.empty(batch, n_heads, max_len, d_kv, device=device, dtype=dtype)
         self.v = torch.empty_like(self.k)
         self.length = 0
@@ -70,8 +73,14 @@ class Attention(nn.Module):
         k, v = self.kv(x).chunk(2, dim=-1)
         return self._heads(k), self._heads(v)
 
-    def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-               mask: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
+    def attend(
+        self,
+        x: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        causal: bool = False,
+    ) -> torch.Tensor:
         q = self._heads(self.q(x))
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
@@ -117,9 +126,14 @@ class DecoderLayer(nn.Module):
         self.ff = FeedForward(cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, mem_kv: tuple[torch.Tensor, torch.Tensor],
-                cache: KVCache | None = None, key_mask: torch.Tensor | None = None,
-                queries: slice | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        mem_kv: tuple[torch.Tensor, torch.Tensor],
+        cache: KVCache | None = None,
+        key_mask: torch.Tensor | None = None,
+        queries: slice | None = None,
+    ) -> torch.Tensor:
         """``key_mask`` (non-causal decoders): ``(B, 1, 1, L)``, True where a key may be read.
 
         ``queries`` (no cache): compute outputs only at these positions, their
@@ -142,7 +156,8 @@ class DecoderLayer(nn.Module):
             k, v = cache.append(k, v)
             n = x.shape[1]
             mask = torch.arange(past + n, device=x.device)[None, :] <= (
-                past + torch.arange(n, device=x.device)[:, None])
+                past + torch.arange(n, device=x.device)[:, None]
+            )
             a = self.self_attn.attend(h, k, v, mask=mask)
         x = x + self.drop(a)
         x = x + self.drop(self.cross_attn.attend(self.norm2(x), *mem_kv))
@@ -150,6 +165,12 @@ class DecoderLayer(nn.Module):
 
 
 class AutoDynamics(nn.Module):
+    # buffers (``register_buffer``), which ``nn.Module.__getattr__`` types as ``Tensor | Module``
+    feat_offset: torch.Tensor
+    feat_used: torch.Tensor
+    enc_pos: torch.Tensor
+    dec_pos: torch.Tensor
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -164,8 +185,7 @@ class AutoDynamics(nn.Module):
         self.register_buffer("feat_used", torch.from_numpy(used), persistent=False)
         self.feat_emb = nn.Embedding(rows, d) if rows else None
         self.register_buffer("enc_pos", sinusoidal_positions(cfg.roll_steps, d), persistent=False)
-        self.register_buffer("dec_pos", sinusoidal_positions(cfg.max_decoder_len, d),
-                             persistent=False)
+        self.register_buffer("dec_pos", sinusoidal_positions(cfg.max_decoder_len, d), persistent=False)
         self.encoder = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.n_enc_layers))
         self.decoder = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_dec_layers))
         self.enc_norm, self.dec_norm = nn.LayerNorm(d), nn.LayerNorm(d)
@@ -192,11 +212,18 @@ class AutoDynamics(nn.Module):
         for layer in self.encoder:
             x = layer(x)
         mem = self.enc_norm(x)
-        return [layer.cross_attn.keys_values(mem) for layer in self.decoder]
+        # nn.ModuleList yields plain Modules
+        return [cast(DecoderLayer, layer).cross_attn.keys_values(mem) for layer in self.decoder]
 
-    def _decoder_input(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
-                       start: int, tail: torch.Tensor | None = None,
-                       features: torch.Tensor | None = None) -> torch.Tensor:
+    def _decoder_input(
+        self,
+        tokens: torch.Tensor,
+        onsets: torch.Tensor,
+        roles: torch.Tensor,
+        start: int,
+        tail: torch.Tensor | None = None,
+        features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         pos = self.dec_pos[start : start + tokens.shape[1]]
         x = self.tok_emb(tokens) + self.onset_emb(onsets) + self.role_emb(roles) + pos
         if self.key_emb is not None:
@@ -205,8 +232,9 @@ class AutoDynamics(nn.Module):
             x = x + self._feature_sum(features)
         return self.drop(x)
 
-    def _note_input(self, tokens: torch.Tensor, onsets: torch.Tensor,
-                    features: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _note_input(
+        self, tokens: torch.Tensor, onsets: torch.Tensor, features: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A note-token model's decoder input, one position per note, and its key mask.
 
         Note i's pitch and duration tokens sit at positions 3i+1 and 3i+2 of the
@@ -223,9 +251,13 @@ class AutoDynamics(nn.Module):
             x = x + self._feature_sum(None if features is None else features[:, 1::3])
         return self.drop(x), real[:, None, None, :]
 
-    def _note_states(self, tokens: torch.Tensor, onsets: torch.Tensor,
-                     mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
-                     features: torch.Tensor | None) -> torch.Tensor:
+    def _note_states(
+        self,
+        tokens: torch.Tensor,
+        onsets: torch.Tensor,
+        mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
+        features: torch.Tensor | None,
+    ) -> torch.Tensor:
         """A note-token model's decoder output, one row per note, before the final norm."""
         x, key_mask = self._note_input(tokens, onsets, features)
         for layer, kv in zip(self.decoder, mem_kv, strict=True):
@@ -236,6 +268,7 @@ class AutoDynamics(nn.Module):
         """The summed embeddings of each position's used note-feature columns."""
         if features is None:
             raise ValueError("this model reads note features; pass features=")
+        assert self.feat_emb is not None  # called only for a model that embeds note features
         if self.training:
             used = self.feat_used.to(features.dtype)
             return (self.feat_emb((features + self.feat_offset) * used) * used[:, None]).sum(-2)
@@ -244,9 +277,14 @@ class AutoDynamics(nn.Module):
         idx = (features[..., cols] + self.feat_offset[cols]).reshape(-1, len(cols))
         return F.embedding_bag(idx, self.feat_emb.weight, mode="sum").view(*features.shape[:-1], -1)
 
-    def decode(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
-               mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
-               features: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(
+        self,
+        tokens: torch.Tensor,
+        onsets: torch.Tensor,
+        roles: torch.Tensor,
+        mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
+        features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits for a whole decoder input sequence (no cache).
 
         ``features`` is ``(B, L, N_FEATURES)``: each token's note features
@@ -262,9 +300,14 @@ class AutoDynamics(nn.Module):
             x = layer(x, kv, key_mask=key_mask)
         return self.head(self.dec_norm(x))
 
-    def velocity_logits(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
-                        mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
-                        features: torch.Tensor | None = None) -> torch.Tensor:
+    def velocity_logits(
+        self,
+        tokens: torch.Tensor,
+        onsets: torch.Tensor,
+        roles: torch.Tensor,
+        mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
+        features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Velocity logits ``(B, n, N_VELOCITY)`` at each note's duration position (inference).
 
         The same numbers as ``decode(...)[:, 2::3, VEL_OFFSET:VEL_OFFSET + N_VELOCITY]``
@@ -286,12 +329,19 @@ class AutoDynamics(nn.Module):
 
     def new_cache(self, batch: int, max_len: int) -> list[KVCache]:
         w = self.head.weight
-        return [KVCache(batch, self.cfg.n_heads, max_len, self.cfg.d_kv, w.device, w.dtype)
-                for _ in self.decoder]
+        return [
+            KVCache(batch, self.cfg.n_heads, max_len, self.cfg.d_kv, w.device, w.dtype) for _ in self.decoder
+        ]
 
-    def decode_step(self, tokens: torch.Tensor, onsets: torch.Tensor, roles: torch.Tensor,
-                    mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
-                    cache: list[KVCache], features: torch.Tensor | None = None) -> torch.Tensor:
+    def decode_step(
+        self,
+        tokens: torch.Tensor,
+        onsets: torch.Tensor,
+        roles: torch.Tensor,
+        mem_kv: list[tuple[torch.Tensor, torch.Tensor]],
+        cache: list[KVCache],
+        features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits for new decoder positions appended after those already in ``cache``."""
         if not self.cfg.causal_decoder:
             raise ValueError("a non-causal decoder has no step-by-step decoding; use decode()")
@@ -301,8 +351,14 @@ class AutoDynamics(nn.Module):
             x = layer(x, kv, c)
         return self.head(self.dec_norm(x))
 
-    def forward(self, roll: torch.Tensor, tokens: torch.Tensor, onsets: torch.Tensor,
-                roles: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        roll: torch.Tensor,
+        tokens: torch.Tensor,
+        onsets: torch.Tensor,
+        roles: torch.Tensor,
+        features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits of a whole decoder input (``decode`` after ``encode``): what training fits."""
         return self.decode(tokens, onsets, roles, self.encode(roll), features)
 
@@ -322,4 +378,3 @@ def note_keys(tokens: torch.Tensor, roles: torch.Tensor, tail: torch.Tensor | No
     keys = ext.gather(1, idx) - T.PITCH_OFFSET
     valid = (roles != T.ROLE_BOS) & (keys >= 0) & (keys < T.N_PITCH)
     return torch.where(valid, keys, torch.zeros_like(keys))
-

@@ -74,8 +74,10 @@ def inspect_weights(path: str | Path) -> WeightsInfo:
                 raise ModelError(f"{path}: not a weights file (only {size} bytes)")
             (n,) = struct.unpack("<Q", head)
             if n > min(size - 8, MAX_HEADER_BYTES):
-                raise ModelError(f"{path}: not a safetensors weights file, or truncated "
-                                 f"(header of {n:,} bytes claimed, file has {size:,})")
+                raise ModelError(
+                    f"{path}: not a safetensors weights file, or truncated "
+                    f"(header of {n:,} bytes claimed, file has {size:,})"
+                )
             raw = f.read(n)
     except OSError as e:
         raise ModelError(f"{path}: cannot read ({e.strerror or e})") from None
@@ -94,8 +96,10 @@ def inspect_weights(path: str | Path) -> WeightsInfo:
     except (ValueError, KeyError, TypeError) as e:
         raise ModelError(f"{path}: corrupt weights file (unreadable header: {e})") from None
     if 8 + n + end > size:
-        raise ModelError(f"{path}: truncated weights file ({size:,} bytes, "
-                         f"{8 + n + end:,} expected); download or copy it again")
+        raise ModelError(
+            f"{path}: truncated weights file ({size:,} bytes, "
+            f"{8 + n + end:,} expected); download or copy it again"
+        )
     return WeightsInfo(path, size, params, {str(k): str(v) for k, v in metadata.items()})
 
 
@@ -117,20 +121,28 @@ def _incompatibility(meta: dict[str, str]) -> str | None:
         return "no token layout version in its metadata; not written by autodyn's save_model"
     if layout != str(T.LAYOUT_VERSION):
         newer = layout.isdigit() and int(layout) > T.LAYOUT_VERSION
-        advice = ("upgrade autodyn (pip install -U autodynamics-cli)" if newer
-                  else f"use a model made for layout {T.LAYOUT_VERSION}")
-        return (f"made for token layout {layout} (by autodyn {writer}); this autodyn {__version__} "
-                f"reads layout {T.LAYOUT_VERSION}: {advice}")
+        advice = (
+            "upgrade autodyn (pip install -U autodynamics-cli)"
+            if newer
+            else f"use a model made for layout {T.LAYOUT_VERSION}"
+        )
+        return (
+            f"made for token layout {layout} (by autodyn {writer}); this autodyn {__version__} "
+            f"reads layout {T.LAYOUT_VERSION}: {advice}"
+        )
     return None
 
 
-def save_model(path: str | Path, model: AutoDynamics, metadata: dict[str, str] | None = None,
-               half: bool = False) -> None:
+def save_model(
+    path: str | Path, model: AutoDynamics, metadata: dict[str, str] | None = None, half: bool = False
+) -> None:
     """Write the model's weights and config; ``half`` stores fp16 tensors."""
     from safetensors.torch import save_file
 
-    state = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu()
-             for k, v in model.state_dict().items()}
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu()
+        for k, v in model.state_dict().items()
+    }
     meta = {
         **(metadata or {}),
         "config": json.dumps(model.cfg.to_dict()),
@@ -154,8 +166,10 @@ def read_checked_config(path: Path) -> ModelConfig:
         return ModelConfig.from_dict(json.loads(meta["config"]))
     except (ValueError, TypeError) as e:
         if writer != "unknown" and _version_tuple(writer) > _version_tuple(__version__):
-            raise ModelError(f"{path}: written by autodyn {writer}, newer than this {__version__}, "
-                             f"with a config it cannot read ({e}); upgrade autodyn") from None
+            raise ModelError(
+                f"{path}: written by autodyn {writer}, newer than this {__version__}, "
+                f"with a config it cannot read ({e}); upgrade autodyn"
+            ) from None
         raise ModelError(f"{path}: invalid model config in the metadata ({e})") from None
 
 
@@ -208,8 +222,7 @@ def load_network(path: Path, device: torch.device | str = "cpu") -> AutoDynamics
         state = load_file(str(path))
         model.load_state_dict({k: v.float() for k, v in state.items()})
     except (SafetensorError, ValueError, RuntimeError, TypeError) as e:
-        raise ModelError(f"{path}: weights do not match their config ({str(e).splitlines()[0]})") \
-            from None
+        raise ModelError(f"{path}: weights do not match their config ({str(e).splitlines()[0]})") from None
     if not all(torch.isfinite(p).all() for p in model.parameters()):
         raise ModelError(f"{path}: corrupt weights file (NaN or infinite weights)")
     return model.to(device).eval()

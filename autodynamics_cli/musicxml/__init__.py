@@ -8,5 +8,12 @@ from autodynamics_cli.musicxml.names import MUSICXML_SUFFIXES, is_musicxml_name,
 from autodynamics_cli.musicxml.read import MusicXmlError
 from autodynamics_cli.musicxml.score import MusicXmlScore, read_musicxml
 
-__all__ = ["MARKING_NAMES", "MUSICXML_SUFFIXES", "MusicXmlError", "MusicXmlScore", "is_musicxml_name",
-           "looks_like_musicxml", "read_musicxml"]
+__all__ = [
+    "MARKING_NAMES",
+    "MUSICXML_SUFFIXES",
+    "MusicXmlError",
+    "MusicXmlScore",
+    "is_musicxml_name",
+    "looks_like_musicxml",
+    "read_musicxml",
+]

@@ -39,8 +39,13 @@ def onset_quarters(score: MidiScore) -> np.ndarray:
     return np.asarray([ticks[int(o)] for o in score.notes.byte_offset], dtype=np.float64) / division
 
 
-def match_notes(pitch: np.ndarray, quarter: np.ndarray, ref_pitch: np.ndarray, ref_quarter: np.ndarray,
-                tol: float = TOLERANCE) -> np.ndarray:
+def match_notes(
+    pitch: np.ndarray,
+    quarter: np.ndarray,
+    ref_pitch: np.ndarray,
+    ref_quarter: np.ndarray,
+    tol: float = TOLERANCE,
+) -> np.ndarray:
     """For each note (``pitch``, ``quarter``), the index of a reference note of the same pitch at
     the same onset (within ``tol`` quarters), or -1; each reference note is used once."""
     out = np.full(len(pitch), -1, dtype=np.int64)
@@ -65,8 +70,9 @@ def match_notes(pitch: np.ndarray, quarter: np.ndarray, ref_pitch: np.ndarray, r
     return out
 
 
-def best_match(pitch: np.ndarray, quarter: np.ndarray, ref_pitch: np.ndarray, ref_quarter: np.ndarray
-               ) -> np.ndarray:
+def best_match(
+    pitch: np.ndarray, quarter: np.ndarray, ref_pitch: np.ndarray, ref_quarter: np.ndarray
+) -> np.ndarray:
     """``match_notes`` as is, or with the whole file shifted so that the first onsets agree."""
     best = match_notes(pitch, quarter, ref_pitch, ref_quarter)
     if len(quarter) and len(ref_quarter):
@@ -78,8 +84,9 @@ def best_match(pitch: np.ndarray, quarter: np.ndarray, ref_pitch: np.ndarray, re
     return best
 
 
-def join_score(midi: MidiScore, score_path: str | Path, unfolded: MusicXmlScore | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def join_score(
+    midi: MidiScore, score_path: str | Path, unfolded: MusicXmlScore | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """For each note of ``midi``, the index of the same note among the score's played notes (or -1),
     and the score's markings per played note; the better of the score read with and without repeats.
 
@@ -98,11 +105,13 @@ def join_score(midi: MidiScore, score_path: str | Path, unfolded: MusicXmlScore 
             best = (match, xml.markings)
         if not len(match) or (match >= 0).mean() >= MIN_MATCHED:
             break
+    assert best is not None  # the first pass always sets it
     return best
 
 
-def markings_for_midi(midi: MidiScore, score_path: str | Path, name: str,
-                      unfolded: MusicXmlScore | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+def markings_for_midi(
+    midi: MidiScore, score_path: str | Path, name: str, unfolded: MusicXmlScore | None = None
+) -> tuple[np.ndarray, tuple[str, ...]]:
     """The markings (``markings.py``) of each note of ``midi`` (the file ``name``) from its MusicXML score.
 
     A row of NaN: a note the score does not have. Raises ``ScoreMismatchError``
@@ -115,7 +124,8 @@ def markings_for_midi(midi: MidiScore, score_path: str | Path, name: str,
         raise ScoreMismatchError(
             f"{name}: does not match {score_path}: only {share:.0%} of its notes have the same "
             f"pitch at the same onset in the score (another score, or repeats or a pickup exported "
-            f"differently); humanize the MusicXML itself, or the MIDI file without --score")
+            f"differently); humanize the MusicXML itself, or the MIDI file without --score"
+        )
     out = np.full((len(match), markings.shape[1]), np.nan, dtype=np.float32)
     out[match >= 0] = markings[match[match >= 0]]
     return out, MARKING_NAMES

@@ -19,12 +19,37 @@ import numpy as np
 from autodynamics_cli.musicxml.parts import PartNotes
 
 DEFAULT_VELOCITY = 80  # mf: MuseScore's velocity for notes under no dynamic mark
-VELOCITY = {"pppppp": 1, "ppppp": 5, "pppp": 10, "ppp": 16, "pp": 33, "p": 49, "mp": 64, "mf": 80,
-            "f": 96, "ff": 112, "fff": 126, "ffff": 127, "fffff": 127, "ffffff": 127}
+VELOCITY = {
+    "pppppp": 1,
+    "ppppp": 5,
+    "pppp": 10,
+    "ppp": 16,
+    "pp": 33,
+    "p": 49,
+    "mp": 64,
+    "mf": 80,
+    "f": 96,
+    "ff": 112,
+    "fff": 126,
+    "ffff": 127,
+    "fffff": 127,
+    "ffffff": 127,
+}
 # impulsive marks: the velocity of their chord, and the level after it (None: unchanged)
-IMPULSE = {"sf": (112, None), "sfz": (112, None), "sffz": (126, None), "sff": (126, None),
-           "fz": (112, None), "rf": (112, None), "rfz": (112, None), "sfzp": (112, 49),
-           "sfp": (112, 49), "sfpp": (112, 33), "fp": (96, 49), "pf": (49, 96)}
+IMPULSE = {
+    "sf": (112, None),
+    "sfz": (112, None),
+    "sffz": (126, None),
+    "sff": (126, None),
+    "fz": (112, None),
+    "rf": (112, None),
+    "rfz": (112, None),
+    "sfzp": (112, 49),
+    "sfp": (112, 49),
+    "sfpp": (112, 33),
+    "fp": (96, 49),
+    "pf": (49, 96),
+}
 STEPS = (16, 33, 49, 64, 80, 96, 112, 126, 127)  # a hairpin without a closing mark moves one step
 CHORD_REACH = 0.5  # quarters: an impulsive mark just before a chord belongs to that chord
 TARGET_SLACK = 1.0  # quarters: a mark this soon after a hairpin's end is the hairpin's goal
@@ -48,8 +73,9 @@ def level_events(part: PartNotes) -> tuple[np.ndarray, np.ndarray]:
             constant_at.add(t)
         elif m.kind == "impulsive" and m.text in IMPULSE:
             impulse_at.add(t)
-            if IMPULSE[m.text][1] is not None and t not in constant_at:
-                level[t] = IMPULSE[m.text][1]
+            after = IMPULSE[m.text][1]
+            if after is not None and t not in constant_at:
+                level[t] = after
     for t, v in part.sound_dynamics:
         t = round(t, 6)
         if t in constant_at or t not in impulse_at:

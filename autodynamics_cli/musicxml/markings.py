@@ -31,18 +31,50 @@ from autodynamics_cli.musicxml.dynamics import DEFAULT_VELOCITY, chord_mask, imp
 from autodynamics_cli.musicxml.parts import PartNotes, ScoreNotes
 
 MARKING_NAMES = (
-    "dynamic", "dynamic_unknown", "since_dynamic", "crescendo", "diminuendo", "hairpin_position",
-    "accent", "marcato", "sforzando", "fp", "staccato", "tenuto", "slur_start", "slur_inside",
-    "slur_end", "fermata", "grace", "tempo_start", "tempo_class", "ritardando", "accelerando",
+    "dynamic",
+    "dynamic_unknown",
+    "since_dynamic",
+    "crescendo",
+    "diminuendo",
+    "hairpin_position",
+    "accent",
+    "marcato",
+    "sforzando",
+    "fp",
+    "staccato",
+    "tenuto",
+    "slur_start",
+    "slur_inside",
+    "slur_end",
+    "fermata",
+    "grace",
+    "tempo_start",
+    "tempo_class",
+    "ritardando",
+    "accelerando",
 )
 WORD_REACH = 8.0  # quarters: how long a cresc./rit. word without an extent lasts at most
 TEMPO_REACH = 4.0  # quarters: a tempo word before a rest still marks the chord after it
 EPS = 1e-6
 # the first keyword found in a tempo word gives its class (more specific words first)
-TEMPO_CLASSES = (("prestissimo", 1.0), ("presto", 1.0), ("vivace", 0.95), ("vivo", 0.95),
-                 ("allegretto", 0.65), ("allegro", 0.8), ("moderato", 0.5), ("andantino", 0.45),
-                 ("maestoso", 0.4), ("andante", 0.375), ("adagietto", 0.3), ("larghetto", 0.25),
-                 ("adagio", 0.2), ("lento", 0.1), ("largo", 0.05), ("grave", 0.0))
+TEMPO_CLASSES = (
+    ("prestissimo", 1.0),
+    ("presto", 1.0),
+    ("vivace", 0.95),
+    ("vivo", 0.95),
+    ("allegretto", 0.65),
+    ("allegro", 0.8),
+    ("moderato", 0.5),
+    ("andantino", 0.45),
+    ("maestoso", 0.4),
+    ("andante", 0.375),
+    ("adagietto", 0.3),
+    ("larghetto", 0.25),
+    ("adagio", 0.2),
+    ("lento", 0.1),
+    ("largo", 0.05),
+    ("grave", 0.0),
+)
 STACCATO = {"staccato", "staccatissimo", "spiccato", "detached-legato"}
 TENUTO = {"tenuto", "detached-legato"}
 SFORZANDO = {"sf", "sfz", "sffz", "sff", "fz", "rf", "rfz", "sfp", "sfpp", "sfzp"}
@@ -58,8 +90,9 @@ def _dynamics(part: PartNotes, cols: dict[str, np.ndarray]) -> None:
     times, values = level_events(part)
     i = np.searchsorted(times, part.onset + EPS, side="right") - 1
     known = i >= 0
-    cols["dynamic"][:] = np.where(known, values[np.maximum(i, 0)] if len(values) else 0,
-                                  DEFAULT_VELOCITY) / 127.0
+    cols["dynamic"][:] = (
+        np.where(known, values[np.maximum(i, 0)] if len(values) else 0, DEFAULT_VELOCITY) / 127.0
+    )
     cols["dynamic_unknown"][:] = ~known
     cols["since_dynamic"][:] = part.onset - np.where(known, times[np.maximum(i, 0)] if len(times) else 0, 0.0)
     for m in part.marks:
@@ -68,8 +101,9 @@ def _dynamics(part: PartNotes, cols: dict[str, np.ndarray]) -> None:
         end = m.end if m.end is not None else _word_end(m.start, times)
         inside = (part.onset >= m.start - EPS) & (part.onset < end - EPS)  # it stops after its last note
         cols["crescendo" if m.kind == "cresc" else "diminuendo"][inside] = 1.0
-        cols["hairpin_position"][inside] = np.clip((part.onset[inside] - m.start) / max(end - m.start, EPS),
-                                                   0.0, 1.0)
+        cols["hairpin_position"][inside] = np.clip(
+            (part.onset[inside] - m.start) / max(end - m.start, EPS), 0.0, 1.0
+        )
     for t, _, text in impulses(part):
         chord = chord_mask(part.onset, t)
         if text in SFORZANDO:

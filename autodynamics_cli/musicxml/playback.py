@@ -57,8 +57,9 @@ def _lengths(score: ScoreNotes) -> np.ndarray:
     """Sounding length in ticks of every note (parts concatenated)."""
     out = []
     for part in score.parts:
-        factor = np.asarray([min((SHORTEN.get(a, 1.0) for a in arts), default=1.0)
-                             for arts in part.articulations])
+        factor = np.asarray(
+            [min((SHORTEN.get(a, 1.0) for a in arts), default=1.0) for arts in part.articulations]
+        )
         quarters = np.where(part.grace > 0, GRACE_QUARTERS, part.duration * factor)
         out.append(np.maximum(np.round(quarters * TICKS_PER_QUARTER), MIN_TICKS).astype(np.int64))
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
@@ -69,14 +70,19 @@ def _conductor(score: ScoreNotes) -> list[tuple[int, mido.MetaMessage]]:
     events = []
     for q, num, den in score.time_signatures:
         if 1 <= num <= 255 and den in (1, 2, 4, 8, 16, 32, 64):
-            events.append((round(q * TICKS_PER_QUARTER), mido.MetaMessage("time_signature", numerator=num,
-                                                                          denominator=den)))
+            events.append(
+                (
+                    round(q * TICKS_PER_QUARTER),
+                    mido.MetaMessage("time_signature", numerator=num, denominator=den),
+                )
+            )
     tempos = list(score.tempos)
     if not tempos or tempos[0][0] > 0:
         tempos.insert(0, (0.0, DEFAULT_QPM))
     for q, qpm in tempos:
-        events.append((round(q * TICKS_PER_QUARTER),
-                       mido.MetaMessage("set_tempo", tempo=int(round(60e6 / qpm)))))
+        events.append(
+            (round(q * TICKS_PER_QUARTER), mido.MetaMessage("set_tempo", tempo=int(round(60e6 / qpm))))
+        )
     return events
 
 
@@ -86,8 +92,11 @@ def play(score: ScoreNotes) -> Playback:
     track, channel, tick, vel, pitch = [], [], [], [], []
     for i, part in enumerate(score.parts):
         first = len(names)
-        names += [part.name] if part.n_staves == 1 else \
-            [f"{part.name} (staff {s})" for s in range(1, part.n_staves + 1)]
+        names += (
+            [part.name]
+            if part.n_staves == 1
+            else [f"{part.name} (staff {s})" for s in range(1, part.n_staves + 1)]
+        )
         track.append(first + np.minimum(part.staff, part.n_staves) - 1)
         channel.append(np.full(len(part), _channel(i), dtype=np.int64))
         tick.append(np.round(played_onsets(part.onset, part.grace) * TICKS_PER_QUARTER).astype(np.int64))
@@ -95,24 +104,41 @@ def play(score: ScoreNotes) -> Playback:
         pitch.append(np.clip(part.pitch, 0, 127))
     if not names:
         names = ["Piano"]
-    track_a, channel_a, tick_a, vel_a, pitch_a = (np.concatenate(x) if x else np.zeros(0, dtype=np.int64)
-                                                  for x in (track, channel, tick, vel, pitch))
+    track_a, channel_a, tick_a, vel_a, pitch_a = (
+        np.concatenate(x) if x else np.zeros(0, dtype=np.int64) for x in (track, channel, tick, vel, pitch)
+    )
     off_a = tick_a + _lengths(score)
     idx = np.arange(len(pitch_a))
     mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_QUARTER)
-    part_of_track = np.concatenate([np.full(p.n_staves, i) for i, p in enumerate(score.parts)]) \
-        if score.parts else np.zeros(1, dtype=np.int64)
+    part_of_track = (
+        np.concatenate([np.full(p.n_staves, i) for i, p in enumerate(score.parts)])
+        if score.parts
+        else np.zeros(1, dtype=np.int64)
+    )
     for k, name in enumerate(names):
-        events: list[tuple[int, int, int, int, object]] = [
+        events: list[tuple[int, int, int, int, mido.Message | mido.MetaMessage]] = [
             (0, 0, 0, -1, mido.MetaMessage("track_name", name=_meta_text(name))),
-            (0, 0, 0, 0, mido.Message("program_change", channel=_channel(int(part_of_track[k])),
-                                      program=PROGRAM))]
+            (
+                0,
+                0,
+                0,
+                0,
+                mido.Message("program_change", channel=_channel(int(part_of_track[k])), program=PROGRAM),
+            ),
+        ]
         if k == 0:
             events += [(t, 0, 0, j + 1, msg) for j, (t, msg) in enumerate(_conductor(score))]
         for j in idx[track_a == k]:
             ch, p = int(channel_a[j]), int(pitch_a[j])
-            events.append((int(tick_a[j]), 2, p, int(j), mido.Message("note_on", channel=ch, note=p,
-                                                                      velocity=int(vel_a[j]))))
+            events.append(
+                (
+                    int(tick_a[j]),
+                    2,
+                    p,
+                    int(j),
+                    mido.Message("note_on", channel=ch, note=p, velocity=int(vel_a[j])),
+                )
+            )
             events.append((int(off_a[j]), 1, p, int(j), mido.Message("note_off", channel=ch, note=p)))
         mid.tracks.append(_track(events))
     buf = io.BytesIO()
@@ -121,7 +147,7 @@ def play(score: ScoreNotes) -> Playback:
     return Playback(buf.getvalue(), order, tick_a, track_a, vel_a)
 
 
-def _track(events: list[tuple[int, int, int, int, object]]) -> mido.MidiTrack:
+def _track(events: list[tuple[int, int, int, int, mido.Message | mido.MetaMessage]]) -> mido.MidiTrack:
     """A track from (tick, kind, pitch, index, message): at one tick meta first, offs before ons."""
     events.sort(key=lambda e: e[:4])
     track = mido.MidiTrack()

@@ -96,8 +96,9 @@ def check_root(path: str | Path, xml: bytes) -> None:
         raise MusicXmlError(path, "file is empty")
     root = root_element(xml[:SNIFF_BYTES])
     if root == "score-timewise":
-        raise MusicXmlError(path, "timewise MusicXML (score-timewise) is not supported; export the "
-                                  "score as partwise MusicXML")
+        raise MusicXmlError(
+            path, "timewise MusicXML (score-timewise) is not supported; export the score as partwise MusicXML"
+        )
     if root != "score-partwise":
         found = f"its root element is <{root}>" if root else "no XML element found"
         raise MusicXmlError(path, f"not a MusicXML score ({found}, not <score-partwise>)")
@@ -212,8 +213,12 @@ def _collect(pt: Any, parts: list[Any]) -> ScoreNotes:
         notes = _part_notes(pt, part, q, part.part_name or f"Part {i + 1}")
         if len(notes):
             kept.append(notes)
-    return ScoreNotes(parts=kept, tempos=sorted(tempos.items()),
-                      time_signatures=[(k, *v) for k, v in sorted(time_sigs.items())], end=end)
+    return ScoreNotes(
+        parts=kept,
+        tempos=sorted(tempos.items()),
+        time_signatures=[(k, *v) for k, v in sorted(time_sigs.items())],
+        end=end,
+    )
 
 
 def _part_notes(pt: Any, part: Any, q: Callable[[Any], np.ndarray], name: str) -> PartNotes:
@@ -227,22 +232,32 @@ def _part_notes(pt: Any, part: Any, q: Callable[[Any], np.ndarray], name: str) -
     grace = [sum(1 for _ in n.iter_grace_seq()) if isinstance(n, pt.score.GraceNote) else 0 for n in objs]
     staff = np.maximum(np.asarray(na["staff"], dtype=np.int64), 1)
     # from the notes: an unfolded part's slurs keep their notes but lose their time points
-    spans = {id(s): s for n in objs for s in n.slur_starts
-             if s is not None and s.start_note is not None and s.end_note is not None}
+    spans = {
+        id(s): s
+        for n in objs
+        for s in n.slur_starts
+        if s is not None and s.start_note is not None and s.end_note is not None
+    }
     slurs = sorted((float(q(s.start_note.start.t)), float(q(s.end_note.start.t))) for s in spans.values())
     marks, sound = _marks(pt, part, q)
     return PartNotes(
-        name=str(name), n_staves=max(int(part.number_of_staves or 1), int(staff.max(initial=1))),
-        onset=onset, duration=np.where(np.asarray(grace) > 0, 0.0, duration),
-        pitch=np.asarray(na["pitch"], dtype=np.int64), staff=staff,
+        name=str(name),
+        n_staves=max(int(part.number_of_staves or 1), int(staff.max(initial=1))),
+        onset=onset,
+        duration=np.where(np.asarray(grace) > 0, 0.0, duration),
+        pitch=np.asarray(na["pitch"], dtype=np.int64),
+        staff=staff,
         grace=np.asarray(grace, dtype=np.int64),
         articulations=[frozenset(n.articulations or ()) for n in objs],
         fermata=np.asarray([n.fermata is not None or n.start.t in fermata_times for n in objs], dtype=bool),
         slur_start=np.asarray([any(s is not None for s in n.slur_starts) for n in objs], dtype=bool),
-        slur_end=np.asarray([any(s is not None for m in _tie_chain(n) for s in m.slur_stops) for n in objs],
-                            dtype=bool),
+        slur_end=np.asarray(
+            [any(s is not None for m in _tie_chain(n) for s in m.slur_stops) for n in objs], dtype=bool
+        ),
         note_id=np.asarray([str(i) for i in na["id"]], dtype=object),
-        slurs=slurs, marks=marks, sound_dynamics=sound,
+        slurs=slurs,
+        marks=marks,
+        sound_dynamics=sound,
     )
 
 
@@ -257,10 +272,16 @@ def _tie_chain(note: Any) -> Iterator[Any]:
 
 def _mark_kind(pt: Any, d: Any) -> str | None:
     s = pt.score
-    kinds = ((s.ConstantLoudnessDirection, "dynamic"), (s.ImpulsiveLoudnessDirection, "impulsive"),
-             (s.IncreasingLoudnessDirection, "cresc"), (s.DecreasingLoudnessDirection, "dim"),
-             (s.ResetTempoDirection, "tempo_reset"), (s.ConstantTempoDirection, "tempo"),
-             (s.IncreasingTempoDirection, "accel"), (s.DecreasingTempoDirection, "rit"))
+    kinds = (
+        (s.ConstantLoudnessDirection, "dynamic"),
+        (s.ImpulsiveLoudnessDirection, "impulsive"),
+        (s.IncreasingLoudnessDirection, "cresc"),
+        (s.DecreasingLoudnessDirection, "dim"),
+        (s.ResetTempoDirection, "tempo_reset"),
+        (s.ConstantTempoDirection, "tempo"),
+        (s.IncreasingTempoDirection, "accel"),
+        (s.DecreasingTempoDirection, "rit"),
+    )
     return next((k for cls, k in kinds if isinstance(d, cls)), None)
 
 
@@ -279,6 +300,9 @@ def _marks(pt: Any, part: Any, q: Callable[[Any], np.ndarray]) -> tuple[list[Mar
         marks.append(Mark(kind, text, float(q(d.start.t)), end, d.staff if d.staff else None))
     marks.sort(key=lambda m: (m.start, m.kind))
     # <sound dynamics> is a percentage of forte = 90 (MusicXML); MuseScore's importer scales it so
-    sound = [(float(q(d.start.t)), int(np.clip(round(float(d.velocity) * 0.9), 1, 127)))
-             for d in part.iter_all(pt.score.Dynamic) if d.start is not None and d.velocity > 0]
+    sound = [
+        (float(q(d.start.t)), int(np.clip(round(float(d.velocity) * 0.9), 1, 127)))
+        for d in part.iter_all(pt.score.Dynamic)
+        if d.start is not None and d.velocity > 0
+    ]
     return marks, sorted(sound)

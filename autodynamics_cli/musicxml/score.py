@@ -43,6 +43,9 @@ def read_musicxml(path: str | Path, data: bytes | None = None, unfold: bool = Tr
     order = played.order[(pitch[played.order] >= LOWEST_KEY) & (pitch[played.order] <= HIGHEST_KEY)]
     note_id = np.concatenate([p.note_id for p in score.parts]) if score.parts else np.zeros(0, object)
     return MusicXmlScore(
-        midi=played.midi, markings=markings(score)[order], marking_names=MARKING_NAMES,
-        onset_quarter=played.tick[order] / TICKS_PER_QUARTER, note_id=note_id[order],
+        midi=played.midi,
+        markings=markings(score)[order],
+        marking_names=MARKING_NAMES,
+        onset_quarter=played.tick[order] / TICKS_PER_QUARTER,
+        note_id=note_id[order],
     )

@@ -40,6 +40,8 @@ from autodynamics_cli.model.calibration import (
 )
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from autodynamics_cli.inference.model import Model
     from autodynamics_cli.midi.notes import Notes
 
@@ -83,8 +85,9 @@ class Unit:
     targets: list[tuple[str, np.ndarray, np.ndarray]]  # (performance, velocity per note, matched)
 
 
-def score_sources(performances: Path, scores: Path, alignments: Path,
-                  splits: Iterable[str] = ("train",)) -> list[Source]:
+def score_sources(
+    performances: Path, scores: Path, alignments: Path, splits: Iterable[str] = ("train",)
+) -> list[Source]:
     """Every score of the splits with its aligned performers (the ASAP layout), sorted by path."""
     from autodynamics_cli.training.datasets import list_aligned
 
@@ -93,9 +96,16 @@ def score_sources(performances: Path, scores: Path, alignments: Path,
     for e in list_aligned(performances, scores, alignments):
         if e.split in keep:
             by_score[str(e.score)].append(e)
-    return [Source("score", Path(score), group[0].split, group[0].group,
-                   tuple((e.performance, e.alignment) for e in group))
-            for score, group in sorted(by_score.items())]
+    return [
+        Source(
+            "score",
+            Path(score),
+            group[0].split,
+            group[0].group,
+            tuple((e.performance, e.alignment) for e in group),
+        )
+        for score, group in sorted(by_score.items())
+    ]
 
 
 def performance_sources(performances: Path, splits: Iterable[str] = ("train",)) -> list[Source]:
@@ -103,8 +113,9 @@ def performance_sources(performances: Path, splits: Iterable[str] = ("train",)) 
     from autodynamics_cli.training.datasets import list_dataset
 
     keep = set(splits)
-    return [Source("performance", e.path, e.split, e.group) for e in list_dataset(performances)
-            if e.split in keep]
+    return [
+        Source("performance", e.path, e.split, e.group) for e in list_dataset(performances) if e.split in keep
+    ]
 
 
 def resolve_weights(run_or_weights: str | Path) -> Path:
@@ -139,14 +150,26 @@ def read_source(source: Source) -> tuple[Notes, Callable[[np.ndarray], Unit]]:
     from autodynamics_cli.training.datasets import aligned_targets, read_alignment, read_notes_cached
 
     def unit(notes: Notes, velocity: np.ndarray, targets: list, pred: np.ndarray) -> Unit:
-        return Unit(source.kind, str(source.path), source.split, source.group, notes.onset,
-                    notes.offset, notes.pitch, velocity, np.asarray(pred), targets)
+        return Unit(
+            source.kind,
+            str(source.path),
+            source.split,
+            source.group,
+            notes.onset,
+            notes.offset,
+            notes.pitch,
+            velocity,
+            np.asarray(pred),
+            targets,
+        )
 
     if source.kind == "score":
         midi = read_midi(source.path)
         notes = midi.notes
-        targets = [(str(perf), *aligned_targets(notes, midi.data, read_alignment(a), str(a)))
-                   for perf, a in source.performers]
+        targets = [
+            (str(perf), *aligned_targets(notes, midi.data, read_alignment(a), str(a)))
+            for perf, a in source.performers
+        ]
         return notes, lambda pred: unit(notes, notes.velocity, targets, pred)
     notes = read_notes_cached(source.path)  # parsed once for training runs too
     flat = replace(notes, velocity=np.full(len(notes), FLAT_VELOCITY, dtype=notes.velocity.dtype))
@@ -156,9 +179,15 @@ def read_source(source: Source) -> tuple[Notes, Callable[[np.ndarray], Unit]]:
 
 def save_unit(path: Path, u: Unit) -> None:
     """The unit's arrays as one npz, written atomically (its name and piece come from its source)."""
-    arrays = dict(onset=u.onset, offset=u.offset, pitch=u.pitch.astype(np.int16),
-                  velocity=u.velocity.astype(np.int16), pred=u.pred.astype(np.int16),
-                  n_targets=np.array(len(u.targets)))
+    # Any: mypy would match ndarray values against savez's allow_pickle (a bool)
+    arrays: dict[str, Any] = dict(
+        onset=u.onset,
+        offset=u.offset,
+        pitch=u.pitch.astype(np.int16),
+        velocity=u.velocity.astype(np.int16),
+        pred=u.pred.astype(np.int16),
+        n_targets=np.array(len(u.targets)),
+    )
     for k, (_, t, h) in enumerate(u.targets):
         arrays[f"target{k}"], arrays[f"has{k}"] = t.astype(np.int16), h
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,17 +199,31 @@ def save_unit(path: Path, u: Unit) -> None:
 def load_unit(path: Path, source: Source) -> Unit:
     """A cached unit of ``source``."""
     with np.load(path) as z:
-        names = ([str(p) for p, _ in source.performers] if source.kind == "score" else [str(source.path)])
+        names = [str(p) for p, _ in source.performers] if source.kind == "score" else [str(source.path)]
         if int(z["n_targets"]) != len(names):
             raise ValueError(f"{path}: {int(z['n_targets'])} performers cached, {len(names)} listed")
         targets = [(n, z[f"target{k}"].astype(np.int64), z[f"has{k}"]) for k, n in enumerate(names)]
-        return Unit(source.kind, str(source.path), source.split, source.group, z["onset"], z["offset"],
-                    z["pitch"].astype(np.int64), z["velocity"].astype(np.int64),
-                    z["pred"].astype(np.int64), targets)
+        return Unit(
+            source.kind,
+            str(source.path),
+            source.split,
+            source.group,
+            z["onset"],
+            z["offset"],
+            z["pitch"].astype(np.int64),
+            z["velocity"].astype(np.int64),
+            z["pred"].astype(np.int64),
+            targets,
+        )
 
 
-def run_units(model: Model, sources: list[Source], cache: Path | None = None,
-              on_progress: OnProgress | None = None, files_per_batch: int = FILES_PER_BATCH) -> list[Unit]:
+def run_units(
+    model: Model,
+    sources: list[Source],
+    cache: Path | None = None,
+    on_progress: OnProgress | None = None,
+    files_per_batch: int = FILES_PER_BATCH,
+) -> list[Unit]:
     """The network's own velocities (``calibrate=False``) on every source, with the truth, in order.
 
     ``cache``: a folder of npz files, read where a file was run before and written for the others
@@ -211,9 +254,9 @@ def run_units(model: Model, sources: list[Source], cache: Path | None = None,
         built = [read_source(sources[i]) for i in chunk]
         preds = predict_velocities(model, [n for n, _ in built], calibrate=False)  # the network's own
         for i, (_, finish), pred in zip(chunk, built, preds, strict=True):
-            units[i] = finish(np.asarray(pred, dtype=np.int64))
-            if paths[i] is not None:
-                save_unit(paths[i], units[i])
+            units[i] = u = finish(np.asarray(pred, dtype=np.int64))
+            if (path := paths[i]) is not None:
+                save_unit(path, u)
         done += len(chunk)
         if on_progress:
             on_progress(stage, done, len(sources))
@@ -257,8 +300,9 @@ def make_table(units: list[Unit]) -> Table:
     performers' share of its piece's performers."""
     units = [u for u in units if len(u.pred) > 1 and any(h.sum() > 1 for _, _, h in u.targets)]
     if not units:
-        return Table([], np.zeros((0, len(FEATURES))), np.zeros(0), np.zeros(0), np.zeros(0),
-                     np.array([], dtype=str))
+        return Table(
+            [], np.zeros((0, len(FEATURES))), np.zeros(0), np.zeros(0), np.zeros(0), np.array([], dtype=str)
+        )
     X = np.stack([summary(u) for u in units])
     lv, sp, n = [], [], []
     for u in units:
@@ -277,8 +321,14 @@ def make_table(units: list[Unit]) -> Table:
 
 def subset_table(t: Table, mask: np.ndarray) -> Table:
     """The rows of ``t`` where ``mask`` is true (weights kept)."""
-    return Table([u for u, m in zip(t.units, mask, strict=True) if m], t.X[mask], t.level[mask],
-                 t.spread[mask], t.weight[mask], t.groups[mask])
+    return Table(
+        [u for u, m in zip(t.units, mask, strict=True) if m],
+        t.X[mask],
+        t.level[mask],
+        t.spread[mask],
+        t.weight[mask],
+        t.groups[mask],
+    )
 
 
 # ---------------------------------------------------------------- ridge, chosen by grouped CV
@@ -317,8 +367,10 @@ class Ridge:
         if not self.cols:
             return float(self.ybar), {}
         slopes = self.b / self.sd
-        return (float(self.ybar - slopes @ self.mu),
-                {FEATURES[c]: float(s) for c, s in zip(self.cols, slopes, strict=True)})
+        return (
+            float(self.ybar - slopes @ self.mu),
+            {FEATURES[c]: float(s) for c, s in zip(self.cols, slopes, strict=True)},
+        )
 
 
 def ridge_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, cols: list[int], alpha: float) -> Ridge:
@@ -344,8 +396,9 @@ def fold_of(groups: np.ndarray, k: int = 10, seed: int = 0) -> np.ndarray:
     return np.array([fold[g] for g in groups])
 
 
-def cv_error(X: np.ndarray, y: np.ndarray, w: np.ndarray, folds: np.ndarray, cols: list[int],
-             alpha: float) -> float:
+def cv_error(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray, folds: np.ndarray, cols: list[int], alpha: float
+) -> float:
     """The weighted mean squared out-of-fold error of the ridge on ``cols``."""
     pred = np.empty(len(y))
     for f in np.unique(folds):
@@ -354,15 +407,20 @@ def cv_error(X: np.ndarray, y: np.ndarray, w: np.ndarray, folds: np.ndarray, col
     return float(w @ (pred - y) ** 2 / w.sum())
 
 
-def select(X: np.ndarray, y: np.ndarray, w: np.ndarray, folds: np.ndarray,
-           settings: FitSettings = FitSettings()) -> tuple[Ridge, list[tuple[str, float, float]]]:
+def select(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray, folds: np.ndarray, settings: FitSettings = FitSettings()
+) -> tuple[Ridge, list[tuple[str, float, float]]]:
     """Forward selection of features and ridge alpha by grouped CV; the path as (added, alpha, cv)."""
     cols: list[int] = []
     best, alpha = cv_error(X, y, w, folds, [], 0.0), 0.0
     path = [("(intercept only)", 0.0, best)]
     while len(cols) < settings.max_features:
-        e, j, a = min((cv_error(X, y, w, folds, [*cols, j], a), j, a)
-                      for j in range(X.shape[1]) if j not in cols for a in settings.alphas)
+        e, j, a = min(
+            (cv_error(X, y, w, folds, [*cols, j], a), j, a)
+            for j in range(X.shape[1])
+            if j not in cols
+            for a in settings.alphas
+        )
         if e > best * (1 - settings.min_gain):
             break
         cols, best, alpha = [*cols, j], e, a
@@ -465,8 +523,9 @@ def dataset_label(performances: Path) -> str:
 def check_pieces(pieces: int, what: str) -> None:
     """The grouped cross-validation needs two pieces at the least."""
     if pieces < 2:
-        raise AutodynError(f"the piece calibration needs train {what} of at least two pieces "
-                           f"({pieces} found)")
+        raise AutodynError(
+            f"the piece calibration needs train {what} of at least two pieces ({pieces} found)"
+        )
 
 
 def fit_table(units: list[Unit], what: str, settings: FitSettings) -> tuple[Calibrator, Table]:
@@ -476,14 +535,24 @@ def fit_table(units: list[Unit], what: str, settings: FitSettings) -> tuple[Cali
     return fit_calibrator(t, settings), t
 
 
-def fit_piece_calibration(model: Model, performances: Path, scores: Path, alignments: Path, *,
-                          cache: Path | None = None, settings: FitSettings = FitSettings(),
-                          factor: float = 0.9, on_progress: OnProgress | None = None) -> CalibrationFit:
+def fit_piece_calibration(
+    model: Model,
+    performances: Path,
+    scores: Path,
+    alignments: Path,
+    *,
+    cache: Path | None = None,
+    settings: FitSettings = FitSettings(),
+    factor: float = 0.9,
+    on_progress: OnProgress | None = None,
+) -> CalibrationFit:
     """Fit ``model``'s calibration on the train split: on its MIDI scores, and on its performances
     flattened to 64 for played input (``PieceCalibration.played``)."""
     label = dataset_label(performances)
-    sources = {"scores": score_sources(performances, scores, alignments),
-               "performances": performance_sources(performances)}
+    sources = {
+        "scores": score_sources(performances, scores, alignments),
+        "performances": performance_sources(performances),
+    }
     for what, found in sources.items():  # before the network runs
         check_pieces(len({s.group for s in found}), what)
     score_units = run_units(model, sources["scores"], cache, on_progress)
@@ -502,17 +571,35 @@ def fit_piece_calibration(model: Model, performances: Path, scores: Path, alignm
     return CalibrationFit(product, KindFit(cal_s, t_s, on_s), KindFit(cal_p, t_p, on_p))
 
 
-def calibrate(run_or_weights: str | Path, out: Path, performances: Path, scores: Path, alignments: Path,
-              *, device: str = "auto", engine: str = "auto", cache: Path | None = None,
-              settings: FitSettings = FitSettings(), factor: float = 0.9,
-              on_progress: OnProgress | None = None) -> CalibrationFit:
+def calibrate(
+    run_or_weights: str | Path,
+    out: Path,
+    performances: Path,
+    scores: Path,
+    alignments: Path,
+    *,
+    device: str = "auto",
+    engine: str = "auto",
+    cache: Path | None = None,
+    settings: FitSettings = FitSettings(),
+    factor: float = 0.9,
+    on_progress: OnProgress | None = None,
+) -> CalibrationFit:
     """Fit the calibration of a run's best weights (or a weights file, or a model name) and write
     a copy of the weights with it to ``out``."""
     from autodynamics_cli.inference.model import load_model
 
     weights = resolve_weights(run_or_weights)
     model = load_model(weights, device=device, engine=engine)
-    fit = fit_piece_calibration(model, performances, scores, alignments, cache=cache, settings=settings,
-                                factor=factor, on_progress=on_progress)
+    fit = fit_piece_calibration(
+        model,
+        performances,
+        scores,
+        alignments,
+        cache=cache,
+        settings=settings,
+        factor=factor,
+        on_progress=on_progress,
+    )
     write_calibration(weights, out, fit.calibration)
     return fit

@@ -78,8 +78,12 @@ def model_config(cfg: TrainConfig) -> ModelConfig:
     presets = {**PRESETS, **RESEARCH_PRESETS}
     if cfg.preset not in presets:
         raise AutodynError(f"unknown preset {cfg.preset!r} (choose from {', '.join(PRESETS)})")
-    d = {**presets[cfg.preset].to_dict(), "dropout": cfg.dropout,
-         "velocity_feedback": cfg.velocity_mask_prob < 1.0, **cfg.overrides}
+    d = {
+        **presets[cfg.preset].to_dict(),
+        "dropout": cfg.dropout,
+        "velocity_feedback": cfg.velocity_mask_prob < 1.0,
+        **cfg.overrides,
+    }
     if cfg.readout:
         d["readout"] = cfg.readout
     try:

@@ -78,9 +78,14 @@ def list_dataset(root: str | Path) -> list[Entry]:
                 rows = list(csv.DictReader(f))
             if not rows or "midi_filename" not in rows[0] or "split" not in rows[0]:
                 raise AutodynError(f"{meta}: needs 'midi_filename' and 'split' columns")
-            return [Entry(root / r["midi_filename"], r["split"],
-                          f"{r.get('canonical_composer', '')} | {r.get('canonical_title', '')}")
-                    for r in rows]
+            return [
+                Entry(
+                    root / r["midi_filename"],
+                    r["split"],
+                    f"{r.get('canonical_composer', '')} | {r.get('canonical_title', '')}",
+                )
+                for r in rows
+            ]
     files = sorted(p for p in root.rglob("*") if is_midi_name(p))
     if not files:
         raise AutodynError(f"{root}: no metadata csv and no MIDI files")
@@ -93,9 +98,15 @@ def load_performance(path: str | Path, cache: bool = False) -> Piece:
     Its velocities are the targets, so the model never reads them as input.
     """
     notes = read_notes_cached(path, cache)
-    return Piece(notes.onset, notes.offset, notes.pitch, notes.velocity,
-                 np.ones(len(notes), dtype=bool), name=str(path),
-                 staff=NF.part_staff(notes.track, notes.channel, notes.pitch))
+    return Piece(
+        notes.onset,
+        notes.offset,
+        notes.pitch,
+        notes.velocity,
+        np.ones(len(notes), dtype=bool),
+        name=str(path),
+        staff=NF.part_staff(notes.track, notes.channel, notes.pitch),
+    )
 
 
 @dataclass
@@ -114,8 +125,7 @@ def alignment_file_name(performance_rel: str) -> str:
     return str(Path(performance_rel).with_suffix("")).replace("/", "__") + ".csv"
 
 
-def list_aligned(performances: str | Path, scores: str | Path, alignments: str | Path
-                 ) -> list[AlignedEntry]:
+def list_aligned(performances: str | Path, scores: str | Path, alignments: str | Path) -> list[AlignedEntry]:
     """Score/alignment pairs for the performances of a metadata-csv folder (the ASAP layout).
 
     The score of ``A/B/perf.mid`` is ``SCORES/A/B/midi_score.mid``; its alignment
@@ -153,13 +163,23 @@ def read_alignment(path: str | Path) -> np.ndarray:
     need = ("score_note_index", "pitch", "score_onset_s", "perf_velocity")
     if rows and any(k not in rows[0] for k in need):
         raise AutodynError(f"{path}: needs columns {', '.join(need)}")
-    return np.asarray([[int(r["score_note_index"]), int(r["pitch"]),
-                        round(float(r["score_onset_s"]) * 1000), int(r["perf_velocity"])]
-                       for r in rows], dtype=np.int64).reshape(-1, 4)
+    return np.asarray(
+        [
+            [
+                int(r["score_note_index"]),
+                int(r["pitch"]),
+                round(float(r["score_onset_s"]) * 1000),
+                int(r["perf_velocity"]),
+            ]
+            for r in rows
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 4)
 
 
-def aligned_targets(notes: Notes, data: bytes, alignment: np.ndarray, name: str = ""
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def aligned_targets(
+    notes: Notes, data: bytes, alignment: np.ndarray, name: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
     """Per score note: the performer's velocity and whether it was matched."""
     order = score_order(notes, data)
     idx, pitch, vel = alignment[:, 0], alignment[:, 1], alignment[:, 3]
@@ -170,8 +190,10 @@ def aligned_targets(notes: Notes, data: bytes, alignment: np.ndarray, name: str 
     ok[ok] &= notes.pitch[order[idx[ok]]] == pitch[ok]
     ok_or_skipped = ok | unmodelled
     if len(idx) and ok_or_skipped.mean() < 0.99:
-        raise AutodynError(f"{name}: alignment does not fit the score "
-                           f"({(~ok).sum()} of {len(idx)} rows name another pitch or no note)")
+        raise AutodynError(
+            f"{name}: alignment does not fit the score "
+            f"({(~ok).sum()} of {len(idx)} rows name another pitch or no note)"
+        )
     target = np.zeros(len(notes), dtype=np.int64)
     has = np.zeros(len(notes), dtype=bool)
     target[order[idx[ok]]] = vel[ok]
@@ -179,8 +201,9 @@ def aligned_targets(notes: Notes, data: bytes, alignment: np.ndarray, name: str 
     return target, has
 
 
-def load_aligned(entry: AlignedEntry, score_notes: Notes | None = None, markings: bool = False,
-                 cache: bool = False) -> Piece:
+def load_aligned(
+    entry: AlignedEntry, score_notes: Notes | None = None, markings: bool = False, cache: bool = False
+) -> Piece:
     """A score whose targets are a performer's velocities (unmatched notes: no target).
 
     The score's own velocities are notated dynamics the model may read, unless
@@ -191,10 +214,18 @@ def load_aligned(entry: AlignedEntry, score_notes: Notes | None = None, markings
     data = entry.score.read_bytes()
     target, has = aligned_targets(notes, data, read_alignment(entry.alignment), str(entry.alignment))
     in_vel = notes.velocity if NF.velocities_vary(notes.velocity) else None
-    return Piece(notes.onset, notes.offset, notes.pitch, target, has, name=str(entry.alignment),
-                 in_velocity=in_vel, source="score",
-                 staff=NF.part_staff(notes.track, notes.channel, notes.pitch),
-                 markings=score_markings(entry.score, notes, data, cache) if markings else None)
+    return Piece(
+        notes.onset,
+        notes.offset,
+        notes.pitch,
+        target,
+        has,
+        name=str(entry.alignment),
+        in_velocity=in_vel,
+        source="score",
+        staff=NF.part_staff(notes.track, notes.channel, notes.pitch),
+        markings=score_markings(entry.score, notes, data, cache) if markings else None,
+    )
 
 
 def score_markings(score: Path, notes: Notes, data: bytes, cache: bool = True) -> np.ndarray | None:
@@ -294,8 +325,9 @@ def aligned_piece(e: AlignedEntry, cache: bool, markings: bool = False) -> Piece
     return p if p.has_target.any() else None
 
 
-def load_split(load: Callable[..., Piece | str | None], entries: list, split: str, cache: bool,
-                workers: int = 0) -> tuple[list[Piece], list[str]]:
+def load_split(
+    load: Callable[..., Piece | str | None], entries: list, split: str, cache: bool, workers: int = 0
+) -> tuple[list[Piece], list[str]]:
     """The split's pieces and skip reasons, in listing order; parsed in ``workers`` processes
     when asked (minutes of mido parsing on one core, seconds on a GPU machine's many)."""
     chosen = [e for e in entries if e.split == split]
@@ -315,8 +347,9 @@ def musicxml_of(score: str | Path) -> tuple[Path, Path] | None:
     return (xml, note_map) if xml.is_file() and note_map.is_file() else None
 
 
-def map_to_score_notes(note_id: np.ndarray, values: np.ndarray, notes: Notes, data: bytes,
-                       note_map: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def map_to_score_notes(
+    note_id: np.ndarray, values: np.ndarray, notes: Notes, data: bytes, note_map: str | Path
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-note ``values`` of a MusicXML score moved onto the MIDI score's notes, and which got one.
 
     ``note_map``: ``xml_note_map.csv`` (``score_note_index,xml_note_id``; the index counts

@@ -91,9 +91,14 @@ def compare_velocities(pred: np.ndarray, true: np.ndarray, prefix: str = "") -> 
         return {prefix + m: NAN for m in ("mse", "mae", "r", *SHAPE)}
     err = pred.astype(np.float64) - true
     spread, level = spread_and_level(pred, true)
-    return {prefix + "mse": float((err**2).mean()), prefix + "mae": float(np.abs(err).mean()),
-            prefix + "r": pearson(pred, true), prefix + "spread": spread,
-            prefix + "level_error": level, prefix + "abs_level_error": abs(level)}
+    return {
+        prefix + "mse": float((err**2).mean()),
+        prefix + "mae": float(np.abs(err).mean()),
+        prefix + "r": pearson(pred, true),
+        prefix + "spread": spread,
+        prefix + "level_error": level,
+        prefix + "abs_level_error": abs(level),
+    }
 
 
 def score_velocities(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
@@ -124,15 +129,19 @@ def flattened(notes: Notes) -> Notes:
     return replace(notes, velocity=np.full(len(notes), BASELINE_VELOCITY, dtype=notes.velocity.dtype))
 
 
-def evaluate(model: Model, entries: list[Entry], notes: list[Notes] | None = None,
-             max_seconds: float | None = None, files_per_batch: int = 8,
-             on_done: Callable[[PerformanceScore], None] | None = None) -> list[PerformanceScore]:
+def evaluate(
+    model: Model,
+    entries: list[Entry],
+    notes: list[Notes] | None = None,
+    max_seconds: float | None = None,
+    files_per_batch: int = 8,
+    on_done: Callable[[PerformanceScore], None] | None = None,
+) -> list[PerformanceScore]:
     """Score every performance (``notes``: already loaded, else read from the files)."""
     results = []
     for i in range(0, len(entries), files_per_batch):
         group = entries[i : i + files_per_batch]
-        group_notes = notes[i : i + files_per_batch] if notes is not None else \
-            load_notes(group, max_seconds)
+        group_notes = notes[i : i + files_per_batch] if notes is not None else load_notes(group, max_seconds)
         preds = predict_velocities(model, [flattened(n) for n in group_notes])
         for e, n, p in zip(group, group_notes, preds, strict=True):
             if len(n) == 0:
@@ -166,11 +175,26 @@ def summarize(scores: list, metrics: tuple[str, ...] = METRICS) -> dict[str, flo
     return out
 
 
-SCORE_METRICS = ("mse", "mae", "r", "notated_mse", "notated_r", "baseline_mse", "baseline_mae",
-                 "other_mse", "other_r", "others_mean_mse", "others_mean_r",
-                 *SHAPE, "notated_mae", *(f"{row}_{m}" for row in ("notated", "baseline") for m in SHAPE),
-                 "other_mae", *(f"other_{m}" for m in SHAPE),
-                 "others_mean_mae", *(f"others_mean_{m}" for m in SHAPE))
+SCORE_METRICS = (
+    "mse",
+    "mae",
+    "r",
+    "notated_mse",
+    "notated_r",
+    "baseline_mse",
+    "baseline_mae",
+    "other_mse",
+    "other_r",
+    "others_mean_mse",
+    "others_mean_r",
+    *SHAPE,
+    "notated_mae",
+    *(f"{row}_{m}" for row in ("notated", "baseline") for m in SHAPE),
+    "other_mae",
+    *(f"other_{m}" for m in SHAPE),
+    "others_mean_mae",
+    *(f"others_mean_{m}" for m in SHAPE),
+)
 
 
 @dataclass
@@ -207,9 +231,14 @@ def by_score(entries: list[AlignedEntry]) -> dict[str, list[AlignedEntry]]:
     return groups
 
 
-def evaluate_scores(model: Model, entries: list[AlignedEntry], max_seconds: float | None = None,
-                    on_done: Callable[[ScoreInputScore], None] | None = None,
-                    read_dynamics: bool = True, read_staves: bool = True) -> list[ScoreInputScore]:
+def evaluate_scores(
+    model: Model,
+    entries: list[AlignedEntry],
+    max_seconds: float | None = None,
+    on_done: Callable[[ScoreInputScore], None] | None = None,
+    read_dynamics: bool = True,
+    read_staves: bool = True,
+) -> list[ScoreInputScore]:
     """Humanize each score once and compare it with each of its performers.
 
     ``read_dynamics`` off hides the notated velocities from the model,
@@ -223,11 +252,11 @@ def evaluate_scores(model: Model, entries: list[AlignedEntry], max_seconds: floa
         keep = np.ones(len(notes), dtype=bool)
         if max_seconds is not None and len(notes):
             keep = notes.onset < notes.onset.min() + max_seconds
-        targets = [aligned_targets(notes, midi.data, read_alignment(e.alignment), str(e.alignment))
-                   for e in group]
+        targets = [
+            aligned_targets(notes, midi.data, read_alignment(e.alignment), str(e.alignment)) for e in group
+        ]
         clipped = clip_notes(notes, max_seconds)
-        (pred,) = predict_velocities(model, [clipped], read_dynamics=read_dynamics,
-                                     read_staves=read_staves)
+        (pred,) = predict_velocities(model, [clipped], read_dynamics=read_dynamics, read_staves=read_staves)
         full_pred = np.zeros(len(notes), dtype=np.int64)
         full_pred[keep] = pred
         for k, (e, (target, has)) in enumerate(zip(group, targets, strict=True)):
@@ -239,29 +268,48 @@ def evaluate_scores(model: Model, entries: list[AlignedEntry], max_seconds: floa
             notated = compare_velocities(notes.velocity[sel], true, "notated_")
             others = [(t, h) for j, (t, h) in enumerate(targets) if j != k]
             # another performer: each other one against this one on their common notes, averaged
-            pairs = [compare_velocities(t[sel & h], target[sel & h], "other_")
-                     for t, h in others if (sel & h).any()]
-            other = {m: nan_mean([p[m] for p in pairs]) for m in pairs[0]} if pairs else \
-                compare_velocities(target[:0], target[:0], "other_")
+            pairs = [
+                compare_velocities(t[sel & h], target[sel & h], "other_")
+                for t, h in others
+                if (sel & h).any()
+            ]
+            other = (
+                {m: nan_mean([p[m] for p in pairs]) for m in pairs[0]}
+                if pairs
+                else compare_velocities(target[:0], target[:0], "other_")
+            )
             others_mean = compare_velocities(target[:0], target[:0], "others_mean_")
             if others:
                 count = sum(h.astype(np.float64) for _, h in others)
                 total = sum(np.where(h, t, 0).astype(np.float64) for t, h in others)
+                assert isinstance(count, np.ndarray) and isinstance(total, np.ndarray)  # others: not empty
                 common = sel & (count > 0)
                 if common.any():
                     mean_other = total[common] / count[common]
                     others_mean = compare_velocities(mean_other, target[common], "others_mean_")
             s = ScoreInputScore(
-                str(e.performance), e.group, int(sel.sum()), **model_s, **notated, **other,
-                **others_mean, notated_dynamics=velocities_vary(notes.velocity))
+                str(e.performance),
+                e.group,
+                int(sel.sum()),
+                **model_s,
+                **notated,
+                **other,
+                **others_mean,
+                notated_dynamics=velocities_vary(notes.velocity),
+            )
             results.append(s)
             if on_done:
                 on_done(s)
     return results
 
 
-MUSICXML_METRICS = ("mse", "mae", "r", *SHAPE,
-                    *(f"{path}_{m}" for path in ("midi", "with_score") for m in ("mse", "mae", "r", *SHAPE)))
+MUSICXML_METRICS = (
+    "mse",
+    "mae",
+    "r",
+    *SHAPE,
+    *(f"{path}_{m}" for path in ("midi", "with_score") for m in ("mse", "mae", "r", *SHAPE)),
+)
 MARKED = ("crescendo", "diminuendo", "accent", "marcato", "sforzando", "fp")  # besides dynamics words
 
 
@@ -302,9 +350,13 @@ def has_markings(markings: np.ndarray, names: tuple[str, ...]) -> bool:
     return bool(known or (markings[:, [col[n] for n in MARKED]] > 0).any())
 
 
-def evaluate_musicxml(model: Model, entries: list[AlignedEntry],
-                      on_done: Callable[[MusicXmlInputScore], None] | None = None,
-                      read_dynamics: bool = True, read_staves: bool = True) -> list[MusicXmlInputScore]:
+def evaluate_musicxml(
+    model: Model,
+    entries: list[AlignedEntry],
+    on_done: Callable[[MusicXmlInputScore], None] | None = None,
+    read_dynamics: bool = True,
+    read_staves: bool = True,
+) -> list[MusicXmlInputScore]:
     """Each score with a MusicXML file humanized from the MusicXML, from the MIDI export, and from
     the MIDI export reading the MusicXML's markings (``humanize --score``, where the two match),
     compared with each performer on the notes the paths and the alignment share
@@ -326,9 +378,12 @@ def evaluate_musicxml(model: Model, entries: list[AlignedEntry],
         except ScoreMismatchError:
             joined = None
         pred_xml, pred_midi, pred_joined = predict_velocities(
-            model, [played.midi.notes, midi.notes, midi.notes],
+            model,
+            [played.midi.notes, midi.notes, midi.notes],
             markings=[played.markings, None, joined],
-            read_dynamics=read_dynamics, read_staves=read_staves)
+            read_dynamics=read_dynamics,
+            read_staves=read_staves,
+        )
         on_score, mapped = map_to_score_notes(xml.note_id, pred_xml, midi.notes, midi.data, found[1])
         marked = has_markings(xml.markings, xml.marking_names)
         for e in group:
@@ -340,8 +395,9 @@ def evaluate_musicxml(model: Model, entries: list[AlignedEntry],
             a = compare_velocities(on_score[sel], target[sel])
             b = compare_velocities(pred_midi[sel], target[sel], "midi_")
             c = {} if joined is None else compare_velocities(pred_joined[sel], target[sel], "with_score_")
-            s = MusicXmlInputScore(str(e.performance), e.group, int(sel.sum()), **a, **b, **c,
-                                   markings=marked)
+            s = MusicXmlInputScore(
+                str(e.performance), e.group, int(sel.sum()), **a, **b, **c, markings=marked
+            )
             results.append(s)
             if on_done:
                 on_done(s)

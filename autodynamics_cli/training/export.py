@@ -14,12 +14,16 @@ from autodynamics_cli.model.torch_net import AutoDynamics
 from autodynamics_cli.model.weights_file import read_metadata, save_model
 from autodynamics_cli.training.config import TrainConfig, data_description
 
-LICENSE_NOTE = ("CC BY-NC-SA 4.0 (weights trained on ASAP/MAESTRO performances; "
-                "non-commercial, share-alike)")
+LICENSE_NOTE = "CC BY-NC-SA 4.0 (weights trained on ASAP/MAESTRO performances; non-commercial, share-alike)"
 
 
-def export_run(run_dir: str | Path, dest: str | Path, readout: str | None = None,
-               metadata: dict[str, str] | None = None, last: bool = False) -> None:
+def export_run(
+    run_dir: str | Path,
+    dest: str | Path,
+    readout: str | None = None,
+    metadata: dict[str, str] | None = None,
+    last: bool = False,
+) -> None:
     """Write a run's best weights (``last``: its latest checkpoint's) as fp16 for shipping.
 
     The latest checkpoint is the end of a learning-rate decay, where the best one
@@ -34,9 +38,11 @@ def export_run(run_dir: str | Path, dest: str | Path, readout: str | None = None
         ckpt = torch.load(src, map_location="cpu", weights_only=False)
         model = AutoDynamics(ModelConfig.from_dict(ckpt["model_config"]))
         model.load_state_dict(ckpt["model"])
-        meta = {"step": str(ckpt["step"]),
-                "training_data": data_description(TrainConfig(**ckpt["train_config"])),
-                "train_config": json.dumps(ckpt["train_config"])}
+        meta = {
+            "step": str(ckpt["step"]),
+            "training_data": data_description(TrainConfig(**ckpt["train_config"])),
+            "train_config": json.dumps(ckpt["train_config"]),
+        }
         summary = _validation_at(run / "metrics.jsonl", ckpt["step"])
         if summary:
             meta["validation"] = json.dumps(summary)
@@ -54,8 +60,11 @@ def _validation_at(metrics: Path, step: int) -> dict | None:
     """The summary ``best.safetensors`` would carry for a validation at ``step`` (None: none)."""
     if not metrics.is_file():
         return None
-    found = [m for m in map(json.loads, metrics.read_text().splitlines())
-             if m.get("event") == "validation" and m.get("step") == step]
+    found = [
+        m
+        for m in map(json.loads, metrics.read_text().splitlines())
+        if m.get("event") == "validation" and m.get("step") == step
+    ]
     if not found:
         return None
     return selection_summary(found[-1])

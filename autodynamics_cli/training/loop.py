@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -44,6 +45,10 @@ from autodynamics_cli.training.recipe import RECIPE_FILE, write_recipe
 from autodynamics_cli.training.sampler import Augment, WindowSampler
 from autodynamics_cli.training.warm_start import init_weights
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
 
 def _atomic_torch_save(obj: object, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
@@ -58,11 +63,18 @@ def _resumed_config(cfg: TrainConfig, ckpt: dict) -> TrainConfig:
     that was trained at a constant rate.
     """
     saved = ckpt["train_config"]
-    return TrainConfig(**{**saved, "max_steps": cfg.max_steps, "max_minutes": cfg.max_minutes,
-                          "threads": cfg.threads, "workers": cfg.workers, "device": cfg.device,
-                          "eval_minutes": cfg.eval_minutes,
-                          "decay_from": cfg.decay_from if cfg.decay_from is not None
-                          else saved.get("decay_from")})
+    return TrainConfig(
+        **{
+            **saved,
+            "max_steps": cfg.max_steps,
+            "max_minutes": cfg.max_minutes,
+            "threads": cfg.threads,
+            "workers": cfg.workers,
+            "device": cfg.device,
+            "eval_minutes": cfg.eval_minutes,
+            "decay_from": cfg.decay_from if cfg.decay_from is not None else saved.get("decay_from"),
+        }
+    )
 
 
 class Trainer:
@@ -94,8 +106,7 @@ class Trainer:
             init_weights(self.model, cfg.init_from)
         if ckpt is not None:
             self._restore(ckpt)
-        self.net = torch.nn.parallel.DistributedDataParallel(self.model) if self.distributed \
-            else self.model
+        self.net = torch.nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model
         self.log = (self.out / "metrics.jsonl").open("a") if self.rank == 0 else None
         self.stream: BatchStream | None = None
         self.t_start = time.perf_counter()
@@ -103,8 +114,11 @@ class Trainer:
     # -- setup ------------------------------------------------------------------
 
     def _setup_device(self, cfg: TrainConfig) -> None:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" \
+        device = (
+            torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            if cfg.device == "auto"
             else torch.device(cfg.device)
+        )
         self.rank, self.world = 0, 1
         if self.distributed:
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -127,16 +141,16 @@ class Trainer:
         entries = list_dataset(cfg.data)
         pieces, skipped = load_split(performance_piece, entries, "train", cfg.note_cache, cfg.workers)
         self.val_entries = [e for e in entries if e.split == "validation"]
-        self.val_notes = load_notes(self.val_entries, cfg.eval_seconds) \
-            if self.rank == 0 and self.val_entries else []
+        self.val_notes = (
+            load_notes(self.val_entries, cfg.eval_seconds) if self.rank == 0 and self.val_entries else []
+        )
         self.val_aligned: list[AlignedEntry] = []
         if cfg.alignments:
             if not cfg.scores:
                 raise AutodynError("--alignments needs --scores (the folder of the aligned scores)")
             aligned = list_aligned(cfg.data, cfg.scores, cfg.alignments)
             load = partial(aligned_piece, markings=self.mcfg.markings)
-            score_pieces, skipped_scores = load_split(load, aligned, "train", cfg.note_cache,
-                                                      cfg.workers)
+            score_pieces, skipped_scores = load_split(load, aligned, "train", cfg.note_cache, cfg.workers)
             pieces += score_pieces
             skipped += skipped_scores
             self.val_aligned = [e for e in aligned if e.split == "validation"]
@@ -151,15 +165,21 @@ class Trainer:
 
     def _sampler(self, pieces: list) -> WindowSampler:
         cfg, mcfg = self.cfg, self.mcfg
-        share = {"performance": 1.0 - cfg.score_share, "score": cfg.score_share} \
-            if cfg.alignments else None
+        share = {"performance": 1.0 - cfg.score_share, "score": cfg.score_share} if cfg.alignments else None
         max_notes = T.max_notes(mcfg.max_decoder_len)
-        return WindowSampler(pieces, cfg.seed + 1000 * self.rank, mcfg.roll_steps,
-                             min(max_notes, cfg.max_train_notes or max_notes),
-                             Augment(cfg.stretch, cfg.transpose),
-                             cfg.aux_weight if mcfg.causal_decoder else 0.0,  # a tagger sees them
-                             cfg.velocity_mask_prob, share, cfg.drop_dynamics,
-                             cfg.drop_staff if mcfg.staff else None, cfg.drop_markings)
+        return WindowSampler(
+            pieces,
+            cfg.seed + 1000 * self.rank,
+            mcfg.roll_steps,
+            min(max_notes, cfg.max_train_notes or max_notes),
+            Augment(cfg.stretch, cfg.transpose),
+            cfg.aux_weight if mcfg.causal_decoder else 0.0,  # a tagger sees them
+            cfg.velocity_mask_prob,
+            share,
+            cfg.drop_dynamics,
+            cfg.drop_staff if mcfg.staff else None,
+            cfg.drop_markings,
+        )
 
     # -- resume and checkpoint ----------------------------------------------------
 
@@ -172,17 +192,26 @@ class Trainer:
 
     def checkpoint(self) -> None:
         """Save everything a resumed run needs; every rank's sampler state, written by rank 0."""
-        states = [self.stream.state()]
+        assert self.stream is not None  # made by run(), which alone checkpoints
+        states: list[Mapping[str, Any] | None] = [self.stream.state()]
         if self.distributed:
             states = [None] * self.world
             dist.all_gather_object(states, self.stream.state())
         if self.rank == 0:
-            _atomic_torch_save({
-                "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-                "step": self.step, "best": self.best,
-                "elapsed": self.elapsed_before + time.perf_counter() - self.t_start,
-                "sampler": states, "torch_rng": torch.get_rng_state(),
-                "train_config": asdict(self.cfg), "model_config": self.mcfg.to_dict()}, self.ckpt_path)
+            _atomic_torch_save(
+                {
+                    "model": self.model.state_dict(),
+                    "optimizer": self.opt.state_dict(),
+                    "step": self.step,
+                    "best": self.best,
+                    "elapsed": self.elapsed_before + time.perf_counter() - self.t_start,
+                    "sampler": states,
+                    "torch_rng": torch.get_rng_state(),
+                    "train_config": asdict(self.cfg),
+                    "model_config": self.mcfg.to_dict(),
+                },
+                self.ckpt_path,
+            )
 
     # -- log, validate, step ------------------------------------------------------
 
@@ -193,20 +222,28 @@ class Trainer:
         self.report(m)
 
     def start_event(self) -> dict:
-        return {"event": "start", "step": self.step, "train_pieces": len(self.pieces),
-                "train_score_pieces": sum(p.source == "score" for p in self.pieces),
-                "skipped": self.skipped, "validation_performances": len(self.val_entries),
-                "world_size": self.world, "parameters": self.model.num_parameters(),
-                "device": str(self.device), "config": asdict(self.cfg),
-                "model_config": self.mcfg.to_dict()}
+        return {
+            "event": "start",
+            "step": self.step,
+            "train_pieces": len(self.pieces),
+            "train_score_pieces": sum(p.source == "score" for p in self.pieces),
+            "skipped": self.skipped,
+            "validation_performances": len(self.val_entries),
+            "world_size": self.world,
+            "parameters": self.model.num_parameters(),
+            "device": str(self.device),
+            "config": asdict(self.cfg),
+            "model_config": self.mcfg.to_dict(),
+        }
 
     def validate(self) -> dict:
         """Score the validation sets; a new best (score input first) is saved as best.safetensors."""
         # the network alone: a run's piece calibration is fitted after training (autodyn calibrate)
         cfg, engine = self.cfg, Model.from_network(self.model, self.device)
         self.model.eval()
-        summary = summarize(evaluate(engine, self.val_entries, notes=self.val_notes)) \
-            if self.val_entries else {}
+        summary = (
+            summarize(evaluate(engine, self.val_entries, notes=self.val_notes)) if self.val_entries else {}
+        )
         m = {"event": "validation", "step": self.step, **summary}
         if self.val_aligned:
             scores = summarize(evaluate_scores(engine, self.val_aligned, cfg.eval_seconds), SCORE_METRICS)
@@ -216,8 +253,12 @@ class Trainer:
         if chosen["mse"] < self.best:
             self.best = chosen["mse"]
             m["best"] = True
-            meta = {"step": str(self.step), "validation": json.dumps(chosen),
-                    "training_data": data_description(cfg), "train_config": json.dumps(asdict(cfg))}
+            meta = {
+                "step": str(self.step),
+                "validation": json.dumps(chosen),
+                "training_data": data_description(cfg),
+                "train_config": json.dumps(asdict(cfg)),
+            }
             save_model(self.out / "best.safetensors", self.model, meta)
         self.write(m)
         return m
@@ -227,8 +268,9 @@ class Trainer:
         t = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             logits = self.net(t["roll"], t["tokens"], t["onsets"], t["roles"], t["features"])
-            loss = model_loss(self.mcfg, logits, t["targets"], t["weights"], self.cfg.loss,
-                              self.cfg.corr_weight)
+            loss = model_loss(
+                self.mcfg, logits, t["targets"], t["weights"], self.cfg.loss, self.cfg.corr_weight
+            )
         for g in self.opt.param_groups:
             g["lr"] = learning_rate(self.cfg, self.step)
         self.opt.zero_grad(set_to_none=True)
@@ -266,9 +308,13 @@ class Trainer:
                 window_count += cfg.batch_size * self.world
                 now = time.perf_counter()
                 if self.rank == 0 and self.step % cfg.log_every == 0:
-                    last = {"event": "train", "step": self.step, "loss": loss_sum / cfg.log_every,
-                            "windows_per_s": window_count / (now - t_log),
-                            "elapsed_s": self.elapsed_before + now - self.t_start}
+                    last = {
+                        "event": "train",
+                        "step": self.step,
+                        "loss": loss_sum / cfg.log_every,
+                        "windows_per_s": window_count / (now - t_log),
+                        "elapsed_s": self.elapsed_before + now - self.t_start,
+                    }
                     self.write(last)
                     window_count, loss_sum, t_log = 0, 0.0, now
                 done, save = self._stop_and_save(now, stop_at, last_ckpt)
@@ -292,8 +338,7 @@ class Trainer:
             dist.destroy_process_group()
 
 
-def train(cfg: TrainConfig, resume: bool = False,
-          report: Callable[[dict], None] | None = None) -> dict:
+def train(cfg: TrainConfig, resume: bool = False, report: Callable[[dict], None] | None = None) -> dict:
     """Train until ``max_steps`` or ``max_minutes``; return the last metrics."""
     trainer = Trainer(cfg, resume, report or (lambda _m: None))
     try:

@@ -16,8 +16,9 @@ from autodynamics_cli.model.config import ModelConfig
 EV_SCALE = 8.0  # velocity steps per unit of the ``ev`` loss: its values land near cross-entropy's
 
 
-def window_correlation(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+def window_correlation(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pearson r of ``pred`` and ``target`` over each row's ``mask``ed positions.
 
     Returns r per row and whether it is defined (at least three positions and
@@ -34,8 +35,13 @@ def window_correlation(pred: torch.Tensor, target: torch.Tensor, mask: torch.Ten
     return torch.where(ok, r, torch.zeros_like(r)), ok
 
 
-def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None,
-                  kind: str = "mse", corr_weight: float = 0.0) -> torch.Tensor:
+def sequence_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor | None,
+    kind: str = "mse",
+    corr_weight: float = 0.0,
+) -> torch.Tensor:
     """Per-position loss, weighted and summed over each sequence, averaged over the batch.
 
     ``mse`` is the paper's loss: squared error between the softmax and the
@@ -66,6 +72,7 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Te
         per = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
     elif kind == "ev":
         per = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+        assert mean is not None  # computed above for "ev"
         err = (mean - true_vel) / EV_SCALE
         per = torch.where(is_vel, err * err, per)
     else:
@@ -73,14 +80,20 @@ def sequence_loss(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Te
     total = (per * weights).sum()
     if corr_weight > 0:
         scored = is_vel & (weights > 0)
+        assert mean is not None  # computed above when corr_weight > 0
         r, ok = window_correlation(mean, true_vel, scored)
         total = total + corr_weight * (scored.sum(-1) * (1 - r) * ok).sum()
     return total / targets.shape[0]
 
 
-def model_loss(cfg: ModelConfig, logits: torch.Tensor, targets: torch.Tensor,
-               weights: torch.Tensor | None, kind: str = "mse", corr_weight: float = 0.0
-               ) -> torch.Tensor:
+def model_loss(
+    cfg: ModelConfig,
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor | None,
+    kind: str = "mse",
+    corr_weight: float = 0.0,
+) -> torch.Tensor:
     """``sequence_loss`` of a model's ``forward`` logits against a batch's three-token targets.
 
     A note-token model has one logit row per note, so it is scored on each

@@ -89,19 +89,29 @@ def model_card(weights: Path, name: str = "autodyn model", evaluation: dict | No
     if evaluation:
         rows.append(("`autodyn eval`", evaluation.get("summary", evaluation)))
     if rows:
-        lines += ["## Evaluation", "",
-                  "Predicted against the pianists' velocities; per performance, averaged per piece, then "
-                  "over pieces. Lower MSE and MAE are better.", "",
-                  "| | notes | MSE | MAE | Pearson r | constant-64 MSE |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "## Evaluation",
+            "",
+            "Predicted against the pianists' velocities; per performance, averaged per piece, then "
+            "over pieces. Lower MSE and MAE are better.",
+            "",
+            "| | notes | MSE | MAE | Pearson r | constant-64 MSE |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         for label, s in rows:
-            lines.append(f"| {label} | {_num(s.get('notes'), ',')} | {_num(s.get('mse'))} | "
-                         f"{_num(s.get('mae'), '.2f')} | {_num(s.get('r'), '.3f')} | "
-                         f"{_num(s.get('baseline_mse'))} |")
+            lines.append(
+                f"| {label} | {_num(s.get('notes'), ',')} | {_num(s.get('mse'))} | "
+                f"{_num(s.get('mae'), '.2f')} | {_num(s.get('r'), '.3f')} | "
+                f"{_num(s.get('baseline_mse'))} |"
+            )
         lines.append("")
-    lines += ["## Licence", "",
-              f"These weights are licensed {licence}. A model trained on performance data inherits that "
-              "data's terms; the autodyn code is MIT-licensed.", ""]
+    lines += [
+        "## Licence",
+        "",
+        f"These weights are licensed {licence}. A model trained on performance data inherits that "
+        "data's terms; the autodyn code is MIT-licensed.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -109,8 +119,9 @@ def _num(x: object, fmt: str = ".1f") -> str:
     return format(x, fmt) if isinstance(x, int | float) else "-"
 
 
-def write_model_folder(weights: Path, folder: Path, name: str | None = None,
-                       evaluation: dict | None = None) -> Path:
+def write_model_folder(
+    weights: Path, folder: Path, name: str | None = None, evaluation: dict | None = None
+) -> Path:
     """Put ``weights`` (already written there, or copied) and its card into ``folder``."""
     import shutil
 

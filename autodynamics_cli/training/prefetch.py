@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from collections import deque
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from autodynamics_cli.training.sampler import WindowDraw, WindowSampler, collate
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 _worker_sampler: WindowSampler | None = None
 
@@ -35,8 +40,9 @@ def _build_batch(draws: list[WindowDraw]) -> dict[str, np.ndarray]:
 class BatchStream:
     """``next()`` gives the batches ``collate([sampler.sample() ...])`` would, in order."""
 
-    def __init__(self, sampler: WindowSampler, batch_size: int, workers: int = 0,
-                 depth: int | None = None) -> None:
+    def __init__(
+        self, sampler: WindowSampler, batch_size: int, workers: int = 0, depth: int | None = None
+    ) -> None:
         self.sampler, self.batch_size = sampler, batch_size
         self.depth = depth or 2 * workers
         self.pool = None
@@ -59,7 +65,7 @@ class BatchStream:
         _, result = self.pending.popleft()
         return result.get()
 
-    def state(self) -> dict:
+    def state(self) -> Mapping[str, Any]:
         """The sampler state a resumed run starts from: before the next batch to train on."""
         return self.pending[0][0] if self.pending else self.sampler.state()
 

@@ -76,8 +76,10 @@ def _unknown(where: str, keys: list[str], known: list[str]) -> UsageError:
         return f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key)
 
     hints = [hint(k) for k in keys]
-    return UsageError(f"{where}: unknown key{'s' if len(keys) > 1 else ''} {', '.join(hints)} "
-                      "(a recipe holds autodyn train's settings: docs/cli.md#recipes)")
+    return UsageError(
+        f"{where}: unknown key{'s' if len(keys) > 1 else ''} {', '.join(hints)} "
+        "(a recipe holds autodyn train's settings: docs/cli.md#recipes)"
+    )
 
 
 def normalize(raw: dict, where: str) -> dict:
@@ -143,8 +145,11 @@ def resolve(path: str | Path | None, given: dict) -> TrainConfig:
 
 def _toml_string(text: str) -> str:
     escapes = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
-    return '"' + "".join(escapes.get(c, f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c)
-                         for c in text) + '"'
+    return (
+        '"'
+        + "".join(escapes.get(c, f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c) for c in text)
+        + '"'
+    )
 
 
 def toml_value(value: object) -> str:
@@ -166,9 +171,12 @@ def toml_value(value: object) -> str:
 
 def recipe_text(cfg: TrainConfig) -> str:
     """``cfg`` as a recipe that ``read_recipe`` (and ``autodyn train --config``) reads back equal."""
-    lines = [f"# autodyn training recipe, written by autodyn {__version__}. Repeat these settings with",
-             "# `autodyn train --config THIS_FILE` (flags given with it win, e.g. --out for a new",
-             "# run folder). Paths are as typed: relative to the folder autodyn train ran in.", ""]
+    lines = [
+        f"# autodyn training recipe, written by autodyn {__version__}. Repeat these settings with",
+        "# `autodyn train --config THIS_FILE` (flags given with it win, e.g. --out for a new",
+        "# run folder). Paths are as typed: relative to the folder autodyn train ran in.",
+        "",
+    ]
     unset = []
     for f in fields(TrainConfig):
         value = getattr(cfg, f.name)

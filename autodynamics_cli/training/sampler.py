@@ -9,6 +9,7 @@ what inference computes on the whole file (``encoding/note_features.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,10 @@ from autodynamics_cli.encoding.grid import LOWEST_KEY, N_KEYS, note_steps, secon
 from autodynamics_cli.encoding.pianoroll import encode_roll
 from autodynamics_cli.errors import AutodynError
 from autodynamics_cli.training.datasets import Piece
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 
 @dataclass
@@ -44,8 +49,11 @@ def source_probabilities(pieces: list[Piece], share: dict[str, float] | None) ->
     counts = np.asarray([len(p) for p in pieces], dtype=np.float64)
     sources = np.asarray([p.source for p in pieces])
     present = sorted(set(sources.tolist()))
-    share = {s: (share or {}).get(s, 1.0) for s in present} if share else \
-        {s: counts[sources == s].sum() for s in present}
+    share = (
+        {s: (share or {}).get(s, 1.0) for s in present}
+        if share
+        else {s: counts[sources == s].sum() for s in present}
+    )
     total = sum(share.values())
     if total <= 0:
         raise AutodynError("every data source has share 0")
@@ -77,10 +85,20 @@ class WindowSampler:
     run draws exactly the windows the stopped run would have drawn.
     """
 
-    def __init__(self, pieces: list[Piece], seed: int, roll_steps: int, max_notes: int,
-                 augment: Augment | None, aux_weight: float, velocity_mask_prob: float,
-                 source_share: dict[str, float] | None = None, drop_dynamics: float = 0.3,
-                 drop_staff: float | None = None, drop_markings: float = 0.3) -> None:
+    def __init__(
+        self,
+        pieces: list[Piece],
+        seed: int,
+        roll_steps: int,
+        max_notes: int,
+        augment: Augment | None,
+        aux_weight: float,
+        velocity_mask_prob: float,
+        source_share: dict[str, float] | None = None,
+        drop_dynamics: float = 0.3,
+        drop_staff: float | None = None,
+        drop_markings: float = 0.3,
+    ) -> None:
         if not pieces:
             raise AutodynError("no training pieces with notes")
         self.pieces = pieces
@@ -93,10 +111,10 @@ class WindowSampler:
         self.augment, self.aux_weight = augment, aux_weight
         self.velocity_mask_prob = velocity_mask_prob
 
-    def state(self) -> dict:
+    def state(self) -> Mapping[str, Any]:
         return self.rng.bit_generator.state
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: Mapping[str, Any]) -> None:
         self.rng.bit_generator.state = state
 
     def sample(self) -> WindowSample:
@@ -115,8 +133,9 @@ class WindowSampler:
         # a window starts at a random note's onset, give or take a little, as inference windows do
         # (only that note's step is needed here: ``build`` steps the whole piece)
         note = int(self.rng.integers(len(p.onset)))
-        start = int(seconds_to_steps(p.onset[note] * factor)) - \
-            int(self.rng.integers(0, self.roll_steps // 2))
+        start = int(seconds_to_steps(p.onset[note] * factor)) - int(
+            self.rng.integers(0, self.roll_steps // 2)
+        )
         mask = self.rng.random(self.max_notes) < self.velocity_mask_prob
         # hidden dynamics: so that flat inputs, which carry no dynamics, still work
         hide_dynamics = p.in_velocity is not None and self.rng.random() < self.drop_dynamics
@@ -134,18 +153,40 @@ class WindowSampler:
         in_vel = None if d.hide_dynamics else piece.in_velocity
         staff = piece.staff if d.read_staff else None
         markings = None if d.hide_markings else piece.markings
-        return make_window(on, end, piece.pitch + d.shift, piece.target, piece.has_target, d.start,
-                           self.roll_steps, self.max_notes, self.aux_weight, d.mask, in_vel, onset,
-                           staff, markings)
+        return make_window(
+            on,
+            end,
+            piece.pitch + d.shift,
+            piece.target,
+            piece.has_target,
+            d.start,
+            self.roll_steps,
+            self.max_notes,
+            self.aux_weight,
+            d.mask,
+            in_vel,
+            onset,
+            staff,
+            markings,
+        )
 
 
-def make_window(on: np.ndarray, end: np.ndarray, pitch: np.ndarray, target: np.ndarray,
-                has_target: np.ndarray, start: int, roll_steps: int, max_notes: int,
-                aux_weight: float, velocity_mask: np.ndarray | None = None,
-                in_velocity: np.ndarray | None = None,
-                onset_s: np.ndarray | None = None,
-                staff: np.ndarray | None = None,
-                markings: np.ndarray | None = None) -> WindowSample:
+def make_window(
+    on: np.ndarray,
+    end: np.ndarray,
+    pitch: np.ndarray,
+    target: np.ndarray,
+    has_target: np.ndarray,
+    start: int,
+    roll_steps: int,
+    max_notes: int,
+    aux_weight: float,
+    velocity_mask: np.ndarray | None = None,
+    in_velocity: np.ndarray | None = None,
+    onset_s: np.ndarray | None = None,
+    staff: np.ndarray | None = None,
+    markings: np.ndarray | None = None,
+) -> WindowSample:
     """The model inputs and weighted targets of the window that starts at ``start``.
 
     ``velocity_mask[i]`` True hides note i's velocity from the decoder input;
@@ -157,10 +198,14 @@ def make_window(on: np.ndarray, end: np.ndarray, pitch: np.ndarray, target: np.n
     exactly what inference computes on the whole file (``note_features.py``).
     """
     near = np.flatnonzero((on >= start - NF.CONTEXT_STEPS) & (on < start + roll_steps + NF.CONTEXT_STEPS))
-    feats = NF.note_features(on[near], pitch[near], None if in_velocity is None else in_velocity[near],
-                             None if onset_s is None else onset_s[near],
-                             None if staff is None else staff[near],
-                             None if markings is None else markings[near])
+    feats = NF.note_features(
+        on[near],
+        pitch[near],
+        None if in_velocity is None else in_velocity[near],
+        None if onset_s is None else onset_s[near],
+        None if staff is None else staff[near],
+        None if markings is None else markings[near],
+    )
     inside = np.flatnonzero((on[near] >= start) & (on[near] < start + roll_steps))
     inside = inside[T.note_order(on[near][inside], pitch[near][inside])][:max_notes]
     feats, inside = feats[inside], near[inside]

@@ -22,8 +22,24 @@ def test_calibrate_a_run_then_again_from_the_cache(aligned: tuple[Path, Path, Pa
     run.mkdir()
     save_model(run / "best.safetensors", tiny_model(**TAGGER))
     out, cache = tmp_path / "cal.safetensors", tmp_path / "cache"
-    args = ["calibrate", str(run), "-o", str(out), "--data", str(perf), "--scores", str(scores),
-            "--alignments", str(align), "--device", "cpu", "--cache", str(cache), "--factor", "0.85"]
+    args = [
+        "calibrate",
+        str(run),
+        "-o",
+        str(out),
+        "--data",
+        str(perf),
+        "--scores",
+        str(scores),
+        "--alignments",
+        str(align),
+        "--device",
+        "cpu",
+        "--cache",
+        str(cache),
+        "--factor",
+        "0.85",
+    ]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "score input: perf train split: 2 scores, 2 pieces" in r.output
@@ -42,12 +58,37 @@ def test_calibrate_a_run_then_again_from_the_cache(aligned: tuple[Path, Path, Pa
 
 def test_calibrate_refuses_what_it_cannot_write(aligned: tuple[Path, Path, Path], tmp_path: Path):
     perf, scores, align = aligned
-    r = CliRunner().invoke(app, ["calibrate", "default", "-o", str(tmp_path / "cal.mid"), "--data", str(perf),
-                                 "--scores", str(scores), "--alignments", str(align)])
+    r = CliRunner().invoke(
+        app,
+        [
+            "calibrate",
+            "default",
+            "-o",
+            str(tmp_path / "cal.mid"),
+            "--data",
+            str(perf),
+            "--scores",
+            str(scores),
+            "--alignments",
+            str(align),
+        ],
+    )
     assert r.exit_code == 2 and ".safetensors" in r.output
-    r = CliRunner().invoke(app, ["calibrate", str(tmp_path / "none.safetensors"), "-o",
-                                 str(tmp_path / "cal.safetensors"), "--data", str(perf),
-                                 "--scores", str(scores), "--alignments", str(align)])
+    r = CliRunner().invoke(
+        app,
+        [
+            "calibrate",
+            str(tmp_path / "none.safetensors"),
+            "-o",
+            str(tmp_path / "cal.safetensors"),
+            "--data",
+            str(perf),
+            "--scores",
+            str(scores),
+            "--alignments",
+            str(align),
+        ],
+    )
     assert r.exit_code != 0 and "not found" in str(r.exception)
     assert not (tmp_path / "cal.safetensors").exists()
 
@@ -57,12 +98,24 @@ def test_calibrate_runs_a_tagger_without_torch(aligned: tuple[Path, Path, Path],
     perf, scores, align = aligned
     weights, out = tmp_path / "tagger.safetensors", tmp_path / "cal.safetensors"
     save_model(weights, tiny_model(**TAGGER))
-    args = ["calibrate", str(weights), "-o", str(out), "--data", str(perf), "--scores", str(scores),
-            "--alignments", str(align)]
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "from autodynamics_cli.cli.app import main\n"
-            f"sys.argv = ['autodyn', *{args!r}]\n"
-            "main()\n")
+    args = [
+        "calibrate",
+        str(weights),
+        "-o",
+        str(out),
+        "--data",
+        str(perf),
+        "--scores",
+        str(scores),
+        "--alignments",
+        str(align),
+    ]
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from autodynamics_cli.cli.app import main\n"
+        f"sys.argv = ['autodyn', *{args!r}]\n"
+        "main()\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert read_checked_calibration(out).played is not None

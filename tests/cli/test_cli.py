@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, assert_only_velocities_changed, load_network, rich_file, simple_file
+from helpers import ROOT, assert_only_velocities_changed, rich_file, simple_file
 from typer.testing import CliRunner
 
 from autodynamics_cli.cli.app import app
-from autodynamics_cli.inference.model import Model
+from autodynamics_cli.inference.model import load_model
 from autodynamics_cli.inference.predict import predict_velocities
 from autodynamics_cli.midi.read import read_midi
 
@@ -84,8 +84,11 @@ def test_usage_error_exit_code_two():
 def test_bad_model_is_one_line_error(song: Path, tmp_path: Path):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x00" * 20)
-    proc = subprocess.run([sys.executable, "-m", "autodynamics_cli", "humanize", str(song),
-                           "--model", str(junk)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autodynamics_cli", "humanize", str(song), "--model", str(junk)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error: ") and "junk.safetensors" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -93,12 +96,15 @@ def test_bad_model_is_one_line_error(song: Path, tmp_path: Path):
 
 
 def test_version_and_help_do_not_import_torch():
-    code = ("import sys; from autodynamics_cli.cli.app import app; "
-            "from typer.testing import CliRunner; r = CliRunner().invoke(app, ['--help']); "
-            "assert r.exit_code == 0; assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; from autodynamics_cli.cli.app import app; "
+        "from typer.testing import CliRunner; r = CliRunner().invoke(app, ['--help']); "
+        "assert r.exit_code == 0; assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
-    out = subprocess.run([sys.executable, "-m", "autodynamics_cli", "--version"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "autodynamics_cli", "--version"], capture_output=True, text=True, check=True
+    ).stdout
     assert out.startswith("autodyn ")
 
 
@@ -110,38 +116,57 @@ def test_bundled_example_with_default_model(tmp_path: Path):
     assert_only_velocities_changed(example.read_bytes(), out.read_bytes(), 47)
     # the file carries exactly the default model's predictions, note for note
     src, dst = read_midi(example), read_midi(out)
-    (expected,) = predict_velocities(Model.from_network(load_network("default")), [src.notes])
+    (expected,) = predict_velocities(load_model("default", device="cpu", engine="torch"), [src.notes])
     assert dst.notes.velocity.tolist() == expected.tolist()
 
 
 @pytest.mark.parametrize("flag", ["--help", "--version"])
 def test_help_and_version_do_not_import_torch(flag):
-    code = (f"import sys\nsys.argv = ['autodyn', {flag!r}]\nfrom autodynamics_cli.cli.app import main\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('torch', 'numpy', 'mido') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    code = (
+        f"import sys\nsys.argv = ['autodyn', {flag!r}]\nfrom autodynamics_cli.cli.app import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'mido') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_help_imports_neither_torch_nor_matplotlib():
-    code = ("import sys; from autodynamics_cli.cli.app import app; from typer.testing import CliRunner; "
-            "r = CliRunner(); assert r.invoke(app, ['humanize', '--help']).exit_code == 0; "
-            "assert r.invoke(app, ['plot', '--help']).exit_code == 0; "
-            "assert not {'torch', 'matplotlib'} & set(sys.modules), 'heavy import'")
+    code = (
+        "import sys; from autodynamics_cli.cli.app import app; from typer.testing import CliRunner; "
+        "r = CliRunner(); assert r.invoke(app, ['humanize', '--help']).exit_code == 0; "
+        "assert r.invoke(app, ['plot', '--help']).exit_code == 0; "
+        "assert not {'torch', 'matplotlib'} & set(sys.modules), 'heavy import'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_models_table_fits_80_columns_and_names_data_portably():
     """``autodyn models`` at 80 columns: no line wider, no cell folded; the bundled model's data by name."""
     env = {**os.environ, "COLUMNS": "80"}
-    r = subprocess.run([sys.executable, "-m", "autodynamics_cli", "models"], capture_output=True,
-                       text=True, env=env, cwd=Path(__file__).resolve().parents[2])
+    r = subprocess.run(
+        [sys.executable, "-m", "autodynamics_cli", "models"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.rstrip().splitlines()
     assert max(len(line) for line in lines) <= 80
     assert any(line.startswith("* default") and "ready" in line for line in lines)
-    listing = subprocess.run([sys.executable, "-m", "autodynamics_cli", "models", "--json"],
-                             capture_output=True, text=True, env=env, check=True).stdout
+    listing = subprocess.run(
+        [sys.executable, "-m", "autodynamics_cli", "models", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
     default = next(m for m in json.loads(listing) if m["name"] == "default")
     assert "/" not in default["training_data"] and "preliminary" not in default["description"]

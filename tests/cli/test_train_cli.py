@@ -18,14 +18,49 @@ from autodynamics_cli.training.config import TrainConfig, model_config
 from autodynamics_cli.training.recipe import read_recipe, resolve, toml_value
 
 TRAIN = ["--preset", "tiny", "--batch-size", "2", "--threads", "1", "--eval-minutes", "0", "--device", "cpu"]
-USER_OPTIONS = ("--config", "--data", "--out", "--resume", "--preset", "--init-from", "--scores",
-                "--alignments", "--markings", "--lr", "--decay-from", "--batch-size", "--max-steps",
-                "--max-minutes", "--eval-seconds", "--eval-minutes", "--checkpoint-minutes", "--threads",
-                "--workers", "--device", "--seed")
-RECIPE_ONLY = ("--loss", "--optimizer", "--warmup-steps", "--max-train-notes", "--velocity-mask-prob",
-               "--aux-weight", "--dropout", "--readout", "--score-share", "--drop-dynamics", "--drop-staff",
-               "--drop-markings", "--note-tokens", "--onset-lead", "--staff", "--enc-layers", "--dec-layers",
-               "--corr-weight")
+USER_OPTIONS = (
+    "--config",
+    "--data",
+    "--out",
+    "--resume",
+    "--preset",
+    "--init-from",
+    "--scores",
+    "--alignments",
+    "--markings",
+    "--lr",
+    "--decay-from",
+    "--batch-size",
+    "--max-steps",
+    "--max-minutes",
+    "--eval-seconds",
+    "--eval-minutes",
+    "--checkpoint-minutes",
+    "--threads",
+    "--workers",
+    "--device",
+    "--seed",
+)
+RECIPE_ONLY = (
+    "--loss",
+    "--optimizer",
+    "--warmup-steps",
+    "--max-train-notes",
+    "--velocity-mask-prob",
+    "--aux-weight",
+    "--dropout",
+    "--readout",
+    "--score-share",
+    "--drop-dynamics",
+    "--drop-staff",
+    "--drop-markings",
+    "--note-tokens",
+    "--onset-lead",
+    "--staff",
+    "--enc-layers",
+    "--dec-layers",
+    "--corr-weight",
+)
 # The commands that trained stages 5 and 6, as they were typed before recipes (docs/model-history.md
 # in git history): weights/recipes/stage5.toml and stage6.toml must say the same.
 STAGE5 = """--data ../shared/data/asap-performances --scores ../shared/data/asap-scores
@@ -67,13 +102,21 @@ def test_help_shows_what_a_user_trains_with():
 
 def test_options_given_override_the_recipe(tmp_path: Path, resolved: list[TrainConfig]):
     recipe = tmp_path / "r.toml"
-    recipe.write_text('data = "d"\nout = "runs/r"\nlr = 0.5\nseed = 3\nbatch_size = 8\neval_seconds = 30\n'
-                      'loss = "ce"\n[model]\nstaff = true\nmarkings = true\n')
+    recipe.write_text(
+        'data = "d"\nout = "runs/r"\nlr = 0.5\nseed = 3\nbatch_size = 8\neval_seconds = 30\n'
+        'loss = "ce"\n[model]\nstaff = true\nmarkings = true\n'
+    )
     # options given at their default values still win; options not given leave the recipe alone
     _train("--config", recipe, "--batch-size", "16", "--lr", "0.1", "--no-markings", "--eval-seconds", "0")
     cfg = resolved[-1]
-    assert (cfg.batch_size, cfg.lr, cfg.seed, cfg.loss, cfg.out, cfg.eval_seconds) == \
-        (16, 0.1, 3, "ce", "runs/r", None)
+    assert (cfg.batch_size, cfg.lr, cfg.seed, cfg.loss, cfg.out, cfg.eval_seconds) == (
+        16,
+        0.1,
+        3,
+        "ce",
+        "runs/r",
+        None,
+    )
     assert cfg.overrides == {"staff": True, "markings": False}
     _train("--data", "d", "--markings", "--out", tmp_path / "o")  # no recipe: the defaults
     assert resolved[-1] == TrainConfig(data="d", out=str(tmp_path / "o"), overrides={"markings": True})
@@ -115,8 +158,9 @@ def _as_recipe_and_options(command: str, tmp_path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize(("stage", "command"), [("stage5", STAGE5), ("stage6", STAGE6)], ids=["5", "6"])
-def test_a_shipped_recipe_is_the_command_that_trained_it(stage: str, command: str, tmp_path: Path,
-                                                         resolved: list[TrainConfig]):
+def test_a_shipped_recipe_is_the_command_that_trained_it(
+    stage: str, command: str, tmp_path: Path, resolved: list[TrainConfig]
+):
     _train(*_as_recipe_and_options(command, tmp_path))
     _train("--config", ROOT / "weights" / "recipes" / f"{stage}.toml")
     assert resolved[0] == resolved[1]
@@ -133,16 +177,30 @@ def test_the_bundled_weights_were_trained_with_the_stage6_recipe():
         shipped = json.loads(f.metadata()["train_config"])
     recipe = vars(resolve(ROOT / "weights" / "recipes" / "stage6.toml", {}))
     paths = ("data", "out", "scores", "alignments", "init_from")
-    assert {k: v for k, v in shipped.items() if k not in paths} == \
-        {k: v for k, v in recipe.items() if k not in paths}
+    assert {k: v for k, v in shipped.items() if k not in paths} == {
+        k: v for k, v in recipe.items() if k not in paths
+    }
 
 
 def test_model_switches_from_a_recipe_reach_the_run_and_its_recipe(dataset: Path, tmp_path: Path):
     out = tmp_path / "run"
     recipe = tmp_path / "r.toml"
     recipe.write_text("note_tokens = true\n")
-    r = CliRunner().invoke(app, ["train", "--config", str(recipe), "--data", str(dataset), "--out", str(out),
-                                 *TRAIN, "--max-steps", "2"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(recipe),
+            "--data",
+            str(dataset),
+            "--out",
+            str(out),
+            *TRAIN,
+            "--max-steps",
+            "2",
+        ],
+    )
     assert r.exit_code != 0 and "needs a tagger" in str(r.exception)  # the tiny preset is causal
     recipe.write_text("onset_lead = true\nstaff = true\n[model]\nn_enc_layers = 3\nn_dec_layers = 2\n")
     _train("--config", recipe, "--data", dataset, "--out", out, *TRAIN, "--max-steps", "1")
@@ -166,12 +224,15 @@ def test_research_settings_are_recipe_only(dataset: Path, tmp_path: Path):
     """Research settings left the command line (usage errors); a recipe sets them, and the
     library still builds the research preset (scripts/train_research.py runs it too)."""
     out = tmp_path / "run"
-    for extra, why in ((["--preset", "paper-small-tagger"], "unknown preset 'paper-small-tagger'"),
-                       (["--loss", "ev"], "No such option"),
-                       (["--note-tokens"], "No such option"),
-                       (["--corr-weight", "1"], "No such option")):
-        r = CliRunner().invoke(app, ["train", "--data", str(dataset), "--out", str(out), *TRAIN,
-                                     "--max-steps", "1", *extra])
+    for extra, why in (
+        (["--preset", "paper-small-tagger"], "unknown preset 'paper-small-tagger'"),
+        (["--loss", "ev"], "No such option"),
+        (["--note-tokens"], "No such option"),
+        (["--corr-weight", "1"], "No such option"),
+    ):
+        r = CliRunner().invoke(
+            app, ["train", "--data", str(dataset), "--out", str(out), *TRAIN, "--max-steps", "1", *extra]
+        )
         assert r.exit_code == 2 and why in r.output, (extra, r.output)
     assert not out.exists()
     assert "paper-small-tagger" not in PRESETS

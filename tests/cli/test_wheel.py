@@ -25,25 +25,40 @@ from helpers import ROOT, assert_only_velocities_changed
 
 
 def _run(cmd: list, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
 
 @pytest.mark.slow
 def test_wheel_in_a_fresh_venv_humanizes_offline_with_the_bundled_model(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"PYTHONPATH", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "AUTODYN_MODEL",
-                        "PYTHONHOME", "VIRTUAL_ENV"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "PYTHONPATH",
+            "HF_HUB_CACHE",
+            "HUGGINGFACE_HUB_CACHE",
+            "AUTODYN_MODEL",
+            "PYTHONHOME",
+            "VIRTUAL_ENV",
+        }
+    }
     hf_home = tmp_path / "hf-home"
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(hf_home), OMP_NUM_THREADS="1",
-               PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
+    env.update(
+        HF_HUB_OFFLINE="1",
+        HF_HOME=str(hf_home),
+        OMP_NUM_THREADS="1",
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_INPUT="1",
+    )
     empty = tmp_path / "empty"
     empty.mkdir()
 
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp_path / "dist", ROOT],
-         empty, env)
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp_path / "dist", ROOT], empty, env)
     (wheel,) = (tmp_path / "dist").glob("autodynamics_cli-*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
@@ -56,12 +71,16 @@ def test_wheel_in_a_fresh_venv_humanizes_offline_with_the_bundled_model(tmp_path
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv], empty, env)
     py = venv / "bin" / "python"
-    site = Path(_run([py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], empty, env)
-                .stdout.strip())
+    site = Path(
+        _run([py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], empty, env).stdout.strip()
+    )
     outer = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
     (site / "zz_test_dependencies.pth").write_text("\n".join(outer) + "\n")
-    _run([sys.executable, "-m", "pip", "--python", py, "install", "-q", "--no-deps", "--no-index", wheel],
-         empty, env)
+    _run(
+        [sys.executable, "-m", "pip", "--python", py, "install", "-q", "--no-deps", "--no-index", wheel],
+        empty,
+        env,
+    )
 
     where = _run([py, "-c", "import autodynamics_cli, sys; print(autodynamics_cli.__file__)"], empty, env)
     assert Path(where.stdout.strip()).is_relative_to(site), where.stdout

@@ -17,10 +17,12 @@ EXAMPLE = ROOT / "examples" / "minuet_in_g.mid"
 
 
 def autodyn_without_torch(*args: str) -> subprocess.CompletedProcess:
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "from autodynamics_cli.cli.app import main\n"
-            f"sys.argv = ['autodyn', *{list(args)!r}]\n"
-            "main()\n")
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from autodynamics_cli.cli.app import main\n"
+        f"sys.argv = ['autodyn', *{list(args)!r}]\n"
+        "main()\n"
+    )
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
 
 
@@ -41,13 +43,16 @@ def test_a_big_job_falls_back_to_numpy(tmp_path: Path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.mid", "1.mid", "2.mid"]
 
 
-@pytest.mark.parametrize(("args", "extra"), [
-    (["humanize", str(EXAMPLE), "--engine", "torch"], "torch"),
-    (["humanize", str(EXAMPLE), "--temperature", "0.5"], "torch"),
-    (["train", "--data", str(ROOT / "examples")], "train"),
-    (["eval", "--data", str(ROOT / "examples")], "train"),
-    (["export", "runs/none", "-o", "x.safetensors"], "train"),
-])
+@pytest.mark.parametrize(
+    ("args", "extra"),
+    [
+        (["humanize", str(EXAMPLE), "--engine", "torch"], "torch"),
+        (["humanize", str(EXAMPLE), "--temperature", "0.5"], "torch"),
+        (["train", "--data", str(ROOT / "examples")], "train"),
+        (["eval", "--data", str(ROOT / "examples")], "train"),
+        (["export", "runs/none", "-o", "x.safetensors"], "train"),
+    ],
+)
 def test_torch_commands_name_the_extra(tmp_path: Path, args: list[str], extra: str):
     if args[0] == "humanize":
         args += ["-o", str(tmp_path / "out.mid")]

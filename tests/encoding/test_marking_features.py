@@ -21,14 +21,17 @@ def rows(*notes: dict[str, float]) -> np.ndarray:
 
 
 def test_buckets_of_each_marking():
-    b = marking_buckets(rows(
-        {"dynamic_unknown": 1, "dynamic": 80 / 127},  # before any mark
-        {"dynamic": 49 / 127, "since_dynamic": 0.5, "crescendo": 1, "hairpin_position": 0.6},  # p, cresc.
-        {"dynamic": 96 / 127, "since_dynamic": 20, "diminuendo": 1, "accent": 1, "sforzando": 1},
-        {"staccato": 1, "tenuto": 1, "slur_start": 1, "slur_end": 1, "fermata": 1, "grace": 1},
-        {"tempo_class": 1.0, "tempo_start": 1, "ritardando": 1},
-        {"tempo_class": 0.0, "accelerando": 1, "slur_inside": 1, "marcato": 1},
-    ), MARKING_NAMES)
+    b = marking_buckets(
+        rows(
+            {"dynamic_unknown": 1, "dynamic": 80 / 127},  # before any mark
+            {"dynamic": 49 / 127, "since_dynamic": 0.5, "crescendo": 1, "hairpin_position": 0.6},  # p, cresc.
+            {"dynamic": 96 / 127, "since_dynamic": 20, "diminuendo": 1, "accent": 1, "sforzando": 1},
+            {"staccato": 1, "tenuto": 1, "slur_start": 1, "slur_end": 1, "fermata": 1, "grace": 1},
+            {"tempo_class": 1.0, "tempo_start": 1, "ritardando": 1},
+            {"tempo_class": 0.0, "accelerando": 1, "slur_inside": 1, "marcato": 1},
+        ),
+        MARKING_NAMES,
+    )
     assert b.shape == (6, N_MARKINGS)
     assert b[:, 0].tolist() == [1, 6, 10, 2, 2, 2]  # 49 // 12 + 2, 96 // 12 + 2; level 0 (never marked) -> 2
     assert b[:3, 1].tolist() == [1, 1, 6]  # quarters since the level changed

@@ -29,6 +29,7 @@ def test_note_features_on_a_chord_and_around_a_window():
 
 # --- the onset lead: timing finer than a roll step --------------------------------------------
 
+
 def test_lead_buckets_of_a_rolled_chord():
     # a chord spread over 24 ms, then a lone note, then two notes 100 ms apart
     onset = np.array([1.012, 1.024, 1.000, 2.0, 3.0, 3.1])
@@ -59,15 +60,14 @@ def test_scores_and_missing_onsets_are_on_time():
 
 # --- staves: which part of a notation export a note is in -------------------------------------
 
+
 def test_parts_are_ranked_by_mean_pitch():
     # the left hand's track comes first in the file: still the bottom staff
     pitch = np.array([40, 45, 72, 76, 60])
-    assert NF.part_staff(np.array([1, 1, 2, 2, 3]), np.zeros(5, np.int64), pitch).tolist() == \
-        [2, 2, 1, 1, 3]
+    assert NF.part_staff(np.array([1, 1, 2, 2, 3]), np.zeros(5, np.int64), pitch).tolist() == [2, 2, 1, 1, 3]
     # one part: no staves; a part is a track and channel, so channels split a track
     assert NF.part_staff(np.zeros(5, np.int64), np.zeros(5, np.int64), pitch).tolist() == [0] * 5
-    assert NF.part_staff(np.zeros(5, np.int64), np.array([0, 0, 1, 1, 0]), pitch).tolist() == \
-        [2, 2, 1, 1, 2]
+    assert NF.part_staff(np.zeros(5, np.int64), np.array([0, 0, 1, 1, 0]), pitch).tolist() == [2, 2, 1, 1, 2]
     assert NF.part_staff(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)).tolist() == []
 
 

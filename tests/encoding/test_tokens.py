@@ -25,8 +25,7 @@ def test_round_trip():
 def test_decoder_inputs_shift_and_mask():
     seq = T.target_sequence(np.array([60, 64]), np.array([2, 3]), np.array([70, 80]))
     toks, onsets, roles = T.decoder_inputs(seq, np.array([5, 9]), np.array([True, False]))
-    assert toks[0] == T.BOS and (toks[1:] == np.where(np.arange(1, 7) == 3, T.VEL_MASK,
-                                                       seq[:-1])).all()
+    assert toks[0] == T.BOS and (toks[1:] == np.where(np.arange(1, 7) == 3, T.VEL_MASK, seq[:-1])).all()
     assert onsets.tolist() == [0, 5, 5, 5, 9, 9, 9]
     assert roles.tolist() == [0, 1, 2, 3, 1, 2, 3]
     # the position that predicts v_i has d_i as input

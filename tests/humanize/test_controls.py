@@ -45,8 +45,12 @@ runner = CliRunner()
 def note_on_velocities(data: bytes) -> list[tuple[int, int, int]]:
     """(track, channel, velocity) of every sounding note_on, in file order."""
     mid = mido.MidiFile(file=io.BytesIO(data))
-    return [(t, m.channel, m.velocity) for t, tr in enumerate(mid.tracks) for m in tr
-            if m.type == "note_on" and m.velocity > 0]
+    return [
+        (t, m.channel, m.velocity)
+        for t, tr in enumerate(mid.tracks)
+        for m in tr
+        if m.type == "note_on" and m.velocity > 0
+    ]
 
 
 def test_envelope_and_dynamics_detection():
@@ -151,8 +155,24 @@ def test_cli_controls(tmp_path: Path, tiny_weights: Path):
     assert r.exit_code == 0, r.output
     assert out.read_bytes() == src.read_bytes()  # strength 0: the input, byte for byte
     args = ["humanize", str(src), "-o", str(out), "-m", str(tiny_weights), "--overwrite"]
-    r = runner.invoke(app, [*args, "--range", "30", "50", "--temperature", "0.8", "--seed", "3",
-                            "--channels", "1-2", "--tracks", "1", "--no-keep-dynamics"])
+    r = runner.invoke(
+        app,
+        [
+            *args,
+            "--range",
+            "30",
+            "50",
+            "--temperature",
+            "0.8",
+            "--seed",
+            "3",
+            "--channels",
+            "1-2",
+            "--tracks",
+            "1",
+            "--no-keep-dynamics",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert {v for _, _, v in note_on_velocities(out.read_bytes())} <= set(range(30, 51))
     assert runner.invoke(app, [*args, "--range", "90", "30"]).exit_code == 2
@@ -185,6 +205,7 @@ def test_humanize_can_read_a_multi_track_file_as_one_part(tmp_path: Path):
 
 
 # --- --expression (issue 21): flat at the piece's level, through the default, to exaggerated ---------
+
 
 def _expression_case(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)

@@ -35,6 +35,7 @@ from autodynamics_cli.midi import write as midi_write
 
 # --- batches ---------------------------------------------------------------------------------
 
+
 def test_batch_of_100_with_10_broken(tmp_path, tiny_weights, capsys, monkeypatch):
     broken = sorted(BROKEN)[:10]
     names = []
@@ -47,8 +48,17 @@ def test_batch_of_100_with_10_broken(tmp_path, tiny_weights, capsys, monkeypatch
             (tmp_path / name).write_bytes(simple_file(3 + i % 7, vel=1 + i))
         names.append(name)
     out = tmp_path / "out"
-    code, stdout, err = cli(capsys, monkeypatch, "humanize", *(tmp_path / n for n in names), "-o", out,
-                            "-m", tiny_weights, "--json")
+    code, stdout, err = cli(
+        capsys,
+        monkeypatch,
+        "humanize",
+        *(tmp_path / n for n in names),
+        "-o",
+        out,
+        "-m",
+        tiny_weights,
+        "--json",
+    )
     assert code == 1
     assert len(list(out.iterdir())) == 90
     report = json.loads(stdout)
@@ -74,13 +84,15 @@ def test_skip_existing_resumes_and_overwrite(tmp_path, tiny_weights, capsys, mon
     assert code == 1 and "--overwrite" in err and "--skip-existing" in err
     assert (out / "s0.mid").read_bytes() == b"kept as it is"
     (out / "s1.mid").unlink()  # as if the first run had been interrupted before s1
-    code, _, err = cli(capsys, monkeypatch, "humanize", *ins, "-o", out, "-m", tiny_weights,
-                       "--skip-existing")
+    code, _, err = cli(
+        capsys, monkeypatch, "humanize", *ins, "-o", out, "-m", tiny_weights, "--skip-existing"
+    )
     assert code == 0, err
     assert "2 skipped" in err
     assert (out / "s0.mid").read_bytes() == b"kept as it is" and (out / "s1.mid").is_file()
-    code, _, err = cli(capsys, monkeypatch, "humanize", *ins, "-o", out, "-m", tiny_weights,
-                       "--skip-existing", "--overwrite")
+    code, _, err = cli(
+        capsys, monkeypatch, "humanize", *ins, "-o", out, "-m", tiny_weights, "--skip-existing", "--overwrite"
+    )
     assert code == 2 and "contradict" in err
     assert cli(capsys, monkeypatch, "humanize", *ins, "-o", out, "-m", tiny_weights, "--overwrite")[0] == 0
     assert_only_velocities_changed(ins[0].read_bytes(), (out / "s0.mid").read_bytes())
@@ -90,8 +102,9 @@ def test_skip_existing_with_nothing_to_do_does_not_load_a_model(tmp_path, capsys
     src = tmp_path / "a.mid"
     src.write_bytes(simple_file())
     (tmp_path / "a_humanized.mid").write_bytes(b"done before")
-    code, _, err = cli(capsys, monkeypatch, "humanize", src, "-m", tmp_path / "missing.safetensors",
-                       "--skip-existing")
+    code, _, err = cli(
+        capsys, monkeypatch, "humanize", src, "-m", tmp_path / "missing.safetensors", "--skip-existing"
+    )
     assert code == 0 and "1 skipped" in err
 
 
@@ -113,8 +126,9 @@ def test_folder_inputs_recursive_mirrored(tmp_path, tiny_weights, capsys, monkey
     code, _, err = cli(capsys, monkeypatch, "humanize", src, "-o", out, "-m", tiny_weights)
     assert code == 0, err
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == ["top.mid"]
-    code, _, err = cli(capsys, monkeypatch, "humanize", "-r", src, "-o", out, "-m", tiny_weights,
-                       "--skip-existing")
+    code, _, err = cli(
+        capsys, monkeypatch, "humanize", "-r", src, "-o", out, "-m", tiny_weights, "--skip-existing"
+    )
     assert code == 0, err
     got = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert got == ["a/deep/two.midi", "a/one.MID", "top.mid"]
@@ -127,8 +141,9 @@ def test_output_folder_inside_input_folder_is_not_searched(tmp_path, tiny_weight
     (src / "x.mid").write_bytes(simple_file())
     out = src / "out"
     for _ in range(2):  # the rerun must not humanize its own outputs
-        code, _, err = cli(capsys, monkeypatch, "humanize", "-r", src, "-o", out, "-m", tiny_weights,
-                           "--skip-existing")
+        code, _, err = cli(
+            capsys, monkeypatch, "humanize", "-r", src, "-o", out, "-m", tiny_weights, "--skip-existing"
+        )
         assert code == 0, err
     assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*.mid")) == ["out/x.mid", "x.mid"]
 
@@ -148,6 +163,7 @@ def test_folder_input_errors(tmp_path, tiny_weights, capsys, monkeypatch):
 
 # --- never lose data -------------------------------------------------------------------------
 
+
 def test_never_writes_over_an_input_by_any_path(tmp_path, tiny_weights, capsys, monkeypatch):
     song = tmp_path / "song.mid"
     song.write_bytes(rich_file())
@@ -155,8 +171,9 @@ def test_never_writes_over_an_input_by_any_path(tmp_path, tiny_weights, capsys, 
     (tmp_path / "link.mid").symlink_to(song)
     os.link(song, tmp_path / "hard.mid")
     for target in [song, tmp_path / "sub" / ".." / "song.mid", tmp_path / "link.mid", tmp_path / "hard.mid"]:
-        code, _, err = cli(capsys, monkeypatch, "humanize", song, "-o", target, "-m", tiny_weights,
-                           "--overwrite")
+        code, _, err = cli(
+            capsys, monkeypatch, "humanize", song, "-o", target, "-m", tiny_weights, "--overwrite"
+        )
         assert code == 1 and "refusing to write over an input file" in err, (target, err)
     # in a batch: the output folder holds an input, and one input is another's default output
     other = tmp_path / "song_humanized.mid"
@@ -164,8 +181,18 @@ def test_never_writes_over_an_input_by_any_path(tmp_path, tiny_weights, capsys, 
     code, _, err = cli(capsys, monkeypatch, "humanize", song, other, "-m", tiny_weights, "--overwrite")
     assert code == 1 and "refusing to write over an input file" in err
     assert (tmp_path / "song_humanized_humanized.mid").is_file()
-    code, _, err = cli(capsys, monkeypatch, "humanize", song, tmp_path / "sub" / ".." / "hard.mid",
-                       "-o", tmp_path, "-m", tiny_weights, "--overwrite")
+    code, _, err = cli(
+        capsys,
+        monkeypatch,
+        "humanize",
+        song,
+        tmp_path / "sub" / ".." / "hard.mid",
+        "-o",
+        tmp_path,
+        "-m",
+        tiny_weights,
+        "--overwrite",
+    )
     assert code == 1
     assert song.read_bytes() == rich_file() and other.read_bytes() == simple_file()
     assert no_temp_files(tmp_path)
@@ -174,8 +201,9 @@ def test_never_writes_over_an_input_by_any_path(tmp_path, tiny_weights, capsys, 
 def test_output_folder_forms_for_one_input(tmp_path, tiny_weights, capsys, monkeypatch):
     song = tmp_path / "song.mid"
     song.write_bytes(simple_file())
-    code, _, err = cli(capsys, monkeypatch, "humanize", song, "-o", f"{tmp_path / 'newdir'}/", "-m",
-                       tiny_weights)
+    code, _, err = cli(
+        capsys, monkeypatch, "humanize", song, "-o", f"{tmp_path / 'newdir'}/", "-m", tiny_weights
+    )
     assert code == 0, err
     assert (tmp_path / "newdir" / "song.mid").is_file()
     (tmp_path / "existing").mkdir()
@@ -183,12 +211,14 @@ def test_output_folder_forms_for_one_input(tmp_path, tiny_weights, capsys, monke
     assert (tmp_path / "existing" / "song.mid").is_file()
 
 
-def test_single_output_in_a_missing_folder_is_an_error_not_a_new_folder(tmp_path, tiny_weights, capsys,
-                                                                         monkeypatch):
+def test_single_output_in_a_missing_folder_is_an_error_not_a_new_folder(
+    tmp_path, tiny_weights, capsys, monkeypatch
+):
     song = tmp_path / "song.mid"
     song.write_bytes(simple_file())
-    code, _, err = cli(capsys, monkeypatch, "humanize", song, "-o", tmp_path / "typo" / "x.mid", "-m",
-                       tiny_weights)
+    code, _, err = cli(
+        capsys, monkeypatch, "humanize", song, "-o", tmp_path / "typo" / "x.mid", "-m", tiny_weights
+    )
     assert code == 1 and "cannot write" in err and not (tmp_path / "typo").exists()
 
 
@@ -197,8 +227,17 @@ def test_same_output_name_is_refused_before_any_work(tmp_path, tiny_weights, cap
         (tmp_path / d).mkdir()
         (tmp_path / d / "song.mid").write_bytes(simple_file())
     out = tmp_path / "out"
-    code, _, err = cli(capsys, monkeypatch, "humanize", tmp_path / "a" / "song.mid",
-                       tmp_path / "b" / "song.mid", "-o", out, "-m", tiny_weights)
+    code, _, err = cli(
+        capsys,
+        monkeypatch,
+        "humanize",
+        tmp_path / "a" / "song.mid",
+        tmp_path / "b" / "song.mid",
+        "-o",
+        out,
+        "-m",
+        tiny_weights,
+    )
     assert code == 2 and "a/song.mid" in err and "b/song.mid" in err and "-r" in err
     assert not out.exists()
     # the same stem with other extensions keeps distinct names in a folder...
@@ -207,8 +246,15 @@ def test_same_output_name_is_refused_before_any_work(tmp_path, tiny_weights, cap
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["song.mid", "song.midi"]
     # ...but not beside the inputs, where both would be song_humanized.mid
-    code, _, err = cli(capsys, monkeypatch, "humanize", tmp_path / "a" / "song.mid",
-                       tmp_path / "a" / "song.midi", "-m", tiny_weights)
+    code, _, err = cli(
+        capsys,
+        monkeypatch,
+        "humanize",
+        tmp_path / "a" / "song.mid",
+        tmp_path / "a" / "song.midi",
+        "-m",
+        tiny_weights,
+    )
     assert code == 2 and "song_humanized.mid" in err
     assert not (tmp_path / "a" / "song_humanized.mid").exists()
 
@@ -216,8 +262,18 @@ def test_same_output_name_is_refused_before_any_work(tmp_path, tiny_weights, cap
 def test_same_input_twice_is_humanized_once(tmp_path, tiny_weights, capsys, monkeypatch):
     song = tmp_path / "song.mid"
     song.write_bytes(simple_file())
-    code, out, err = cli(capsys, monkeypatch, "humanize", song, tmp_path / "." / "song.mid", "-o",
-                         tmp_path / "o", "-m", tiny_weights, "--json")
+    code, out, err = cli(
+        capsys,
+        monkeypatch,
+        "humanize",
+        song,
+        tmp_path / "." / "song.mid",
+        "-o",
+        tmp_path / "o",
+        "-m",
+        tiny_weights,
+        "--json",
+    )
     assert code == 0, err
     assert len(json.loads(out)["files"]) == 1
 
@@ -255,12 +311,29 @@ def test_sigterm_stops_a_real_batch_cleanly(tmp_path, tiny_weights):
     for i in range(400):
         (src / f"s{i:03d}.mid").write_bytes(simple_file(30))
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "autodynamics_cli", "humanize", str(src), "-o", str(out),
-                             "-m", str(tiny_weights), "--device", "cpu", "-q"],
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "autodynamics_cli",
+            "humanize",
+            str(src),
+            "-o",
+            str(out),
+            "-m",
+            str(tiny_weights),
+            "--device",
+            "cpu",
+            "-q",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.monotonic() + 60
-    while not (out.is_dir() and any(out.glob("s*.mid"))) and time.monotonic() < deadline \
-            and proc.poll() is None:  # wait for a first finished output, not just a temp file
+    while (
+        not (out.is_dir() and any(out.glob("s*.mid"))) and time.monotonic() < deadline and proc.poll() is None
+    ):  # wait for a first finished output, not just a temp file
         time.sleep(0.01)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
@@ -273,6 +346,7 @@ def test_sigterm_stops_a_real_batch_cleanly(tmp_path, tiny_weights):
 
 
 # --- pipes and reports -----------------------------------------------------------------------
+
 
 def test_stdin_to_stdout_pipe(tiny_weights, capsysbinary, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(rich_file())))
@@ -303,8 +377,20 @@ def test_stdout_and_json_usage(tmp_path, tiny_weights, capsys, monkeypatch):
 def test_json_report_per_file(tmp_path, tiny_weights, capsys, monkeypatch):
     (tmp_path / "good.mid").write_bytes(rich_file())
     (tmp_path / "bad.mid").write_bytes(b"MThd")
-    code, out, _ = cli(capsys, monkeypatch, "humanize", tmp_path / "good.mid", tmp_path / "bad.mid",
-                       tmp_path / "missing.mid", "-o", tmp_path / "o", "-m", tiny_weights, "--json", "-q")
+    code, out, _ = cli(
+        capsys,
+        monkeypatch,
+        "humanize",
+        tmp_path / "good.mid",
+        tmp_path / "bad.mid",
+        tmp_path / "missing.mid",
+        "-o",
+        tmp_path / "o",
+        "-m",
+        tiny_weights,
+        "--json",
+        "-q",
+    )
     assert code == 1
     report = json.loads(out)
     files = {Path(f["input"]).name: f for f in report["files"]}
@@ -330,12 +416,18 @@ def test_json_totals_are_the_per_file_statuses(tmp_path, tiny_weights, capsys, m
     low = [on(10), off(10, time=480), on(12), off(12, time=480)]  # below the piano's lowest key
     (ins / "copy.mid").write_bytes(to_bytes(mido.MidiFile(type=0, tracks=[track(*low)])))
     (ins / "bad.mid").write_bytes(b"MThd garbage")
-    code, stdout, err = cli(capsys, monkeypatch, "humanize", ins, "-o", out, "-m", tiny_weights,
-                            "--json", "--skip-existing")
+    code, stdout, err = cli(
+        capsys, monkeypatch, "humanize", ins, "-o", out, "-m", tiny_weights, "--json", "--skip-existing"
+    )
     report = json.loads(stdout)
     statuses = {Path(f["input"]).name: f["status"] for f in report["files"]}
-    assert statuses == {"a.mid": "written", "b.mid": "written", "copy.mid": "copied",
-                        "skip.mid": "skipped", "bad.mid": "failed"}
+    assert statuses == {
+        "a.mid": "written",
+        "b.mid": "written",
+        "copy.mid": "copied",
+        "skip.mid": "skipped",
+        "bad.mid": "failed",
+    }
     counts = {k: list(statuses.values()).count(k) for k in ("written", "copied", "skipped", "failed")}
     assert {k: report["summary"][k] for k in counts} == counts
     assert report["summary"]["finished"] == sum(counts.values()) == report["summary"]["planned"]
@@ -357,8 +449,16 @@ def test_internal_error_in_one_file_does_not_stop_the_batch(tmp_path, tiny_weigh
     monkeypatch.setattr(files, "read_input", flaky)
     for n in ("a", "b", "c"):
         (tmp_path / f"{n}.mid").write_bytes(simple_file())
-    code, _, err = cli(capsys, monkeypatch, "humanize", *(tmp_path / f"{n}.mid" for n in "abc"),
-                       "-o", tmp_path / "o", "-m", tiny_weights)
+    code, _, err = cli(
+        capsys,
+        monkeypatch,
+        "humanize",
+        *(tmp_path / f"{n}.mid" for n in "abc"),
+        "-o",
+        tmp_path / "o",
+        "-m",
+        tiny_weights,
+    )
     assert code == 1 and "internal error (ZeroDivisionError: simulated bug)" in err
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.mid", "c.mid"]
     monkeypatch.setenv("AUTODYN_DEBUG", "1")
@@ -417,20 +517,26 @@ def test_progress_counts_every_note_once_as_the_engine_decodes(tmp_path: Path):
 
 # --- band files and drum loops ----------------------------------------------------------------
 
+
 def _changed_channels(before: bytes, after: bytes) -> set[int]:
     import mido
 
     a, b = (mido.MidiFile(file=io.BytesIO(x)) for x in (before, after))
-    return {ma.channel for ta, tb in zip(a.tracks, b.tracks, strict=True)
-            for ma, mb in zip(ta, tb, strict=True) if ma != mb}
+    return {
+        ma.channel
+        for ta, tb in zip(a.tracks, b.tracks, strict=True)
+        for ma, mb in zip(ta, tb, strict=True)
+        if ma != mb
+    }
 
 
 def test_band_file_humanizes_only_the_keyboards(tmp_path, tiny_weights, capsys, monkeypatch):
     """Piano and the part without a program change are humanized; bass, strings and drums are not."""
     src = tmp_path / "band.mid"
     src.write_bytes(band_file())
-    code, stdout, err = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "out.mid",
-                            "-m", tiny_weights, "--json")
+    code, stdout, err = cli(
+        capsys, monkeypatch, "humanize", src, "-o", tmp_path / "out.mid", "-m", tiny_weights, "--json"
+    )
     assert code == 0
     after = (tmp_path / "out.mid").read_bytes()
     assert_only_velocities_changed(src.read_bytes(), after)
@@ -441,16 +547,38 @@ def test_band_file_humanizes_only_the_keyboards(tmp_path, tiny_weights, capsys, 
     assert "2 part(s) left alone: not piano" in err
 
 
-def test_all_parts_and_explicit_tracks_humanize_other_instruments(tmp_path, tiny_weights, capsys,
-                                                                  monkeypatch):
+def test_all_parts_and_explicit_tracks_humanize_other_instruments(
+    tmp_path, tiny_weights, capsys, monkeypatch
+):
     src = tmp_path / "band.mid"
     src.write_bytes(band_file())
-    code, stdout, _ = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "all.mid",
-                          "-m", tiny_weights, "--json", "--all-parts")
+    code, stdout, _ = cli(
+        capsys,
+        monkeypatch,
+        "humanize",
+        src,
+        "-o",
+        tmp_path / "all.mid",
+        "-m",
+        tiny_weights,
+        "--json",
+        "--all-parts",
+    )
     assert code == 0 and json.loads(stdout)["files"][0]["notes"] == 24
     assert _changed_channels(src.read_bytes(), (tmp_path / "all.mid").read_bytes()) <= {0, 1, 2, 3}
-    code, stdout, _ = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "bass.mid",
-                          "-m", tiny_weights, "--json", "--tracks", "2")
+    code, stdout, _ = cli(
+        capsys,
+        monkeypatch,
+        "humanize",
+        src,
+        "-o",
+        tmp_path / "bass.mid",
+        "-m",
+        tiny_weights,
+        "--json",
+        "--tracks",
+        "2",
+    )
     f = json.loads(stdout)["files"][0]
     assert code == 0 and (f["notes"], f["not_piano_parts"]) == (6, 0)
     assert _changed_channels(src.read_bytes(), (tmp_path / "bass.mid").read_bytes()) <= {1}
@@ -459,12 +587,23 @@ def test_all_parts_and_explicit_tracks_humanize_other_instruments(tmp_path, tiny
 def test_only_other_instruments_is_copied_with_a_warning(tmp_path, tiny_weights, capsys, monkeypatch):
     import mido
 
-    bass = mido.MidiFile(type=0, tracks=[track(mido.Message("program_change", program=33),
-                                               on(40), off(40, time=480), on(43), off(43, time=480))])
+    bass = mido.MidiFile(
+        type=0,
+        tracks=[
+            track(
+                mido.Message("program_change", program=33),
+                on(40),
+                off(40, time=480),
+                on(43),
+                off(43, time=480),
+            )
+        ],
+    )
     src = tmp_path / "bass.mid"
     src.write_bytes(to_bytes(bass))
-    code, stdout, err = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "out.mid",
-                            "-m", tiny_weights, "--json")
+    code, stdout, err = cli(
+        capsys, monkeypatch, "humanize", src, "-o", tmp_path / "out.mid", "-m", tiny_weights, "--json"
+    )
     assert code == 0 and (tmp_path / "out.mid").read_bytes() == src.read_bytes()
     assert json.loads(stdout)["files"][0]["status"] == "copied"
     assert "no piano part (1 other part(s); --all-parts humanizes them); copied unchanged" in err
@@ -475,8 +614,9 @@ def test_a_drum_loop_is_copied_with_a_warning_and_exit_0(tmp_path, tiny_weights,
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "drums.mid").write_bytes(only_drums())
     (tmp_path / "in" / "song.mid").write_bytes(simple_file(6))
-    code, stdout, err = cli(capsys, monkeypatch, "humanize", tmp_path / "in", "-o", tmp_path / "out",
-                            "-m", tiny_weights, "--json")
+    code, stdout, err = cli(
+        capsys, monkeypatch, "humanize", tmp_path / "in", "-o", tmp_path / "out", "-m", tiny_weights, "--json"
+    )
     assert code == 0
     files = {Path(f["input"]).name: f for f in json.loads(stdout)["files"]}
     assert files["drums.mid"]["status"] == "copied" and files["song.mid"]["status"] == "written"

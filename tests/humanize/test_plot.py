@@ -35,8 +35,26 @@ def test_plot_writes_png_of_the_right_size(tmp_path: Path):
     assert r.exit_code == 0, r.output
     assert _png_size(fig.read_bytes()) == (200, 150)
     fig2 = tmp_path / "two.png"
-    r = runner.invoke(app, ["plot", str(a), str(b), "-o", str(fig2), "--start", "1", "--end", "8",
-                            "--width", "6", "--height", "4", "--dpi", "60"])
+    r = runner.invoke(
+        app,
+        [
+            "plot",
+            str(a),
+            str(b),
+            "-o",
+            str(fig2),
+            "--start",
+            "1",
+            "--end",
+            "8",
+            "--width",
+            "6",
+            "--height",
+            "4",
+            "--dpi",
+            "60",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert _png_size(fig2.read_bytes()) == (360, 240) and fig2.stat().st_size > 3000
     four = tmp_path / "four.png"  # e.g. an input and three --expression settings
@@ -48,27 +66,36 @@ def test_plot_writes_png_of_the_right_size(tmp_path: Path):
 def test_plot_without_matplotlib_is_one_clear_line(tmp_path: Path):
     src = tmp_path / "a.mid"
     src.write_bytes(simple_file())
-    code = ("import sys; sys.modules['matplotlib'] = None; from autodynamics_cli.cli.app import main; "
-            f"sys.argv = ['autodyn', 'plot', {str(src)!r}, '-o', 'x.png']; main()")
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from autodynamics_cli.cli.app import main; "
+        f"sys.argv = ['autodyn', 'plot', {str(src)!r}, '-o', 'x.png']; main()"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 1
-    assert proc.stderr.strip() == ("error: autodyn plot needs matplotlib: install autodyn's [plot] extra "
-                                   "(pip install matplotlib)")
-
-
+    assert proc.stderr.strip() == (
+        "error: autodyn plot needs matplotlib: install autodyn's [plot] extra (pip install matplotlib)"
+    )
 
 
 # --- labels a musician reads: note names, bars and beats, colours ------------------------------
 
-def metred_file(sigs: list[tuple[int, int, int]], tempos: list[tuple[int, int]], note_ticks: list[int],
-                tpb: int = 480, note_len: int = 120) -> bytes:
+
+def metred_file(
+    sigs: list[tuple[int, int, int]],
+    tempos: list[tuple[int, int]],
+    note_ticks: list[int],
+    tpb: int = 480,
+    note_len: int = 120,
+) -> bytes:
     """Type 1: a conductor track with time signatures ``(tick, numerator, denominator)`` and tempos
     ``(tick, microseconds per beat)``, and a piano track with a C4 at each of ``note_ticks``."""
     metas = [(t, mido.MetaMessage("time_signature", numerator=n, denominator=d)) for t, n, d in sigs]
     metas += [(t, mido.MetaMessage("set_tempo", tempo=us)) for t, us in tempos]
     events = [(t, m) for t, m in sorted(metas, key=lambda e: e[0])]
-    notes = sorted([(t, on(60, 70)) for t in note_ticks] + [(t + note_len, off(60)) for t in note_ticks],
-                   key=lambda e: (e[0], e[1].type == "note_on"))
+    notes = sorted(
+        [(t, on(60, 70)) for t in note_ticks] + [(t + note_len, off(60)) for t in note_ticks],
+        key=lambda e: (e[0], e[1].type == "note_on"),
+    )
 
     def timed(items):
         out, now = [], 0
@@ -168,15 +195,18 @@ def test_figure_counts_bars_with_a_time_signature_and_seconds_without(tmp_path: 
     legend = [t.get_text() for t in vel_ax.get_legend().get_texts()]
     assert legend == ["notes of x/a.mid", "envelope of x/a.mid", "notes of y/a.mid", "envelope of y/a.mid"]
     narrow = plot.draw_files([metred, again], width=4, height=3)  # one entry a file, both marks
-    assert [t.get_text() for t in narrow.axes[0].get_legend().get_texts()] == \
-        ["x/a.mid: notes, envelope", "y/a.mid: notes, envelope"]
+    assert [t.get_text() for t in narrow.axes[0].get_legend().get_texts()] == [
+        "x/a.mid: notes, envelope",
+        "y/a.mid: notes, envelope",
+    ]
     one = plot.draw_files([plain])
     assert one.axes[0].get_xlabel() == "time (s)"
     assert [t.get_text() for t in one.axes[1].get_yticklabels()] == ["C3", "C4", "C5"]
     assert plot.draw_files([metred, plain]).axes[0].get_xlabel() == "time (s)"  # their bars differ
     assert plot.draw_files([metred], start=2.5, end=3.5).axes[0].get_xlabel() == "time (s)"  # in a bar
     for src, out in ((metred, tmp_path / "bars.png"), (plain, tmp_path / "secs.png")):
-        r = runner.invoke(app, ["plot", str(src), "-o", str(out), "--width", "5", "--height", "4",
-                                "--dpi", "50"])
+        r = runner.invoke(
+            app, ["plot", str(src), "-o", str(out), "--width", "5", "--height", "4", "--dpi", "50"]
+        )
         assert r.exit_code == 0, r.output
         assert _png_size(out.read_bytes()) == (250, 200)

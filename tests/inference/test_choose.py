@@ -25,9 +25,11 @@ def test_engine_choice(tiny_weights: Path, tmp_path: Path, capsys, monkeypatch):
     assert isinstance(load_model(tagger, device="cpu", engine="numpy", work_bytes=10**7).engine, NumpyEngine)
     src = tmp_path / "in.mid"
     src.write_bytes(piece(2))
-    code, _, err = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "o.mid",
-                       "--model", causal, "--engine", "numpy")
+    code, _, err = cli(
+        capsys, monkeypatch, "humanize", src, "-o", tmp_path / "o.mid", "--model", causal, "--engine", "numpy"
+    )
     assert code == 2
-    assert err == ("error: --engine numpy cannot run this: the model has a causal decoder, "
-                   "which only torch runs\n")
+    assert err == (
+        "error: --engine numpy cannot run this: the model has a causal decoder, which only torch runs\n"
+    )
     assert not (tmp_path / "o.mid").exists()

@@ -77,8 +77,9 @@ def test_cli_engines_write_identical_files(tmp_path: Path):
     outs = {}
     for engine in ("numpy", "torch"):
         out = tmp_path / f"{engine}.mid"
-        r = CliRunner().invoke(app, ["humanize", str(src), "-o", str(out), "--device", "cpu",
-                                     "--engine", engine])
+        r = CliRunner().invoke(
+            app, ["humanize", str(src), "-o", str(out), "--device", "cpu", "--engine", engine]
+        )
         assert r.exit_code == 0, r.output
         outs[engine] = out.read_bytes()
     assert outs["numpy"] == outs["torch"] != src.read_bytes()
@@ -94,9 +95,13 @@ def _logits_of(probs: dict[int, float]) -> np.ndarray:
 
 def test_close_readout_flags_what_float32_could_tip():
     margin = RO.CLOSE_CALL
-    rows = np.stack([_logits_of({64: 0.5 - margin / 4, 65: 0.5 + margin / 4}),  # mean 64.5 + margin/4
-                     _logits_of({64: 0.5 - 4 * margin, 65: 0.5 + 4 * margin}),  # mean 64.5 + 4 margin
-                     _logits_of({10: 0.3, 100: 0.7})])  # mean 73.3
+    rows = np.stack(
+        [
+            _logits_of({64: 0.5 - margin / 4, 65: 0.5 + margin / 4}),  # mean 64.5 + margin/4
+            _logits_of({64: 0.5 - 4 * margin, 65: 0.5 + 4 * margin}),  # mean 64.5 + 4 margin
+            _logits_of({10: 0.3, 100: 0.7}),
+        ]
+    )  # mean 73.3
     vel, close = close_readout(rows, "mean")
     assert vel.tolist() == [65, 65, 73] and close.tolist() == [True, False, False]
     gaps = np.zeros((2, T.N_VELOCITY), dtype=np.float32)
@@ -182,8 +187,7 @@ SHARED_SCORES = ("Bach/Fugue/bwv_873", "Chopin/Sonata_2/3rd_no_repeat")
 
 def test_bundled_model_engines_agree_on_shared_scores(shared_data):
     """The bundled model through numpy and through torch on real scores: identical velocities."""
-    notes = [read_midi(shared_data / "asap-scores" / name / "midi_score.mid").notes
-             for name in SHARED_SCORES]
+    notes = [read_midi(shared_data / "asap-scores" / name / "midi_score.mid").notes for name in SHARED_SCORES]
     got = predict_velocities(load_model(None, device="cpu", engine="numpy"), notes)
     want = predict_velocities(load_model(None, device="cpu", engine="torch"), notes)
     assert [g.tolist() for g in got] == [w.tolist() for w in want]

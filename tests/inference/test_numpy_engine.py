@@ -30,11 +30,13 @@ def test_decoder_inputs_match_the_torch_ones():
 def test_humanize_on_cpu_does_not_import_torch(tmp_path: Path):
     src = tmp_path / "in.mid"
     src.write_bytes(piece(4))
-    code = ("import sys\nfrom autodynamics_cli.cli.app import main\n"
-            f"sys.argv = ['autodyn', 'humanize', {str(src)!r}, '-o', {str(tmp_path / 'o.mid')!r}, "
-            "'--device', 'cpu', '-q']\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    code = (
+        "import sys\nfrom autodynamics_cli.cli.app import main\n"
+        f"sys.argv = ['autodyn', 'humanize', {str(src)!r}, '-o', {str(tmp_path / 'o.mid')!r}, "
+        "'--device', 'cpu', '-q']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "o.mid").is_file()

@@ -22,9 +22,15 @@ def test_predict_one_velocity_per_note_long_piece(variant):
     rng = np.random.default_rng(3)
     n = 3000
     onset = np.sort(rng.uniform(0, 600, n))  # ten minutes
-    notes = Notes(onset=onset, offset=onset + rng.uniform(0, 2, n), pitch=rng.integers(21, 109, n),
-                  velocity=np.full(n, 64), channel=np.zeros(n, int), track=np.zeros(n, int),
-                  byte_offset=np.arange(n))
+    notes = Notes(
+        onset=onset,
+        offset=onset + rng.uniform(0, 2, n),
+        pitch=rng.integers(21, 109, n),
+        velocity=np.full(n, 64),
+        channel=np.zeros(n, int),
+        track=np.zeros(n, int),
+        byte_offset=np.arange(n),
+    )
     (vel,) = predict_velocities(Model.from_network(model), [notes])
     assert vel.shape == (n,) and vel.min() >= 1 and vel.max() <= 127
 
@@ -32,8 +38,10 @@ def test_predict_one_velocity_per_note_long_piece(variant):
 def test_blend_weights_windows_by_centrality():
     # three notes at steps 0, 128 and 200; windows at 0 and 128
     on_step = np.array([0, 128, 200])
-    windows = [Window(0, np.array([0, 1, 2]), np.array([True, True, True])),
-               Window(128, np.array([1, 2]), np.array([False, False]))]
+    windows = [
+        Window(0, np.array([0, 1, 2]), np.array([True, True, True])),
+        Window(128, np.array([1, 2]), np.array([False, False])),
+    ]
     got = blend_windows(on_step, windows, [np.array([10, 20, 30]), np.array([100, 120])], 256)
     assert got[0] == 10  # in one window only
     # step 128: 127.5 from the first window's edge, 0.5 from the second's
@@ -50,9 +58,15 @@ def test_causal_models_skip_notes_after_the_last_kept_one(monkeypatch):
     rng = np.random.default_rng(8)
     n = 400
     onset = np.sort(rng.uniform(0, 60, n))
-    notes = Notes(onset=onset, offset=onset + rng.uniform(0.05, 1, n), pitch=rng.integers(21, 109, n),
-                  velocity=np.full(n, 64), channel=np.zeros(n, int), track=np.zeros(n, int),
-                  byte_offset=np.arange(n))
+    notes = Notes(
+        onset=onset,
+        offset=onset + rng.uniform(0.05, 1, n),
+        pitch=rng.integers(21, 109, n),
+        velocity=np.full(n, 64),
+        channel=np.zeros(n, int),
+        track=np.zeros(n, int),
+        byte_offset=np.arange(n),
+    )
     engine = Model.from_network(model)
     (trimmed,) = predict.predict_velocities(engine, [notes])
     monkeypatch.setattr(predict, "trim_after_last_kept", lambda w: w)
@@ -69,14 +83,22 @@ def test_model_reads_notated_dynamics_but_not_constant_velocities():
     onset = np.arange(n) * 0.25
 
     def notes(vel):
-        return Notes(onset=onset, offset=onset + 0.2, pitch=60 + np.arange(n) % 12,
-                     velocity=np.asarray(vel), channel=np.zeros(n, int), track=np.zeros(n, int),
-                     byte_offset=np.arange(n))
+        return Notes(
+            onset=onset,
+            offset=onset + 0.2,
+            pitch=60 + np.arange(n) % 12,
+            velocity=np.asarray(vel),
+            channel=np.zeros(n, int),
+            track=np.zeros(n, int),
+            byte_offset=np.arange(n),
+        )
 
     engine = Model.from_network(model)
     stepped = np.where(np.arange(n) < n // 2, 100, 40)
-    (a,), (b,) = predict_velocities(engine, [notes(stepped)]), predict_velocities(
-        engine, [notes(np.full(n, 80))])
+    (a,), (b,) = (
+        predict_velocities(engine, [notes(stepped)]),
+        predict_velocities(engine, [notes(np.full(n, 80))]),
+    )
     (c,) = predict_velocities(engine, [notes(np.full(n, 64))])
     (d,) = predict_velocities(engine, [notes(stepped)], read_dynamics=False)
     assert a.tolist() != b.tolist()  # stepped dynamics are read

@@ -94,8 +94,15 @@ def test_padding_notes_change_nothing():
 @pytest.mark.parametrize("readout", ["argmax", "mean"])
 def test_shipping_tagger_equals_reference_with_either_readout(readout):
     """The shipping preset's layout (tagger, note features, mean readout) on the fast path."""
-    model = tiny_model(seed=4, feedback=False, causal_decoder=False, note_features=True,
-                       input_velocity=True, readout=readout, n_dec_layers=2)
+    model = tiny_model(
+        seed=4,
+        feedback=False,
+        causal_decoder=False,
+        note_features=True,
+        input_velocity=True,
+        readout=readout,
+        n_dec_layers=2,
+    )
     with torch.no_grad():
         model.head.weight.mul_(20)
     rng = np.random.default_rng(5)

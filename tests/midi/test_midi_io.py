@@ -30,8 +30,9 @@ from autodynamics_cli.midi.write import with_velocities
 
 def test_tempo_map_piecewise():
     # 480 tpb; 120 bpm until tick 960, then 240 bpm, then 60 bpm from tick 1920
-    secs = tempo_map_seconds(np.array([0, 480, 960, 1440, 1920, 2400]), [960, 1920],
-                             [250_000, 1_000_000], 480)
+    secs = tempo_map_seconds(
+        np.array([0, 480, 960, 1440, 1920, 2400]), [960, 1920], [250_000, 1_000_000], 480
+    )
     assert np.allclose(secs, [0.0, 0.5, 1.0, 1.25, 1.5, 2.5])
 
 
@@ -67,9 +68,21 @@ def test_same_pitch_overlap_pairs_first_in_first_out():
 
 
 def test_velocity_zero_is_note_off_and_unclosed_note_ends_at_track_end():
-    data = to_bytes(mido.MidiFile(type=0, ticks_per_beat=100, tracks=[track(
-        on(60, 50), on(60, 0, time=100), on(62, 70, time=0), on(64, 1, time=50),
-        mido.MetaMessage("end_of_track", time=150))]))
+    data = to_bytes(
+        mido.MidiFile(
+            type=0,
+            ticks_per_beat=100,
+            tracks=[
+                track(
+                    on(60, 50),
+                    on(60, 0, time=100),
+                    on(62, 70, time=0),
+                    on(64, 1, time=50),
+                    mido.MetaMessage("end_of_track", time=150),
+                )
+            ],
+        )
+    )
     n = read_midi("x.mid", data).notes
     by_pitch = {int(p): (a, b) for p, a, b in zip(n.pitch, n.onset, n.offset, strict=True)}
     assert by_pitch[60] == pytest.approx((0.0, 0.5))
@@ -93,12 +106,15 @@ def test_running_status_and_sysex_locate_velocity_bytes():
     assert sorted(out[i] for i in diff) == [11, 22, 33]
 
 
-@pytest.mark.parametrize("data,reason", [
-    (b"", "empty"),
-    (b"RIFF0000", "not a MIDI file"),
-    (simple_file()[:40], "truncated"),
-    (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\xe7\x28", "SMPTE"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"", "empty"),
+        (b"RIFF0000", "not a MIDI file"),
+        (simple_file()[:40], "truncated"),
+        (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\xe7\x28", "SMPTE"),
+    ],
+)
 def test_bad_files_raise_read_error(data, reason):
     with pytest.raises(MidiReadError, match=reason) as e:
         read_midi("bad.mid", data)
@@ -118,6 +134,7 @@ def test_missing_file():
 
 
 # --- unknown chunks (issue 22) ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", sorted(ALIEN))
 def test_unknown_chunks_are_skipped_and_offsets_point_into_the_original(name):
@@ -140,9 +157,14 @@ def test_unknown_chunks_are_skipped_and_offsets_point_into_the_original(name):
 def test_unknown_chunks_read_the_right_notes():
     between = read_midi("a.mid", ALIEN["junk_between_tracks.mid"][0])
     assert between.n_tracks == 2
-    assert sorted(zip(between.notes.track.tolist(), between.notes.pitch.tolist(),
-                      between.notes.velocity.tolist(), strict=True)) == \
-        [(0, 72 + i, 70 + i) for i in range(6)] + [(1, 48 + i, 40 + i) for i in range(6)]
+    assert sorted(
+        zip(
+            between.notes.track.tolist(),
+            between.notes.pitch.tolist(),
+            between.notes.velocity.tolist(),
+            strict=True,
+        )
+    ) == [(0, 72 + i, 70 + i) for i in range(6)] + [(1, 48 + i, 40 + i) for i in range(6)]
     assert track_names(ALIEN["junk_between_tracks.mid"][0]) == ["right", "left"]
     scale = read_midi("b.mid", ALIEN["junk_before_track_type0.mid"][0])
     assert scale.notes.pitch.tolist() == [72, 74, 76, 77, 79, 81, 83, 84]
@@ -167,16 +189,25 @@ def test_unknown_chunks_are_written_back_byte_for_byte(name):
     assert read_midi("out.mid", out).notes.velocity.tolist() == vel.tolist()
 
 
-@pytest.mark.parametrize("data,reason", [
-    (smf(chunk(b"Junk", b"short", length=5000), mtrk(NOTE + EOT), fmt=0, n_tracks=1),
-     "truncated or wrong chunk length: an unknown chunk 'Junk' at byte 14 says it is 5,000 bytes long, "
-     "but only 25 bytes remain"),
-    (smf(mtrk(NOTE + EOT), JUNK, n_tracks=2),
-     "truncated: the file ends before track 2 of 2 (an MTrk chunk), after an unknown chunk 'Junk' "
-     "at byte 34"),
-    (smf(mtrk(NOTE + EOT), b"\x00unk" + (4).to_bytes(4, "big") + b"data", mtrk(NOTE + EOT)),
-     "corrupt: expected track 2 (an MTrk chunk) at byte 34, found b'\\x00unk'"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (
+            smf(chunk(b"Junk", b"short", length=5000), mtrk(NOTE + EOT), fmt=0, n_tracks=1),
+            "truncated or wrong chunk length: an unknown chunk 'Junk' at byte 14 says it is "
+            "5,000 bytes long, but only 25 bytes remain",
+        ),
+        (
+            smf(mtrk(NOTE + EOT), JUNK, n_tracks=2),
+            "truncated: the file ends before track 2 of 2 (an MTrk chunk), after an unknown chunk 'Junk' "
+            "at byte 34",
+        ),
+        (
+            smf(mtrk(NOTE + EOT), b"\x00unk" + (4).to_bytes(4, "big") + b"data", mtrk(NOTE + EOT)),
+            "corrupt: expected track 2 (an MTrk chunk) at byte 34, found b'\\x00unk'",
+        ),
+    ],
+)
 def test_implausible_or_overlong_unknown_chunks_are_refused(data, reason):
     with pytest.raises(MidiReadError) as e:
         read_midi("bad.mid", data)

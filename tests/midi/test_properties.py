@@ -31,8 +31,9 @@ from autodynamics_cli.midi.notes import MidiScore
 from autodynamics_cli.midi.read import read_midi, require_notes
 from autodynamics_cli.midi.write import with_velocities
 
-FAST = settings(max_examples=40, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FAST = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 CHEAP = settings(FAST, max_examples=80)  # examples that mostly stop at the reader: milliseconds each
 
 
@@ -58,9 +59,13 @@ delta = st.one_of(st.integers(0, 200), st.integers(0, 0x0FFFFFFF))
 @st.composite
 def midi_event(draw) -> tuple[int | None, bytes]:
     """(channel status or None for meta/sysex, the event's bytes after its status)."""
-    kind = draw(st.sampled_from(["on"] * 6 + ["off"] * 3 + ["cc", "program", "bend", "touch", "poly",
-                                                           "tempo", "text", "timesig", "sysex",
-                                                           "unknown_meta"]))
+    kind = draw(
+        st.sampled_from(
+            ["on"] * 6
+            + ["off"] * 3
+            + ["cc", "program", "bend", "touch", "poly", "tempo", "text", "timesig", "sysex", "unknown_meta"]
+        )
+    )
     ch = draw(channel)
     if kind == "on":
         return 0x90 | ch, bytes([draw(pitch), draw(st.one_of(st.integers(1, 127), st.just(0)))])
@@ -101,8 +106,13 @@ def valid_midi(draw) -> bytes:
         last = None
         body = b""
         if not tracks and draw(st.integers(0, 3)):  # most files get at least one modelled note
-            body += b"\x00" + bytes([0x90 | draw(st.sampled_from([0, 3, 15])), draw(st.integers(21, 108)),
-                                     draw(st.integers(1, 127))])
+            body += b"\x00" + bytes(
+                [
+                    0x90 | draw(st.sampled_from([0, 3, 15])),
+                    draw(st.integers(21, 108)),
+                    draw(st.integers(1, 127)),
+                ]
+            )
             last = None
         for status, rest in draw(st.lists(midi_event(), min_size=1, max_size=40)):
             body += vlq(draw(delta) if draw(st.integers(0, 9)) == 0 else draw(st.integers(0, 200)))
@@ -128,8 +138,11 @@ def test_random_valid_midi_keeps_every_non_velocity_byte(data: bytes):
     assert read_midi("out.mid", out).notes.pitch.tolist() == score.notes.pitch.tolist()
 
 
-chunk_type = st.binary(min_size=4, max_size=4).map(lambda b: bytes(0x20 + x % 0x5F for x in b)) \
+chunk_type = (
+    st.binary(min_size=4, max_size=4)
+    .map(lambda b: bytes(0x20 + x % 0x5F for x in b))
     .filter(lambda b: b != b"MTrk")
+)
 
 
 @st.composite
@@ -176,17 +189,33 @@ def only_clean_errors(data: bytes) -> None:
 
 
 @CHEAP
-@given(st.one_of(st.binary(max_size=300), st.binary(max_size=300).map(lambda b: b"MThd" + b),
-                 st.binary(max_size=300).map(lambda b: smf(mtrk(b), fmt=0))))
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.binary(max_size=300).map(lambda b: b"MThd" + b),
+        st.binary(max_size=300).map(lambda b: smf(mtrk(b), fmt=0)),
+    )
+)
 def test_random_bytes_only_raise_the_clean_error(data: bytes):
     only_clean_errors(data)
 
 
-BASES = [rich_file(), running_status_file(), simple_file(12), ODD["every_event_kind.mid"],
-         ODD["extreme_velocities.mid"], ODD["format0_all_channels.mid"], ODD["zero_length_notes.mid"],
-         ODD["padded_header_trailing_bytes.mid"], ODD["running_status_across_meta.mid"]]
-mutation = st.tuples(st.sampled_from(["set"] * 4 + ["insert", "delete", "truncate", "duplicate"]),
-                     st.one_of(st.floats(0, 1, exclude_max=True), st.just(-1.0)), st.integers(0, 255))
+BASES = [
+    rich_file(),
+    running_status_file(),
+    simple_file(12),
+    ODD["every_event_kind.mid"],
+    ODD["extreme_velocities.mid"],
+    ODD["format0_all_channels.mid"],
+    ODD["zero_length_notes.mid"],
+    ODD["padded_header_trailing_bytes.mid"],
+    ODD["running_status_across_meta.mid"],
+]
+mutation = st.tuples(
+    st.sampled_from(["set"] * 4 + ["insert", "delete", "truncate", "duplicate"]),
+    st.one_of(st.floats(0, 1, exclude_max=True), st.just(-1.0)),
+    st.integers(0, 255),
+)
 
 
 def mutate(data: bytes, ops: list[tuple[str, float, int]]) -> bytes:

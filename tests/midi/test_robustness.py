@@ -30,6 +30,7 @@ from autodynamics_cli.midi.write import write_atomic
 
 # --- the corpus ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_broken_file_one_line_error_and_no_output(name, tmp_path, tiny_weights, capsys, monkeypatch):
     data, reason = BROKEN[name]
@@ -50,10 +51,26 @@ def test_broken_corpus_in_one_real_process(tmp_path, tiny_weights):
         (tmp_path / name).write_bytes(data)
     (tmp_path / "good.mid").write_bytes(simple_file())
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "autodynamics_cli", "humanize", *sorted(BROKEN),
-                           "good.mid", "-o", str(out), "-m", str(tiny_weights), "--device", "cpu"],
-                          cwd=tmp_path, capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autodynamics_cli",
+            "humanize",
+            *sorted(BROKEN),
+            "good.mid",
+            "-o",
+            str(out),
+            "-m",
+            str(tiny_weights),
+            "--device",
+            "cpu",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
@@ -68,8 +85,9 @@ def test_odd_but_valid_corpus(tmp_path, tiny_weights, capsys, monkeypatch):
     src.mkdir()
     for name, data in ODD.items():
         (src / name).write_bytes(data)
-    code, out, err = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "out", "-m", tiny_weights,
-                         "--json")
+    code, out, err = cli(
+        capsys, monkeypatch, "humanize", src, "-o", tmp_path / "out", "-m", tiny_weights, "--json"
+    )
     assert code == 0, err
     report = json.loads(out)
     status = {Path(f["input"]).name: f["status"] for f in report["files"]}
@@ -89,11 +107,13 @@ def test_unknown_chunks_humanized_and_kept_byte_for_byte(tmp_path, tiny_weights,
     src.mkdir()
     for name, (data, _) in ALIEN.items():
         (src / name).write_bytes(data)
-    code, out, err = cli(capsys, monkeypatch, "humanize", src, "-o", tmp_path / "out", "-m", tiny_weights,
-                         "--json")
+    code, out, err = cli(
+        capsys, monkeypatch, "humanize", src, "-o", tmp_path / "out", "-m", tiny_weights, "--json"
+    )
     assert code == 0, err
-    assert {Path(f["input"]).name: f["status"] for f in json.loads(out)["files"]} == \
-        dict.fromkeys(ALIEN, "written")
+    assert {Path(f["input"]).name: f["status"] for f in json.loads(out)["files"]} == dict.fromkeys(
+        ALIEN, "written"
+    )
     for name, (data, _) in ALIEN.items():
         after = (tmp_path / "out" / name).read_bytes()
         assert len(after) == len(data)
@@ -120,6 +140,7 @@ def test_unknown_chunks_and_a_track_chosen_by_name(tmp_path, tiny_weights, capsy
 
 
 # --- writing ---------------------------------------------------------------------------------
+
 
 def test_write_atomic_refuses_to_clobber_and_keeps_modes(tmp_path):
     dst = tmp_path / "x.mid"
@@ -155,11 +176,15 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
 
 # --- limits ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("limit,value,expect", [
-    ("MAX_NOTES", 50, "too many notes (60; the limit is 50)"),
-    ("MAX_EVENTS", 100, "too many events"),
-    ("MAX_FILE_BYTES", 300, "too large"),
-])
+
+@pytest.mark.parametrize(
+    "limit,value,expect",
+    [
+        ("MAX_NOTES", 50, "too many notes (60; the limit is 50)"),
+        ("MAX_EVENTS", 100, "too many events"),
+        ("MAX_FILE_BYTES", 300, "too large"),
+    ],
+)
 def test_limits_give_a_clear_error(limit, value, expect, tmp_path, tiny_weights, capsys, monkeypatch):
     src = tmp_path / "big.mid"
     src.write_bytes(simple_file(60))

@@ -16,8 +16,7 @@ def test_scores_only_note_on_velocities_change(shared_data: Path, tmp_path: Path
     picked = scores[:: max(1, len(scores) // 4)][:4]
     for i, src in enumerate(picked):
         dst = tmp_path / f"score{i}.mid"
-        r = CliRunner().invoke(app, ["humanize", str(src), "-o", str(dst),
-                                     "--model", str(tiny_weights)])
+        r = CliRunner().invoke(app, ["humanize", str(src), "-o", str(dst), "--model", str(tiny_weights)])
         assert r.exit_code == 0, r.output
         n = len(read_midi(src).notes)
         assert n > 0

@@ -25,8 +25,11 @@ def test_rich_file_only_modelled_velocities_change():
     assert drums[0].velocity == 100 and high[0].velocity == 50  # left untouched
     zero = [m for m in msgs if m.type == "note_on" and m.note == 50 and m.velocity == 0]
     assert len(zero) == 1  # velocity-0 note-off stays a note-off
-    new = sorted(m.velocity for m in msgs if m.type == "note_on" and m.velocity > 0
-                 and m.channel != 9 and m.note != 110)
+    new = sorted(
+        m.velocity
+        for m in msgs
+        if m.type == "note_on" and m.velocity > 0 and m.channel != 9 and m.note != 110
+    )
     assert new == list(range(11, 11 + len(score.notes)))
 
 

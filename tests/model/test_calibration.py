@@ -24,17 +24,27 @@ from autodynamics_cli.model.calibration import (
 )
 from autodynamics_cli.model.weights_file import bundled_weights_dir, read_checked_calibration, read_metadata
 
-CAL = PieceCalibration(Linear(-3.0, {"log_notes_per_s": -3.0, "model_mean": 0.2}),
-                       Linear(0.9, {"model_std": -0.06, "has_dynamics": 0.1}), 0.9, "test")
+CAL = PieceCalibration(
+    Linear(-3.0, {"log_notes_per_s": -3.0, "model_mean": 0.2}),
+    Linear(0.9, {"model_std": -0.06, "has_dynamics": 0.1}),
+    0.9,
+    "test",
+)
 
 
 def some_notes(n: int = 200, seed: int = 0, velocity: int | None = 64) -> Notes:
     rng = np.random.default_rng(seed)
     onset = np.sort(rng.uniform(0, 60, n))
     vel = np.full(n, velocity) if velocity is not None else rng.integers(30, 100, n)
-    return Notes(onset=onset, offset=onset + rng.uniform(0.1, 1.0, n), pitch=rng.integers(30, 90, n),
-                 velocity=vel, channel=np.zeros(n, dtype=np.int64), track=np.zeros(n, dtype=np.int64),
-                 byte_offset=np.arange(n, dtype=np.int64))
+    return Notes(
+        onset=onset,
+        offset=onset + rng.uniform(0.1, 1.0, n),
+        pitch=rng.integers(30, 90, n),
+        velocity=vel,
+        channel=np.zeros(n, dtype=np.int64),
+        track=np.zeros(n, dtype=np.int64),
+        byte_offset=np.arange(n, dtype=np.int64),
+    )
 
 
 def test_json_round_trip_and_unknown_features():
@@ -65,8 +75,12 @@ def test_notated_dynamics_count_only_when_read():
     notes = some_notes(velocity=None)
     pred = np.full(len(notes.pitch), 60)
     assert summary_features(notes.onset, notes.offset, notes.pitch, notes.velocity, pred)["has_dynamics"] == 1
-    assert summary_features(notes.onset, notes.offset, notes.pitch, notes.velocity, pred,
-                            read_dynamics=False)["has_dynamics"] == 0
+    assert (
+        summary_features(notes.onset, notes.offset, notes.pitch, notes.velocity, pred, read_dynamics=False)[
+            "has_dynamics"
+        ]
+        == 0
+    )
 
 
 def test_predict_applies_the_models_calibration_unless_told_not_to():
@@ -92,8 +106,11 @@ def test_a_corrupt_calibration_is_a_model_error(tmp_path: Path, tiny_weights: Pa
     from safetensors.numpy import load_file, save_file
 
     bad = tmp_path / "bad.safetensors"
-    save_file(load_file(str(tiny_weights)), str(bad),
-              metadata={**read_metadata(tiny_weights), METADATA_KEY: "{not json"})
+    save_file(
+        load_file(str(tiny_weights)),
+        str(bad),
+        metadata={**read_metadata(tiny_weights), METADATA_KEY: "{not json"},
+    )
     with pytest.raises(ModelError, match="piece calibration"):
         read_checked_calibration(bad)
 
@@ -108,8 +125,13 @@ def test_the_bundled_default_spreads_like_a_pianist_on_validation_scores(shared_
     from autodynamics_cli.midi.read import read_midi
     from autodynamics_cli.training.datasets import aligned_targets, list_aligned, read_alignment
 
-    entries = [e for e in list_aligned(shared_data / "asap-performances", shared_data / "asap-scores",
-                                       shared_data / "asap-alignments") if e.split == "validation"]
+    entries = [
+        e
+        for e in list_aligned(
+            shared_data / "asap-performances", shared_data / "asap-scores", shared_data / "asap-alignments"
+        )
+        if e.split == "validation"
+    ]
     firsts = list({str(e.score): e for e in entries}.values())[::6][:3]
     engine = load_model(None, device="cpu", engine="numpy")
     ratio = {"default": [], "network": []}
@@ -132,9 +154,15 @@ def chords(played: bool, n: int = 60, seed: int = 0) -> Notes:
     base = np.repeat(np.arange(n) * 0.5, 3)
     onset = base + (rng.uniform(0.005, 0.02, len(base)) * np.tile([0, 1, 2], n) if played else 0.0)
     k = len(onset)
-    return Notes(onset=onset, offset=onset + 0.4, pitch=np.tile([48, 55, 64], n), velocity=np.full(k, 64),
-                 channel=np.zeros(k, dtype=np.int64), track=np.zeros(k, dtype=np.int64),
-                 byte_offset=np.arange(k, dtype=np.int64))
+    return Notes(
+        onset=onset,
+        offset=onset + 0.4,
+        pitch=np.tile([48, 55, 64], n),
+        velocity=np.full(k, 64),
+        channel=np.zeros(k, dtype=np.int64),
+        track=np.zeros(k, dtype=np.int64),
+        byte_offset=np.arange(k, dtype=np.int64),
+    )
 
 
 def test_played_chords_tell_a_recording_from_a_score():

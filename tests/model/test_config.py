@@ -21,14 +21,17 @@ def test_preset_parameter_counts():
 def test_note_tokens_need_a_tagger():
     with pytest.raises(ValueError, match="tagger"):
         ModelConfig(note_tokens=True, causal_decoder=True, velocity_feedback=False)
-    assert ModelConfig(causal_decoder=False, velocity_feedback=False,
-                       note_tokens=True).positions_per_note == 1
+    assert (
+        ModelConfig(causal_decoder=False, velocity_feedback=False, note_tokens=True).positions_per_note == 1
+    )
 
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_state_shapes_describe_the_torch_model(preset):
-    for cfg in (PRESETS[preset], replace(PRESETS[preset], note_pitch_embedding=False,
-                                         note_features=False, input_velocity=True)):
+    for cfg in (
+        PRESETS[preset],
+        replace(PRESETS[preset], note_pitch_embedding=False, note_features=False, input_velocity=True),
+    ):
         model = AutoDynamics(cfg)
         assert state_shapes(cfg) == {k: tuple(v.shape) for k, v in model.state_dict().items()}
 

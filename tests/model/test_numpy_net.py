@@ -17,12 +17,16 @@ from autodynamics_cli.inference.torch_engine import decode_cached, full_inputs, 
 from autodynamics_cli.model.weights_file import read_numpy_state, save_model
 
 
-@pytest.mark.parametrize("kw", [
-    TAGGER,
-    {**TAGGER, "readout": "mean"},
-    {**TAGGER, "note_features": False, "input_velocity": False, "note_pitch_embedding": False},
-    {**TAGGER, "n_dec_layers": 2, "n_enc_layers": 2},
-], ids=["argmax", "mean", "bare", "two-layers"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        TAGGER,
+        {**TAGGER, "readout": "mean"},
+        {**TAGGER, "note_features": False, "input_velocity": False, "note_pitch_embedding": False},
+        {**TAGGER, "n_dec_layers": 2, "n_enc_layers": 2},
+    ],
+    ids=["argmax", "mean", "bare", "two-layers"],
+)
 def test_numpy_velocities_equal_torch(kw):
     model = tiny_model(seed=7, **kw)
     with torch.no_grad():  # sharpen the logits so a real mismatch changes velocities
@@ -43,8 +47,9 @@ def test_numpy_velocities_equal_torch(kw):
         ref = model.velocity_logits(*inputs[:3], model.encode(x.roll), inputs[3]).numpy()
     tokens, onsets, roles, keys, features = decoder_inputs(items[:3])
     net = engine.engine.net
-    mine = net.velocity_logits(tokens, onsets, roles, keys, features,
-                               net.encode(np.stack([w.roll for w in items[:3]])))
+    mine = net.velocity_logits(
+        tokens, onsets, roles, keys, features, net.encode(np.stack([w.roll for w in items[:3]]))
+    )
     real = tokens[:, 2::3] != T.PAD
     np.testing.assert_allclose(mine[real], ref[real], rtol=1e-4, atol=1e-3)
 

@@ -62,22 +62,30 @@ def hub_calls(monkeypatch) -> list[dict]:
     return calls
 
 
-def fake_entry(monkeypatch, sha256: str, name: str = "tiny-test", filename: str = "model.safetensors"
-               ) -> ModelEntry:
-    entry = registry.register(ModelEntry(name, "a test model, not published", filename,
-                                         "autodyn-test/tiny", COMMIT, sha256))
+def fake_entry(
+    monkeypatch, sha256: str, name: str = "tiny-test", filename: str = "model.safetensors"
+) -> ModelEntry:
+    entry = registry.register(
+        ModelEntry(name, "a test model, not published", filename, "autodyn-test/tiny", COMMIT, sha256)
+    )
     monkeypatch.setitem(registry.KNOWN_MODELS, name, entry)  # undone after the test
     return entry
 
 
-@pytest.mark.parametrize(("text", "ref"), [
-    ("owner/name", HubRef("owner/name")),
-    ("owner/name@v1.0", HubRef("owner/name", revision="v1.0")),
-    (f"hf://owner/name@{COMMIT}/sub/x.safetensors", HubRef("owner/name", "sub/x.safetensors", COMMIT)),
-    ("owner/name/x.safetensors", HubRef("owner/name", "x.safetensors")),
-    ("owner", None), ("owner/name@", None), ("owner/name/../x", None), ("owner//x", None),
-    ("-bad/name", None),
-])
+@pytest.mark.parametrize(
+    ("text", "ref"),
+    [
+        ("owner/name", HubRef("owner/name")),
+        ("owner/name@v1.0", HubRef("owner/name", revision="v1.0")),
+        (f"hf://owner/name@{COMMIT}/sub/x.safetensors", HubRef("owner/name", "sub/x.safetensors", COMMIT)),
+        ("owner/name/x.safetensors", HubRef("owner/name", "x.safetensors")),
+        ("owner", None),
+        ("owner/name@", None),
+        ("owner/name/../x", None),
+        ("owner//x", None),
+        ("-bad/name", None),
+    ],
+)
 def test_parse_hub_ref(text: str, ref: HubRef | None):
     assert parse_hub_ref(text) == ref
     if ref:
@@ -162,8 +170,9 @@ def test_incompatible_layout_from_the_hub(cache: Path, tmp_path: Path):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(T, "LAYOUT_VERSION", T.LAYOUT_VERSION + 1)  # a future autodyn wrote it
         save_model(tmp_path / "future.safetensors", tiny_model())
-    add_to_hf_cache(cache, "someone/future", "model.safetensors",
-                    (tmp_path / "future.safetensors").read_bytes())
+    add_to_hf_cache(
+        cache, "someone/future", "model.safetensors", (tmp_path / "future.safetensors").read_bytes()
+    )
     with pytest.raises(ModelError, match=r"token layout 2 .*reads layout 1: upgrade autodyn"):
         load_model("someone/future")
 
@@ -191,11 +200,13 @@ def test_autodyn_model_env_sets_the_default(tmp_path: Path, tiny_bytes: bytes, c
     song.write_bytes(simple_file())
     add_to_hf_cache(cache, "someone/tiny", "model.safetensors", tiny_bytes)
     runner = CliRunner()
-    r = runner.invoke(app, ["humanize", str(song), "-o", str(tmp_path / "o.mid")],
-                      env={"AUTODYN_MODEL": "someone/tiny"})
+    r = runner.invoke(
+        app, ["humanize", str(song), "-o", str(tmp_path / "o.mid")], env={"AUTODYN_MODEL": "someone/tiny"}
+    )
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["humanize", str(song), "-o", str(tmp_path / "o2.mid")],
-                      env={"AUTODYN_MODEL": "someone/missing"})
+    r = runner.invoke(
+        app, ["humanize", str(song), "-o", str(tmp_path / "o2.mid")], env={"AUTODYN_MODEL": "someone/missing"}
+    )
     assert r.exit_code == 1 and isinstance(r.exception, ModelError)
     assert "someone/missing" in str(r.exception)
 
@@ -230,9 +241,11 @@ def test_models_download_prints_the_cached_path(cache: Path, tiny_bytes: bytes):
 
 
 def test_models_does_not_import_torch():
-    code = ("import sys; from typer.testing import CliRunner; from autodynamics_cli.cli.app import app; "
-            "r = CliRunner().invoke(app, ['models', '--json']); assert r.exit_code == 0, r.output; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; from typer.testing import CliRunner; from autodynamics_cli.cli.app import app; "
+        "r = CliRunner().invoke(app, ['models', '--json']); assert r.exit_code == 0, r.output; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -31,9 +31,10 @@ def test_note_keys_follow_each_note():
 @pytest.mark.parametrize("variant", ["causal", "tagger"])
 def test_velocity_logits_match_the_full_decoder(variant):
     """The pruned last layer and velocity-only head give the full pass's numbers."""
-    kw = {"causal": dict(feedback=False),
-          "tagger": dict(feedback=False, causal_decoder=False, note_features=True,
-                         input_velocity=True)}[variant]
+    kw = {
+        "causal": dict(feedback=False),
+        "tagger": dict(feedback=False, causal_decoder=False, note_features=True, input_velocity=True),
+    }[variant]
     model = tiny_model(seed=2, n_dec_layers=2, **kw)
     rng = np.random.default_rng(1)
     x = stack_windows([random_window(rng, n) for n in (6, 13, 9)], CPU)

@@ -40,8 +40,11 @@ def test_half_precision_file_loads(tmp_path: Path):
 def test_layout_mismatch_is_refused(tmp_path: Path):
     m = tiny_model()
     path = tmp_path / "old.safetensors"
-    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(path),
-              metadata={"config": json.dumps(m.cfg.to_dict()), "layout_version": "0"})
+    save_file(
+        {k: v.contiguous() for k, v in m.state_dict().items()},
+        str(path),
+        metadata={"config": json.dumps(m.cfg.to_dict()), "layout_version": "0"},
+    )
     with pytest.raises(ModelError, match="layout 0"):
         load_network(str(path))
 
@@ -105,8 +108,9 @@ def _rewrite(path: Path, model, meta: dict[str, str]) -> None:
 def test_newer_layout_says_upgrade_and_missing_layout_is_named(tmp_path: Path):
     m = tiny_model()
     path = tmp_path / "new.safetensors"
-    _rewrite(path, m, {"config": json.dumps(m.cfg.to_dict()), "layout_version": "7",
-                       "autodyn_version": "9.0.0"})
+    _rewrite(
+        path, m, {"config": json.dumps(m.cfg.to_dict()), "layout_version": "7", "autodyn_version": "9.0.0"}
+    )
     with pytest.raises(ModelError, match=r"layout 7 \(by autodyn 9.0.0\).*upgrade autodyn"):
         load_network(str(path))
     _rewrite(path, m, {"config": json.dumps(m.cfg.to_dict())})

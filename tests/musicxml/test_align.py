@@ -20,8 +20,11 @@ runner = CliRunner()
 
 def test_note_onsets_in_quarters_follow_ticks_not_tempo():
     mid = mido.MidiFile(ticks_per_beat=480)
-    mid.tracks.append(track(mido.MetaMessage("set_tempo", tempo=250000), on(60), off(60, 240),
-                            on(62, time=480), off(62, 480)))
+    mid.tracks.append(
+        track(
+            mido.MetaMessage("set_tempo", tempo=250000), on(60), off(60, 240), on(62, time=480), off(62, 480)
+        )
+    )
     mid.tracks.append(track(on(48, time=960), off(48, 480)))
     score = read_midi("x.mid", to_bytes(mid))
     got = dict(zip(score.notes.pitch.tolist(), onset_quarters(score).tolist(), strict=True))
@@ -50,22 +53,36 @@ def export(tmp_path: Path) -> tuple[Path, Path]:
     return midi, score
 
 
-def test_midi_export_takes_the_scores_markings_byte_for_byte(export, tmp_path: Path, tiny_weights: Path,
-                                                              markings_seen: list):
+def test_midi_export_takes_the_scores_markings_byte_for_byte(
+    export, tmp_path: Path, tiny_weights: Path, markings_seen: list
+):
     midi, score = export
-    r = runner.invoke(app, ["humanize", str(midi), "--score", str(score), "-o", str(tmp_path / "out.mid"),
-                            "--model", str(tiny_weights)])
+    r = runner.invoke(
+        app,
+        [
+            "humanize",
+            str(midi),
+            "--score",
+            str(score),
+            "-o",
+            str(tmp_path / "out.mid"),
+            "--model",
+            str(tiny_weights),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert_only_velocities_changed(midi.read_bytes(), (tmp_path / "out.mid").read_bytes())
-    r = runner.invoke(app, ["humanize", str(score), "-o", str(tmp_path / "xml.mid"),
-                            "--model", str(tiny_weights)])
+    r = runner.invoke(
+        app, ["humanize", str(score), "-o", str(tmp_path / "xml.mid"), "--model", str(tiny_weights)]
+    )
     assert r.exit_code == 0, r.output
     with_score, from_xml = markings_seen
     assert with_score.tolist() == from_xml.tolist() and (with_score[:, 0] > 0).all()
 
 
-def test_another_score_is_refused_and_usage_is_checked(export, tmp_path: Path, tiny_weights: Path,
-                                                       capsys, monkeypatch):
+def test_another_score_is_refused_and_usage_is_checked(
+    export, tmp_path: Path, tiny_weights: Path, capsys, monkeypatch
+):
     midi, score = export
     other = tmp_path / "other.musicxml"
     other.write_text(X.two_staves())

@@ -12,12 +12,22 @@ from autodynamics_cli.musicxml.parts import Mark, PartNotes
 def part(n: int = 8, marks: list[Mark] = (), sound: list[tuple[float, int]] = ()) -> PartNotes:
     """``n`` quarter notes, one per beat, with ``marks``."""
     z = np.zeros(n, dtype=bool)
-    return PartNotes(name="P", n_staves=1, onset=np.arange(n, dtype=np.float64), duration=np.ones(n),
-                     pitch=np.full(n, 60), staff=np.ones(n, dtype=np.int64),
-                     grace=np.zeros(n, dtype=np.int64),
-                     articulations=[frozenset()] * n, fermata=z, slur_start=z, slur_end=z,
-                     note_id=np.asarray([f"n{i}" for i in range(n)], dtype=object), marks=list(marks),
-                     sound_dynamics=list(sound))
+    return PartNotes(
+        name="P",
+        n_staves=1,
+        onset=np.arange(n, dtype=np.float64),
+        duration=np.ones(n),
+        pitch=np.full(n, 60),
+        staff=np.ones(n, dtype=np.int64),
+        grace=np.zeros(n, dtype=np.int64),
+        articulations=[frozenset()] * n,
+        fermata=z,
+        slur_start=z,
+        slur_end=z,
+        note_id=np.asarray([f"n{i}" for i in range(n)], dtype=object),
+        marks=list(marks),
+        sound_dynamics=list(sound),
+    )
 
 
 def test_no_marks_is_mezzo_forte():
@@ -42,8 +52,15 @@ def test_cresc_word_without_extent_changes_no_velocity_but_is_marked():
 
 
 def test_sforzando_is_one_chord_and_fp_changes_the_level():
-    p = part(5, [Mark("dynamic", "p", 0), Mark("impulsive", "sf", 1), Mark("dynamic", "f", 2),
-                 Mark("impulsive", "fp", 3)])
+    p = part(
+        5,
+        [
+            Mark("dynamic", "p", 0),
+            Mark("impulsive", "sf", 1),
+            Mark("dynamic", "f", 2),
+            Mark("impulsive", "fp", 3),
+        ],
+    )
     assert playback_velocities(p).tolist() == [49, 112, 96, 96, 49]
     m = part_markings(p, [])
     assert m[:, MARKING_NAMES.index("sforzando")].tolist() == [0, 1, 0, 0, 0]

@@ -59,8 +59,9 @@ def test_bad_score_fails_alone(tmp_path: Path, tiny_weights: Path):
     assert "Traceback" not in r.output
 
 
-def test_a_score_passes_its_markings_to_the_model_and_a_midi_file_none(tmp_path: Path, tiny_weights: Path,
-                                                                       markings_seen: list):
+def test_a_score_passes_its_markings_to_the_model_and_a_midi_file_none(
+    tmp_path: Path, tiny_weights: Path, markings_seen: list
+):
     src = tmp_path / "x.musicxml"
     src.write_text(X.marked())
     assert run("humanize", src, "-o", tmp_path / "x.mid", "--model", tiny_weights).exit_code == 0

@@ -11,10 +11,18 @@ from autodynamics_cli.musicxml import is_musicxml_name, looks_like_musicxml
 from autodynamics_cli.musicxml.names import root_element
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("a.musicxml", True), ("a.MXL", True), ("a.xml", True), ("dir/a.mxl", True),
-    ("a.mid", False), ("a.xml.bak", False), (".hidden.mxl", False),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("a.musicxml", True),
+        ("a.MXL", True),
+        ("a.xml", True),
+        ("dir/a.mxl", True),
+        ("a.mid", False),
+        ("a.xml.bak", False),
+        (".hidden.mxl", False),
+    ],
+)
 def test_is_musicxml_name(name: str, expected: bool):
     assert is_musicxml_name(name) is expected
 

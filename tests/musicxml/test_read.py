@@ -103,13 +103,16 @@ def test_compressed_mxl_reads_like_the_xml(tmp_path: Path):
     assert a.midi == b.midi and np.array_equal(a.markings, b.markings)
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"<score-partwise><part-list>", "not well-formed XML"),
-    (b'<?xml version="1.0"?><html><body/></html>', "not a MusicXML score (its root element is <html>"),
-    (b"<score-timewise/>", "timewise"),
-    (b"", "file is empty"),
-    (b"PK\x03\x04garbage", "corrupt compressed MusicXML"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"<score-partwise><part-list>", "not well-formed XML"),
+        (b'<?xml version="1.0"?><html><body/></html>', "not a MusicXML score (its root element is <html>"),
+        (b"<score-timewise/>", "timewise"),
+        (b"", "file is empty"),
+        (b"PK\x03\x04garbage", "corrupt compressed MusicXML"),
+    ],
+)
 def test_unreadable_scores_are_one_line_errors(data: bytes, reason: str):
     with pytest.raises(MusicXmlError) as e:
         read_musicxml("bad.musicxml", data)

@@ -37,14 +37,33 @@ def test_benchmark_prints_its_json(tmp_path: Path, capsys):
     data.mkdir()
     for i in range(3):
         (data / f"f{i}.mid").write_bytes(simple_file(20 + 10 * i))
-    result = load_script("bench_humanize").main(["--data", str(data), "--preset", "tiny", "--limit", "2",
-                                                 "--compare-windows", "2", "--no-startup", "--threads", "1"])
+    result = load_script("bench_humanize").main(
+        [
+            "--data",
+            str(data),
+            "--preset",
+            "tiny",
+            "--limit",
+            "2",
+            "--compare-windows",
+            "2",
+            "--no-startup",
+            "--threads",
+            "1",
+        ]
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(json.dumps(result))
     run = printed["run"]
     assert run["files"] == 2 and not run["failed"] and run["notes"] == 20 + 40
-    for key in ("wall_s", "realtime_factor", "notes_per_s", "peak_rss_mb", "first_output_s",
-                "minutes_of_music"):
+    for key in (
+        "wall_s",
+        "realtime_factor",
+        "notes_per_s",
+        "peak_rss_mb",
+        "first_output_s",
+        "minutes_of_music",
+    ):
         assert run[key] > 0, key
     dec = printed["decoding"]
     assert dec["identical_to_reference"] is True

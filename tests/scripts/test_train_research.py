@@ -21,10 +21,14 @@ def test_refuses_fields_that_are_not_train_config(tmp_path: Path):
 
 def test_json_and_toml_recipes_say_the_same(tmp_path: Path):
     script = load_script("train_research")
-    (tmp_path / "run.json").write_text(json.dumps({"data": "d", "out": "o", "loss": "ev", "readout": "mean",
-                                                   "overrides": {"note_tokens": True}}))
-    (tmp_path / "run.toml").write_text('data = "d"\nout = "o"\nloss = "ev"\nreadout = "mean"\n'
-                                       "[model]\nnote_tokens = true\n")
+    (tmp_path / "run.json").write_text(
+        json.dumps(
+            {"data": "d", "out": "o", "loss": "ev", "readout": "mean", "overrides": {"note_tokens": True}}
+        )
+    )
+    (tmp_path / "run.toml").write_text(
+        'data = "d"\nout = "o"\nloss = "ev"\nreadout = "mean"\n[model]\nnote_tokens = true\n'
+    )
     assert script.config_from_json(tmp_path / "run.json") == resolve(tmp_path / "run.toml", {})
 
 
@@ -33,10 +37,12 @@ def test_trains_with_the_ev_loss_and_resumes(dataset: Path, tmp_path: Path, caps
     script = load_script("train_research")
     out = tmp_path / "run"
     cfg = tmp_path / "run.toml"
-    recipe = (f'data = {toml_value(str(dataset))}\nout = {toml_value(str(out))}\npreset = "tiny"\n'
-              'loss = "ev"\nreadout = "mean"\n'
-              'batch_size = 2\neval_minutes = 1000.0\neval_seconds = 0\nlog_every = 1\nthreads = 1\n'
-              'device = "cpu"\n')
+    recipe = (
+        f'data = {toml_value(str(dataset))}\nout = {toml_value(str(out))}\npreset = "tiny"\n'
+        'loss = "ev"\nreadout = "mean"\n'
+        "batch_size = 2\neval_minutes = 1000.0\neval_seconds = 0\nlog_every = 1\nthreads = 1\n"
+        'device = "cpu"\n'
+    )
     cfg.write_text(recipe + "max_steps = 2\n")
     assert script.main([str(cfg)])["step"] == 2
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -97,8 +97,18 @@ def unit(group: str, pred: np.ndarray, truths: list[np.ndarray], notated: int | 
     n = len(pred)
     on = np.arange(n) * 0.25
     vel = np.full(n, 64) if notated is None else np.r_[np.full(n // 2, notated), np.full(n - n // 2, 40)]
-    return C.Unit("score", group, "train", group, on, on + 0.2, 60 + np.arange(n) % 12, vel, pred,
-                  [(f"perf{k}", t, np.ones(n, dtype=bool)) for k, t in enumerate(truths)])
+    return C.Unit(
+        "score",
+        group,
+        "train",
+        group,
+        on,
+        on + 0.2,
+        60 + np.arange(n) % 12,
+        vel,
+        pred,
+        [(f"perf{k}", t, np.ones(n, dtype=bool)) for k, t in enumerate(truths)],
+    )
 
 
 def test_table_targets_and_piece_weights():
@@ -144,8 +154,13 @@ def test_fit_calibrator_learns_a_level_that_depends_on_the_notated_dynamics():
 def test_write_calibration_keeps_the_tensors_and_the_metadata(tagger: Path, tmp_path: Path):
     from safetensors.numpy import load_file
 
-    cal = PieceCalibration(Linear(2.0, {"model_mean": 0.1}), Linear(0.3, {"chord_size": -0.01}), 0.9, "test",
-                           played=PieceCalibration(Linear(-1.0), Linear(0.2), 0.9, "played"))
+    cal = PieceCalibration(
+        Linear(2.0, {"model_mean": 0.1}),
+        Linear(0.3, {"chord_size": -0.01}),
+        0.9,
+        "test",
+        played=PieceCalibration(Linear(-1.0), Linear(0.2), 0.9, "played"),
+    )
     out = tmp_path / "cal.safetensors"
     before = tagger.read_bytes()
     C.write_calibration(tagger, out, cal)
@@ -155,7 +170,7 @@ def test_write_calibration_keeps_the_tensors_and_the_metadata(tagger: Path, tmp_
     a, b = load_file(str(tagger)), load_file(str(out))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
     assert C.tensors_digest(out) == C.tensors_digest(tagger)  # the cache key ignores the metadata
-    assert before[8 + int.from_bytes(before[:8], "little"):] in out.read_bytes()  # tensor bytes as they were
+    assert before[8 + int.from_bytes(before[:8], "little") :] in out.read_bytes()  # tensor bytes as they were
     again = PieceCalibration(Linear(-3.0), Linear(0.0), 1.0, "again")
     C.write_calibration(out, out, again)  # in place, atomically
     assert read_checked_calibration(out) == again
@@ -191,16 +206,22 @@ def test_sources_follow_the_dataset(tmp_path: Path):
     assert len(p) == 6 and all(x.kind == "performance" and x.performers == () for x in p)
 
 
-def test_units_carry_the_network_alone_and_the_cache_serves_a_rerun(tagger: Path, tmp_path: Path,
-                                                                   monkeypatch):
+def test_units_carry_the_network_alone_and_the_cache_serves_a_rerun(
+    tagger: Path, tmp_path: Path, monkeypatch
+):
     perf, scores, align = make_asap(tmp_path / "data", pieces=2)
     sources = C.score_sources(perf, scores, align) + C.performance_sources(perf)
     shifted = tmp_path / "shifted.safetensors"  # a model whose calibration moves everything up 30
     C.write_calibration(tagger, shifted, PieceCalibration(Linear(30.0), Linear(0.0), 1.0))
     seen: list[tuple[str, int, int]] = []
     cache = tmp_path / "cache"
-    units = C.run_units(load_model(shifted, device="cpu"), sources, cache,
-                        on_progress=lambda *a: seen.append(a), files_per_batch=3)
+    units = C.run_units(
+        load_model(shifted, device="cpu"),
+        sources,
+        cache,
+        on_progress=lambda *a: seen.append(a),
+        files_per_batch=3,
+    )
     bare = load_model(tagger, device="cpu")
     notes = read_midi(sources[0].path).notes
     assert np.array_equal(units[0].pred, bare.predict(notes))  # fitted on the network's own output
@@ -217,10 +238,13 @@ def test_units_carry_the_network_alone_and_the_cache_serves_a_rerun(tagger: Path
     again = C.run_units(bare, sources, cache)  # same tensors: the same cache entries
     for u, v in zip(units, again, strict=True):
         assert (u.name, u.group, u.split) == (v.name, v.group, v.split)
-        assert all(np.array_equal(getattr(u, k), getattr(v, k))
-                   for k in ("onset", "offset", "pitch", "velocity", "pred"))
-        assert [(n, t.tolist(), h.tolist()) for n, t, h in u.targets] == \
-            [(n, t.tolist(), h.tolist()) for n, t, h in v.targets]
+        assert all(
+            np.array_equal(getattr(u, k), getattr(v, k))
+            for k in ("onset", "offset", "pitch", "velocity", "pred")
+        )
+        assert [(n, t.tolist(), h.tolist()) for n, t, h in u.targets] == [
+            (n, t.tolist(), h.tolist()) for n, t, h in v.targets
+        ]
 
 
 def test_the_fitted_calibration_is_what_load_model_applies(tagger: Path, tmp_path: Path):
@@ -242,14 +266,22 @@ def test_the_fitted_calibration_is_what_load_model_applies(tagger: Path, tmp_pat
         scale = 0.8 * fit.scores.calibrator.spread_factor(t)[i]
         want = np.clip(np.rint(level + scale * (raw - raw.mean())), 1, 127)
         assert np.array_equal(got, want)  # the level and range as fitted
-    assert json.loads(read_metadata(out)["piece_calibration"])["level"]["intercept"] == \
-        pytest.approx(fit.scores.calibrator.level.coefficients()[0])
+    assert json.loads(read_metadata(out)["piece_calibration"])["level"]["intercept"] == pytest.approx(
+        fit.scores.calibrator.level.coefficients()[0]
+    )
 
 
 def test_too_few_pieces_is_a_clear_error_before_the_network_runs(tagger: Path, tmp_path: Path):
     perf, scores, align = make_asap(tmp_path / "data", pieces=1)
     seen: list = []
     with pytest.raises(AutodynError, match=r"train scores of at least two pieces \(1 found\)"):
-        C.calibrate(tagger, tmp_path / "out.safetensors", perf, scores, align, device="cpu",
-                    on_progress=lambda *a: seen.append(a))
+        C.calibrate(
+            tagger,
+            tmp_path / "out.safetensors",
+            perf,
+            scores,
+            align,
+            device="cpu",
+            on_progress=lambda *a: seen.append(a),
+        )
     assert seen == [] and not (tmp_path / "out.safetensors").exists()

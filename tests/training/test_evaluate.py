@@ -56,11 +56,27 @@ def test_model_and_constant_64_rows():
 
 def test_summarize_averages_spread_and_level_per_piece_then_over_pieces():
     def ps(group, spread, level):
-        return PerformanceScore("x", group, 10, 0.0, 0.0, 0.0, 0.0, 0.0, spread=spread,
-                                level_error=level, abs_level_error=abs(level))
+        return PerformanceScore(
+            "x",
+            group,
+            10,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            spread=spread,
+            level_error=level,
+            abs_level_error=abs(level),
+        )
 
-    rows = [ps("a", 0.5, 4.0), ps("a", 1.0, -2.0), ps("b", float("nan"), -10.0), ps("b", 0.9, -10.0),
-            ps("c", 0.6, 3.0)]
+    rows = [
+        ps("a", 0.5, 4.0),
+        ps("a", 1.0, -2.0),
+        ps("b", float("nan"), -10.0),
+        ps("b", 0.9, -10.0),
+        ps("c", 0.6, 3.0),
+    ]
     s = summarize(rows)
     assert s["spread"] == pytest.approx((0.75 + 0.9 + 0.6) / 3)  # b's NaN row skipped
     assert s["level_error"] == pytest.approx((1.0 - 10.0 + 3.0) / 3)

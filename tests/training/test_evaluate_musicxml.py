@@ -21,10 +21,12 @@ def test_note_map_moves_values_onto_the_midi_scores_notes(tmp_path: Path):
     note_map = tmp_path / "xml_note_map.csv"
     # the MusicXML's notes n1..n3 are the MIDI score's 0th, 2nd and (not mapped) 1st note_on
     note_map.write_text("score_note_index,xml_note_id\n0,n1-1\n2,n3-1\n7,n9-1\n")
-    values, has = map_to_score_notes(np.array(["n3-1", "n1-1", "n2-1"]), np.array([30, 10, 20]),
-                                     score.notes, score.data, note_map)
-    by_pitch = dict(zip(score.notes.pitch.tolist(), zip(values.tolist(), has.tolist(), strict=True),
-                        strict=True))
+    values, has = map_to_score_notes(
+        np.array(["n3-1", "n1-1", "n2-1"]), np.array([30, 10, 20]), score.notes, score.data, note_map
+    )
+    by_pitch = dict(
+        zip(score.notes.pitch.tolist(), zip(values.tolist(), has.tolist(), strict=True), strict=True)
+    )
     assert by_pitch == {60: (10, True), 64: (0, False), 67: (30, True)}
 
 
@@ -33,9 +35,13 @@ def test_musicxml_and_midi_export_are_compared_on_the_same_notes(shared_data: Pa
     from autodynamics_cli.inference.model import load_model
     from autodynamics_cli.training.evaluate import evaluate_musicxml, evaluate_scores
 
-    entries = [e for e in list_aligned(shared_data / "asap-performances", shared_data / "asap-scores",
-                                       shared_data / "asap-alignments")
-               if e.split == "validation" and musicxml_of(e.score)]
+    entries = [
+        e
+        for e in list_aligned(
+            shared_data / "asap-performances", shared_data / "asap-scores", shared_data / "asap-alignments"
+        )
+        if e.split == "validation" and musicxml_of(e.score)
+    ]
     smallest = min({str(e.score) for e in entries}, key=lambda s: Path(s).stat().st_size)
     group = [e for e in entries if str(e.score) == smallest]
     engine = load_model(None, device="cpu", engine="numpy")

@@ -28,10 +28,14 @@ def asap_piece(folder: Path) -> AlignedEntry:
     (folder / "midi_score.mid").write_bytes(xml.midi)
     midi = read_midi("s", xml.midi)
     order = score_order(midi.notes, midi.data)
-    (folder / "xml_note_map.csv").write_text("score_note_index,xml_note_id\n" + "".join(
-        f"{k},{xml.note_id[i]}\n" for k, i in enumerate(order) if k != 2))  # note 2 left unmapped
-    (folder / "perf.csv").write_text("score_note_index,pitch,score_onset_s,perf_velocity\n" + "".join(
-        f"{k},{midi.notes.pitch[i]},{k * 0.5},{40 + 5 * k}\n" for k, i in enumerate(order)))
+    (folder / "xml_note_map.csv").write_text(
+        "score_note_index,xml_note_id\n"
+        + "".join(f"{k},{xml.note_id[i]}\n" for k, i in enumerate(order) if k != 2)
+    )  # note 2 left unmapped
+    (folder / "perf.csv").write_text(
+        "score_note_index,pitch,score_onset_s,perf_velocity\n"
+        + "".join(f"{k},{midi.notes.pitch[i]},{k * 0.5},{40 + 5 * k}\n" for k, i in enumerate(order))
+    )
     return AlignedEntry(folder / "midi_score.mid", folder / "perf.csv", "train", "marked", folder / "p.mid")
 
 

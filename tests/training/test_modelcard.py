@@ -24,9 +24,16 @@ def run_dir(tmp_path: Path) -> Path:
     """A training run folder as train.py leaves it (best weights with their metadata)."""
     run = tmp_path / "run"
     run.mkdir()
-    save_model(run / "best.safetensors", tiny_model(), {
-        "step": "42", "validation": json.dumps(VALIDATION), "training_data": "data/asap",
-        "train_config": json.dumps({"preset": "tiny", "loss": "ce"})})
+    save_model(
+        run / "best.safetensors",
+        tiny_model(),
+        {
+            "step": "42",
+            "validation": json.dumps(VALIDATION),
+            "training_data": "data/asap",
+            "train_config": json.dumps({"preset": "tiny", "loss": "ce"}),
+        },
+    )
     return run
 
 
@@ -34,8 +41,10 @@ def test_export_folder_is_ready_to_upload_and_loads(run_dir: Path, tmp_path: Pat
     ev = tmp_path / "eval.json"
     ev.write_text(json.dumps({"summary": {**VALIDATION, "mse": 222.25, "notes": 99999}}))
     folder = tmp_path / "upload"
-    r = CliRunner().invoke(app, ["export", str(run_dir), "-o", str(folder), "--eval-json", str(ev),
-                                 "--name", "autodyn tiny test"])
+    r = CliRunner().invoke(
+        app,
+        ["export", str(run_dir), "-o", str(folder), "--eval-json", str(ev), "--name", "autodyn tiny test"],
+    )
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "model.safetensors"]
     weights = folder / "model.safetensors"
@@ -60,25 +69,54 @@ def test_export_folder_is_ready_to_upload_and_loads(run_dir: Path, tmp_path: Pat
 
 
 def test_export_single_file_refuses_folder_options(run_dir: Path, tmp_path: Path):
-    r = CliRunner().invoke(app, ["export", str(run_dir), "-o", str(tmp_path / "x.safetensors"),
-                                 "--name", "x"])
+    r = CliRunner().invoke(
+        app, ["export", str(run_dir), "-o", str(tmp_path / "x.safetensors"), "--name", "x"]
+    )
     assert r.exit_code == 2
     r = CliRunner().invoke(app, ["export", str(run_dir), "-o", str(tmp_path / "x.safetensors")])
     assert r.exit_code == 0 and load_network(str(tmp_path / "x.safetensors"))
 
 
-@pytest.mark.parametrize(("text", "ident"), [
-    ("CC BY-NC-SA 4.0 (weights trained on ...)", "cc-by-nc-sa-4.0"), ("CC BY 4.0", "cc-by-4.0"),
-    ("MIT", "mit"), ("my own terms", "other"), (None, "other")])
+@pytest.mark.parametrize(
+    ("text", "ident"),
+    [
+        ("CC BY-NC-SA 4.0 (weights trained on ...)", "cc-by-nc-sa-4.0"),
+        ("CC BY 4.0", "cc-by-4.0"),
+        ("MIT", "mit"),
+        ("my own terms", "other"),
+        (None, "other"),
+    ],
+)
 def test_hub_license_ids(text: str | None, ident: str):
     assert hub_license_id(text) == ident
 
 
 def test_export_last_takes_the_latest_checkpoint(dataset: Path, tmp_path: Path):
     run = tmp_path / "run"
-    r = CliRunner().invoke(app, ["train", "--data", str(dataset), "--out", str(run), "--preset", "tiny",
-                                 "--max-steps", "3", "--batch-size", "2", "--threads", "1",
-                                 "--eval-minutes", "0", "--eval-seconds", "0", "--device", "cpu"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(dataset),
+            "--out",
+            str(run),
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "3",
+            "--batch-size",
+            "2",
+            "--threads",
+            "1",
+            "--eval-minutes",
+            "0",
+            "--eval-seconds",
+            "0",
+            "--device",
+            "cpu",
+        ],
+    )
     assert r.exit_code == 0, r.output
     ckpt = torch.load(run / "last.ckpt", map_location="cpu", weights_only=False)
     out = tmp_path / "last.safetensors"

@@ -15,10 +15,18 @@ def pieces() -> list[Piece]:
     for k in range(3):
         n = 60 + 20 * k
         onset = np.sort(rng.uniform(0, 30, n))
-        out.append(Piece(onset, onset + rng.uniform(0.05, 1.0, n), rng.integers(40, 90, n),
-                         rng.integers(20, 110, n), np.ones(n, dtype=bool), name=f"p{k}",
-                         in_velocity=rng.integers(30, 100, n) if k == 1 else None,
-                         staff=rng.integers(1, 3, n)))
+        out.append(
+            Piece(
+                onset,
+                onset + rng.uniform(0.05, 1.0, n),
+                rng.integers(40, 90, n),
+                rng.integers(20, 110, n),
+                np.ones(n, dtype=bool),
+                name=f"p{k}",
+                in_velocity=rng.integers(30, 100, n) if k == 1 else None,
+                staff=rng.integers(1, 3, n),
+            )
+        )
     return out
 
 

@@ -54,12 +54,23 @@ def test_a_recipe_resolves_to_train_config_and_reads_back_equal(tmp_path: Path):
     assert not list(written.parent.glob("*.tmp"))
 
 
-@pytest.mark.parametrize("cfg", [
-    TrainConfig(data="d", out="runs/default"),  # the defaults, eval_seconds 60
-    TrainConfig(data='weird "dir"\\ü\n\t\x01\x7f', out="o", lr=1e-7, max_minutes=1e20,
-                eval_seconds=0.25, threads=3, readout="argmax", init_from="w.safetensors",
-                overrides={"markings": True, "d_model": 64, "dropout": 0.1}),
-])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TrainConfig(data="d", out="runs/default"),  # the defaults, eval_seconds 60
+        TrainConfig(
+            data='weird "dir"\\ü\n\t\x01\x7f',
+            out="o",
+            lr=1e-7,
+            max_minutes=1e20,
+            eval_seconds=0.25,
+            threads=3,
+            readout="argmax",
+            init_from="w.safetensors",
+            overrides={"markings": True, "d_model": 64, "dropout": 0.1},
+        ),
+    ],
+)
 def test_write_then_read_is_the_same_config(tmp_path: Path, cfg: TrainConfig):
     path = tmp_path / "recipe.toml"
     write_recipe(cfg, path)
@@ -68,7 +79,7 @@ def test_write_then_read_is_the_same_config(tmp_path: Path, cfg: TrainConfig):
 
 
 def test_toml_values():
-    for value in (0, -3, 2.5, 1e-5, 1e16, math.inf, -math.inf, True, "a\"b", [1, 2.5, "x", False]):
+    for value in (0, -3, 2.5, 1e-5, 1e16, math.inf, -math.inf, True, 'a"b', [1, 2.5, "x", False]):
         assert recipe.tomllib.loads(f"v = {toml_value(value)}")["v"] == value
     assert math.isnan(recipe.tomllib.loads(f"v = {toml_value(math.nan)}")["v"])
     with pytest.raises(UsageError):
@@ -82,26 +93,34 @@ def test_unset_settings_are_left_out_and_named():
 
 
 def test_flags_override_the_file(tmp_path: Path):
-    src = _write(tmp_path / "r.toml", 'data = "d"\nlr = 0.5\nseed = 3\nbatch_size = 8\n'
-                                      "[model]\nstaff = true\nmarkings = true\n")
+    src = _write(
+        tmp_path / "r.toml",
+        'data = "d"\nlr = 0.5\nseed = 3\nbatch_size = 8\n[model]\nstaff = true\nmarkings = true\n',
+    )
     cfg = resolve(src, {"lr": 0.1, "batch_size": 16, "markings": False, "data": Path("other")})
     assert (cfg.lr, cfg.seed, cfg.batch_size, cfg.data) == (0.1, 3, 16, "other")
     assert cfg.overrides == {"staff": True, "markings": False}
     assert cfg.out == "runs/default"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('data = "d"\nmax_step = 5\n', "unknown key 'max_step' (did you mean 'max_steps'?)"),
-    ('data = "d"\n[model]\nn_layers = 2\n', "unknown key 'model.n_layers'"),
-    ('data = "d"\n[overrides]\nstaff = true\n', "'overrides' (model switches go in a [model] table)"),
-    ('data = "d"\n[data2]\nx = 1\n', "unknown key 'data2'"),
-    ('data = "d"\nlr = "fast"\n', "lr must be a number, not 'fast'"),
-    ('data = "d"\nbatch_size = 1.5\n', "batch_size must be an integer"),
-    ('data = "d"\nnote_cache = 1\n', "note_cache must be true or false"),
-    ('data = "d"\nmodel = 3\n', "model must be a table"),
-    ('data = "d"\nstaff = true\n[model]\nstaff = false\n', "staff is set both at the top and under [model]"),
-    ('data = "d"\nlr = \n', "not a TOML recipe"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('data = "d"\nmax_step = 5\n', "unknown key 'max_step' (did you mean 'max_steps'?)"),
+        ('data = "d"\n[model]\nn_layers = 2\n', "unknown key 'model.n_layers'"),
+        ('data = "d"\n[overrides]\nstaff = true\n', "'overrides' (model switches go in a [model] table)"),
+        ('data = "d"\n[data2]\nx = 1\n', "unknown key 'data2'"),
+        ('data = "d"\nlr = "fast"\n', "lr must be a number, not 'fast'"),
+        ('data = "d"\nbatch_size = 1.5\n', "batch_size must be an integer"),
+        ('data = "d"\nnote_cache = 1\n', "note_cache must be true or false"),
+        ('data = "d"\nmodel = 3\n', "model must be a table"),
+        (
+            'data = "d"\nstaff = true\n[model]\nstaff = false\n',
+            "staff is set both at the top and under [model]",
+        ),
+        ('data = "d"\nlr = \n', "not a TOML recipe"),
+    ],
+)
 def test_a_bad_recipe_is_a_one_line_error_naming_file_and_key(tmp_path: Path, text: str, message: str):
     path = _write(tmp_path / "bad.toml", text)
     with pytest.raises(UsageError) as e:

@@ -21,14 +21,21 @@ def test_training_windows_see_the_lead_inference_sees():
     pitch = rng.integers(21, 109, n)
     on = np.floor(onset / 0.05).astype(np.int64)
     end = on + 5
-    notes = Notes(onset=onset, offset=onset + 0.25, pitch=pitch, velocity=np.full(n, 64),
-                  channel=np.zeros(n, np.int64), track=np.zeros(n, np.int64),
-                  byte_offset=np.arange(n))
+    notes = Notes(
+        onset=onset,
+        offset=onset + 0.25,
+        pitch=pitch,
+        velocity=np.full(n, 64),
+        channel=np.zeros(n, np.int64),
+        track=np.zeros(n, np.int64),
+        byte_offset=np.arange(n),
+    )
     whole = model_features(tiny_model(**NOTE_TAGGER, onset_lead=True).cfg, notes)
     assert len(set(whole[:, NF.LEAD_COLUMN].tolist())) >= 5  # the test data has leads to see
     start = 300
-    w = make_window(on, end, pitch, np.full(n, 64), np.ones(n, bool), start, 256, 1000, 0.0,
-                    None, None, onset)
+    w = make_window(
+        on, end, pitch, np.full(n, 64), np.ones(n, bool), start, 256, 1000, 0.0, None, None, onset
+    )
     inside = np.flatnonzero((on >= start) & (on < start + 256))
     inside = inside[T.note_order(on[inside], pitch[inside])]
     assert w.features[1::3, NF.LEAD_COLUMN].tolist() == whole[inside, NF.LEAD_COLUMN].tolist()
@@ -47,8 +54,9 @@ def test_training_windows_see_the_staves_inference_sees():
     on = np.floor(onset / 0.05 + 1e-9).astype(np.int64)
     start = 300
     staff = NF.part_staff(notes.track, notes.channel, notes.pitch)
-    w = make_window(on, on + 5, pitch, np.full(n, 64), np.ones(n, bool), start, 256, 1000, 0.0,
-                    None, None, onset, staff)
+    w = make_window(
+        on, on + 5, pitch, np.full(n, 64), np.ones(n, bool), start, 256, 1000, 0.0, None, None, onset, staff
+    )
     inside = np.flatnonzero((on >= start) & (on < start + 256))
     inside = inside[T.note_order(on[inside], pitch[inside])]
     cols = list(STAFF_COLUMNS)
@@ -57,8 +65,14 @@ def test_training_windows_see_the_staves_inference_sees():
 
 def test_the_sampler_hides_staves_at_the_asked_rate():
     n = 50
-    piece = Piece(np.arange(n) * 0.1, np.arange(n) * 0.1 + 0.1, np.full(n, 60), np.full(n, 64),
-                  np.ones(n, bool), staff=np.where(np.arange(n) % 2 == 0, 1, 2))
+    piece = Piece(
+        np.arange(n) * 0.1,
+        np.arange(n) * 0.1 + 0.1,
+        np.full(n, 60),
+        np.full(n, 64),
+        np.ones(n, bool),
+        staff=np.where(np.arange(n) % 2 == 0, 1, 2),
+    )
 
     def shown(drop: float | None) -> float:
         s = WindowSampler([piece], 0, 256, 100, None, 0.0, 1.0, drop_staff=drop)

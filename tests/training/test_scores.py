@@ -79,20 +79,47 @@ def test_sources_mix_by_share(aligned):
 def test_train_on_scores_and_eval_scores_cli(aligned, tmp_path):
     perf_root, score_root, align_root = aligned
     out = tmp_path / "run"
-    cfg = TrainConfig(data=str(perf_root), out=str(out), preset="tiny", batch_size=2, max_steps=2,
-                      eval_minutes=0.0, checkpoint_minutes=1000.0, eval_seconds=None, log_every=1,
-                      threads=1, device="cpu", scores=str(score_root), alignments=str(align_root),
-                      overrides={"causal_decoder": False, "note_features": True, "input_velocity": True})
+    cfg = TrainConfig(
+        data=str(perf_root),
+        out=str(out),
+        preset="tiny",
+        batch_size=2,
+        max_steps=2,
+        eval_minutes=0.0,
+        checkpoint_minutes=1000.0,
+        eval_seconds=None,
+        log_every=1,
+        threads=1,
+        device="cpu",
+        scores=str(score_root),
+        alignments=str(align_root),
+        overrides={"causal_decoder": False, "note_features": True, "input_velocity": True},
+    )
     train(cfg)
     log = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert log[0]["train_score_pieces"] == 4
     val = [m for m in log if m["event"] == "validation"][-1]
     assert "score_mse" in val and "mse" in val
     report = tmp_path / "scores.json"
-    r = runner.invoke(app, ["eval", "--data", str(perf_root), "--scores", str(score_root),
-                            "--alignments", str(align_root), "--model", str(out / "best.safetensors"),
-                            "--json", str(report), "--device", "cpu"],
-                      env={"COLUMNS": "100"})  # the table unwrapped
+    r = runner.invoke(
+        app,
+        [
+            "eval",
+            "--data",
+            str(perf_root),
+            "--scores",
+            str(score_root),
+            "--alignments",
+            str(align_root),
+            "--model",
+            str(out / "best.safetensors"),
+            "--json",
+            str(report),
+            "--device",
+            "cpu",
+        ],
+        env={"COLUMNS": "100"},
+    )  # the table unwrapped
     assert r.exit_code == 0, r.output
     assert "another performer" in r.output
     for header in ("MSE", "MAE", "spread", "level error", "|level|"):
@@ -117,9 +144,25 @@ def test_eval_scores_without_staves(aligned, tmp_path: Path):
     reports = []
     for flag in ("--read-staves", "--no-read-staves"):
         reports.append(tmp_path / f"{flag}.json")
-        r = CliRunner().invoke(app, ["eval", "--data", str(perf_root), "--scores", str(score_root),
-                                     "--alignments", str(align_root), "--model", str(model),
-                                     "--json", str(reports[-1]), "--device", "cpu", flag])
+        r = CliRunner().invoke(
+            app,
+            [
+                "eval",
+                "--data",
+                str(perf_root),
+                "--scores",
+                str(score_root),
+                "--alignments",
+                str(align_root),
+                "--model",
+                str(model),
+                "--json",
+                str(reports[-1]),
+                "--device",
+                "cpu",
+                flag,
+            ],
+        )
         assert r.exit_code == 0, r.output
     got = [json.loads(p.read_text()) for p in reports]
     assert [g["read_staves"] for g in got] == [True, False]

@@ -96,9 +96,28 @@ def test_resume_can_anneal_a_constant_rate_run(dataset: Path, tmp_path: Path):
 
 def test_train_and_eval_cli(dataset: Path, tmp_path: Path):
     out = tmp_path / "run"
-    r = runner.invoke(app, ["train", "--data", str(dataset), "--out", str(out), "--preset", "tiny",
-                            "--max-steps", "3", "--batch-size", "2", "--threads", "1",
-                            "--eval-minutes", "0", "--device", "cpu"])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(dataset),
+            "--out",
+            str(out),
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "3",
+            "--batch-size",
+            "2",
+            "--threads",
+            "1",
+            "--eval-minutes",
+            "0",
+            "--device",
+            "cpu",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert (out / "best.safetensors").is_file()
     shipped = tmp_path / "shipped.safetensors"
@@ -107,9 +126,21 @@ def test_train_and_eval_cli(dataset: Path, tmp_path: Path):
     assert "CC BY-NC-SA 4.0" in read_metadata(shipped)["license"]
     assert load_network(str(shipped)).cfg.readout == "mean"
     report = tmp_path / "eval.json"
-    r = runner.invoke(app, ["eval", "--data", str(dataset), "--model", str(out / "best.safetensors"),
-                            "--json", str(report), "--device", "cpu"],
-                      env={"COLUMNS": "100"})  # the table unwrapped
+    r = runner.invoke(
+        app,
+        [
+            "eval",
+            "--data",
+            str(dataset),
+            "--model",
+            str(out / "best.safetensors"),
+            "--json",
+            str(report),
+            "--device",
+            "cpu",
+        ],
+        env={"COLUMNS": "100"},
+    )  # the table unwrapped
     assert r.exit_code == 0, r.output
     assert "constant 64" in r.output
     for header in ("MSE", "MAE", "spread", "level error", "|level|"):
@@ -140,11 +171,37 @@ def test_torchrun_two_processes_gloo(dataset: Path, tmp_path: Path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "autodynamics_cli", "train", "--data", str(dataset), "--out", str(out),
-         "--preset", "tiny", "--max-steps", "2", "--batch-size", "2", "--threads", "1",
-         "--device", "cpu", "--eval-minutes", "0"],
-        capture_output=True, text=True, env=env, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "autodynamics_cli",
+            "train",
+            "--data",
+            str(dataset),
+            "--out",
+            str(out),
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--eval-minutes",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     ckpt = torch.load(out / "last.ckpt", weights_only=False)
     assert ckpt["step"] == 2 and len(ckpt["sampler"]) == 2

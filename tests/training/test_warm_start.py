@@ -39,8 +39,12 @@ def test_train_from_a_three_token_model(dataset: Path, tmp_path: Path):
         torch.nn.init.normal_(p)
     save_model(three, src)
     cfg = tiny_cfg(dataset, tmp_path / "run", 1)
-    cfg.overrides = {"note_tokens": True, "causal_decoder": False, "note_features": True,
-                     "input_velocity": True}
+    cfg.overrides = {
+        "note_tokens": True,
+        "causal_decoder": False,
+        "note_features": True,
+        "input_velocity": True,
+    }
     cfg.lr, cfg.init_from = 0.0, str(three)  # no update: the run's weights are the source's
     train(cfg)
     got = load_network(str(tmp_path / "run" / "best.safetensors"))
@@ -89,8 +93,9 @@ def test_init_from_a_model_without_the_lead(tmp_path: Path):
     with pytest.raises(Exception, match="do not fit"):
         init_weights(tiny_model(**NOTE_TAGGER), tmp_path / "lead.safetensors")
     # nor can rows be inserted before the source's (the notated velocity's come before the lead's)
-    plain = tiny_model(feedback=False, causal_decoder=False, note_features=True, note_tokens=True,
-                       onset_lead=True)
+    plain = tiny_model(
+        feedback=False, causal_decoder=False, note_features=True, note_tokens=True, onset_lead=True
+    )
     save_model(tmp_path / "plain.safetensors", plain)
     with pytest.raises(Exception, match="do not fit"):
         init_weights(tiny_model(onset_lead=True, **NOTE_TAGGER), tmp_path / "plain.safetensors")

@@ -27,9 +27,14 @@ def test_a_spread_chord_is_one_cluster():
 
 
 def test_pedal_is_read_at_each_onset(tmp_path: Path):
-    msgs = [mido.Message("control_change", control=64, value=127, time=0), on(60),
-            off(60, time=480), mido.Message("control_change", control=64, value=0, time=0),
-            on(62), off(62, time=480)]
+    msgs = [
+        mido.Message("control_change", control=64, value=127, time=0),
+        on(60),
+        off(60, time=480),
+        mido.Message("control_change", control=64, value=0, time=0),
+        on(62),
+        off(62, time=480),
+    ]
     path = tmp_path / "pedal.mid"
     path.write_bytes(to_bytes(mido.MidiFile(type=0, ticks_per_beat=480, tracks=[track(*msgs)])))
     assert timing_residuals.pedal_at(path, np.array([0.0, 0.5])).tolist() == [127, 0]

@@ -12,9 +12,12 @@ compare_evals = load_script("compare_evals")
 
 def report(mse_by_perf: dict[str, float], r: float = 0.5) -> dict:
     """An eval report: performance 'piece/name' -> MSE; MAE and r fixed."""
-    return {"performances": [
-        {"path": path, "group": path.split("/")[0], "mse": mse, "mae": 10.0, "r": r}
-        for path, mse in mse_by_perf.items()]}
+    return {
+        "performances": [
+            {"path": path, "group": path.split("/")[0], "mse": mse, "mae": 10.0, "r": r}
+            for path, mse in mse_by_perf.items()
+        ]
+    }
 
 
 PERFS = [f"p{i}/{k}" for i in range(6) for k in "ab"]
@@ -66,10 +69,23 @@ def test_command_line_prints_the_table_and_json(tmp_path, capsys):
 
 def test_within_compares_two_paths_of_the_musicxml_table_on_the_rows_both_have(tmp_path, capsys):
     nan = float("nan")
-    rows = [{"path": f"p{i}/a", "group": f"p{i}", "mse": 90.0 + i, "mae": 9.0, "r": 0.6,
-             "midi_mse": 100.0 + i, "midi_mae": 10.0, "midi_r": 0.5,
-             "with_score_mse": nan if i == 0 else 95.0 + i, "with_score_mae": nan if i == 0 else 9.5,
-             "with_score_r": nan if i == 0 else 0.55, "markings": i != 3} for i in range(4)]
+    rows = [
+        {
+            "path": f"p{i}/a",
+            "group": f"p{i}",
+            "mse": 90.0 + i,
+            "mae": 9.0,
+            "r": 0.6,
+            "midi_mse": 100.0 + i,
+            "midi_mae": 10.0,
+            "midi_r": 0.5,
+            "with_score_mse": nan if i == 0 else 95.0 + i,
+            "with_score_mae": nan if i == 0 else 9.5,
+            "with_score_r": nan if i == 0 else 0.55,
+            "markings": i != 3,
+        }
+        for i in range(4)
+    ]
     path = tmp_path / "r.json"
     path.write_text(json.dumps({"performances": [], "musicxml": {"performances": rows}}))
     a, b = compare_evals.musicxml_paths(json.loads(path.read_text()), ("midi", "with_score"))
