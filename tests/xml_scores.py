@@ -208,3 +208,55 @@ def tied() -> str:
         measure(1, rest(2), note("G", 4, 2, tie="start"), first=True),
         measure(2, note("G", 4, 2, tie="stop"), note("A", 4, 2)),
     )
+
+
+def chords() -> str:
+    """A C major triad, a rest, an E4 + G4 dyad tied over the barline (half + half), a C4 half."""
+    return score(
+        measure(
+            1,
+            note("C", 4),
+            note("E", 4, chord=True),
+            note("G", 4, chord=True),
+            rest(1),
+            note("E", 4, 2, tie="start"),
+            note("G", 4, 2, chord=True, tie="start"),
+            first=True,
+        ),
+        measure(2, note("E", 4, 2, tie="stop"), note("G", 4, 2, chord=True, tie="stop"), note("C", 4, 2)),
+    )
+
+
+def decorated() -> str:
+    """Markup around and inside the notes that a text editor must step over or keep.
+
+    An internal DTD subset (with "]>" and "<note>" in a comment and ">" in an
+    entity value), a CDATA section and a processing instruction holding
+    "<note", a comment between the notes holding a whole <note> element, single
+    quotes and ">" in a note's attributes, a note with its own id and one with
+    a dynamics attribute already, a rest, and a C0 (MIDI 12, below the piano).
+    """
+    head = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
+        '<!DOCTYPE score-partwise PUBLIC "-//Recordare//DTD MusicXML 4.0 Partwise//EN" '
+        '"http://www.musicxml.org/dtds/partwise.dtd" [\n'
+        '  <!-- a "]>" and a <note> in the internal subset -->\n'
+        '  <!ENTITY autodyn "a > b">\n'
+        "]>\n"
+        '<score-partwise version="4.0">\n'
+        "  <movement-title><![CDATA[<note><pitch>not a note</pitch></note>]]></movement-title>\n"
+        '  <part-list><score-part id="P1"><part-name>Piano</part-name></score-part></part-list>\n'
+        '  <part id="P1">\n'
+    )
+    body = measure(
+        1,
+        note("C", 4).replace("<note>", "<note  default-x='12' editorial=\"a>b\" >"),
+        "\n    <!-- <note><pitch><step>B</step><octave>4</octave></pitch></note> -->\n    ",
+        note("D", 4).replace("<note>", '<note id="my-own-id">'),
+        note("E", 4).replace("<note>", "<note dynamics='50'>"),
+        rest(1),
+        first=True,
+    )
+    body += "\n    <?autodyn-test <note>a processing instruction</note> ?>\n    "
+    body += measure(2, note("C", 0, 4))
+    return head + "    " + body + "\n  </part>\n</score-partwise>\n"

@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from autodynamics_cli.cli.common import Device, Engine, calm_threads, debug_enabled, err
+from autodynamics_cli.cli.common import (
+    Device,
+    Engine,
+    OutputFormat,
+    calm_threads,
+    debug_enabled,
+    err,
+    parse_channels,
+    parse_range,
+    split_list,
+)
 from autodynamics_cli.cli.progress import NotesBar, SigtermAsInterrupt
 
 
@@ -30,7 +40,8 @@ def humanize(
             "--output",
             metavar="PATH",
             help="Output file, or folder (several inputs, a folder input, an existing folder, a "
-            "trailing '/'); '-': standard output. Default: {stem}_humanized.mid beside each input.",
+            "trailing '/'); '-': standard output. Default: {stem}_humanized.mid beside each MIDI "
+            "file, {stem}_humanized.mxl (the score's own suffix) beside a MusicXML score.",
         ),
     ] = None,
     recursive: Annotated[
@@ -72,8 +83,10 @@ def humanize(
         typer.Option(
             "--keep-dynamics/--no-keep-dynamics",
             show_default="auto",
-            help="Follow the input's loudness over time; the model shapes the notes within it. "
-            "Auto: on when the input's velocities vary (written dynamics), off when constant.",
+            help="Default: the model reads the input's written dynamics and follows them with less "
+            "contrast, as pianists do (a flat input gets the model's own). --keep-dynamics also lays "
+            "the input's loudness envelope over the result, so every written level is kept; "
+            "--no-keep-dynamics: the model's own dynamics only.",
         ),
     ] = None,
     expression: Annotated[
@@ -139,6 +152,15 @@ def humanize(
             "into the MIDI file byte for byte.",
         ),
     ] = None,
+    fmt: Annotated[
+        OutputFormat | None,
+        typer.Option(
+            "--format",
+            help="Write every output as MIDI (mid) or, for MusicXML inputs, as the score with "
+            "each note's velocity in its dynamics attribute (musicxml). Default: each input's kind.",
+            show_default=False,
+        ),
+    ] = None,
     read_staves: Annotated[
         bool,
         typer.Option(
@@ -151,6 +173,7 @@ def humanize(
     """Predict a velocity for every note; only note velocities change."""
     calm_threads()
     from autodynamics_cli.errors import UsageError
+    from autodynamics_cli.formats.kinds import Kind
     from autodynamics_cli.humanize.controls import HumanizeOptions
     from autodynamics_cli.humanize.inputs import STDIO, expand_inputs, plan_outputs
 
@@ -158,9 +181,9 @@ def humanize(
         keep_dynamics=keep_dynamics,
         expression=expression,
         strength=strength,
-        velocity_range=_velocity_range(velocity_range),
-        tracks=_split_list(tracks),
-        channels=_parse_channels(channels),
+        velocity_range=parse_range(velocity_range),
+        tracks=split_list(tracks),
+        channels=parse_channels(channels),
         temperature=temperature,
         seed=seed,
         read_staves=read_staves,
@@ -170,7 +193,8 @@ def humanize(
     if overwrite and skip_existing:
         raise UsageError("--overwrite and --skip-existing contradict each other; give one")
     exclude = Path(output) if output not in (None, STDIO) else None
-    plans = plan_outputs(expand_inputs(inputs, recursive, exclude), output, overwrite, skip_existing)
+    kind = None if fmt is None else Kind.MIDI if fmt is OutputFormat.mid else Kind.MUSICXML
+    plans = plan_outputs(expand_inputs(inputs, recursive, exclude), output, overwrite, skip_existing, kind)
     if score is not None:
         _attach_score(plans, score)
     to_stdout = any(p.to_stdout for p in plans)
@@ -252,10 +276,10 @@ def _run(
             def report(r) -> None:
                 results.append(r)
                 bar.finished(r.input)
+                for w in [] if quiet else r.warnings:  # the reader's tolerated faults, why it was copied
+                    err.print(f"warning: {r.input}: {w}", markup=False, soft_wrap=True)
                 if r.error:
                     err.print(f"error: {r.error}", markup=False, soft_wrap=True)
-                elif r.warning and not quiet:
-                    err.print(f"warning: {r.warning}", markup=False, soft_wrap=True)
 
             humanize_files(
                 net,
@@ -310,33 +334,3 @@ def _size(path: Path | None) -> int:
         return path.stat().st_size if path is not None else 0
     except OSError:
         return 0
-
-
-def _split_list(values: list[str] | None) -> tuple[str, ...] | None:
-    items = tuple(x.strip() for v in values or [] for x in v.split(",") if x.strip())
-    return items or None
-
-
-def _parse_channels(text: str | None) -> tuple[int, ...] | None:
-    """'1', '1,2' or '1-4' (MIDI channels as musicians count them, 1 to 16)."""
-    if text is None:
-        return None
-    chans: list[int] = []
-    for part in _split_list([text]) or ():
-        lo, _, hi = part.partition("-")
-        try:
-            a, b = int(lo), int(hi or lo)
-        except ValueError:
-            raise typer.BadParameter(
-                f"{part!r} is not a channel number or range", param_hint="--channels"
-            ) from None
-        if not 1 <= a <= b <= 16:
-            raise typer.BadParameter(f"{part!r}: channels are numbered 1 to 16", param_hint="--channels")
-        chans.extend(range(a, b + 1))
-    return tuple(sorted(set(chans))) or None
-
-
-def _velocity_range(r: tuple[int, int] | None) -> tuple[int, int] | None:
-    if r is not None and not 1 <= r[0] <= r[1] <= 127:
-        raise typer.BadParameter(f"needs 1 <= LO <= HI <= 127, got {r[0]} {r[1]}", param_hint="--range")
-    return r

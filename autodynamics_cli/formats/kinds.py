@@ -25,7 +25,7 @@ class Kind(str, Enum):
     MUSICXML = "musicxml"
 
 
-WRITES = {Kind.MIDI: ".mid"}  # the kinds autodyn writes, with their default suffix
+MIDI_OUTPUT_SUFFIX = ".mid"  # a MusicXML score written as MIDI (--format mid)
 
 
 def is_midi_name(path: str | Path) -> bool:
@@ -43,20 +43,48 @@ def is_input_name(path: Path) -> bool:
     return is_midi_name(path) or looks_like_musicxml(path)
 
 
-def output_kind(path: str | Path) -> Kind:
-    """The kind to write under ``path``; a usage error for a suffix autodyn cannot write."""
+def output_kind(path: str | Path, source: Kind = Kind.MIDI) -> Kind:
+    """The kind to write under ``path`` for an input of kind ``source``.
+
+    MIDI suffixes (or none) write MIDI; MusicXML suffixes write the score back, which
+    only a MusicXML input has. Anything else is a usage error, before any work.
+    """
     p = Path(path)
     suffix = p.suffix.lower()
     if not suffix or suffix in MIDI_SUFFIXES:
         return Kind.MIDI
     if suffix in MUSICXML_SUFFIXES:
-        raise UsageError(f"{p}: autodyn writes MIDI files, not MusicXML ({suffix}); name the output .mid")
+        if source is not Kind.MUSICXML:
+            raise UsageError(f"{p}: only a MusicXML score is written back as MusicXML; name the output .mid")
+        return Kind.MUSICXML
     raise UsageError(
-        f"{p}: cannot write {suffix} files; autodyn writes MIDI files ({', '.join(MIDI_SUFFIXES)})"
+        f"{p}: cannot write {suffix} files; autodyn writes MIDI files ({', '.join(MIDI_SUFFIXES)}) "
+        f"and MusicXML scores ({', '.join(MUSICXML_SUFFIXES)})"
     )
 
 
-def output_name(input_name: Path) -> Path:
-    """An input's name for its output in a folder: the same name, with the suffix of the written kind."""
-    kind = input_kind(input_name)
-    return input_name if kind in WRITES else input_name.with_suffix(WRITES[Kind.MIDI])
+def output_kind_for(source: Kind, wanted: Kind | None) -> Kind:
+    """The kind written for an input of kind ``source`` when ``--format`` asks for ``wanted``
+    (None: keep the input's kind). Raises ``UsageError`` for MusicXML from a MIDI input."""
+    kind = wanted or source
+    if kind is Kind.MUSICXML and source is not Kind.MUSICXML:
+        raise UsageError("only a MusicXML score is written back as MusicXML; a MIDI file is written as MIDI")
+    return kind
+
+
+def output_name(input_name: Path, kind: Kind) -> Path:
+    """An input's output name when ``kind`` is written: its own name when that is the input's kind,
+    else with ``.mid`` (a score written as MIDI)."""
+    return input_name if kind is input_kind(input_name) else input_name.with_suffix(MIDI_OUTPUT_SUFFIX)
+
+
+def default_output(path: Path, kind: Kind) -> Path:
+    """Where an input's output goes without ``-o``: ``{stem}_humanized`` beside it, with ``.mid`` for
+    MIDI and the score's own suffix (``.mxl``, ``.musicxml``, ``.xml``) for a score written back."""
+    suffix = path.suffix if kind is Kind.MUSICXML else MIDI_OUTPUT_SUFFIX
+    return path.with_name(f"{path.stem}_humanized{suffix}")
+
+
+def is_compressed_name(path: Path) -> bool:
+    """Whether a MusicXML output's name asks for the compressed container (``.mxl``)."""
+    return path.suffix.lower() == ".mxl"

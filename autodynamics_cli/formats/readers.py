@@ -34,12 +34,16 @@ class InputFile:
 
     ``midi``: the MIDI file whose notes are humanized (``read_midi``); ``markings``:
     per note of ``midi.notes``, its marking buckets (None: a MIDI file, markings
-    unknown); ``score``: the MusicXML score as read, for a MusicXML input.
+    unknown); ``score``: the MusicXML score as read, for a MusicXML input; read to be
+    written back (``writeback``), also the file's bytes and each note's ``<note>`` elements
+    (``musicxml.writeback``).
     """
 
     midi: MidiScore
     markings: np.ndarray | None = None
     score: MusicXmlScore | None = None
+    source: bytes | None = None  # a score read for writing back: its file's bytes
+    elements: list[tuple[int, ...]] | None = None  # and per note of ``midi``, its <note> elements
 
 
 class Reader(ABC):
@@ -59,14 +63,29 @@ class MidiReader(Reader):
         return InputFile(read_midi(name if data is not None or path is None else str(path), data))
 
 
+@dataclass
 class MusicXmlReader(Reader):
+    """``writeback``: also know each played note's ``<note>`` elements, to write the score back."""
+
+    writeback: bool = False
     kind = Kind.MUSICXML
 
     def read(self, name: str, path: Path | None, data: bytes | None = None) -> InputFile:
         from autodynamics_cli.musicxml import read_musicxml
 
-        xml = read_musicxml(path if path is not None else name, data)
-        return InputFile(read_midi(name, xml.midi), marking_buckets(xml.markings, xml.marking_names), xml)
+        where = path if path is not None else name
+        if not self.writeback:
+            xml = read_musicxml(where, data)
+            return InputFile(read_midi(name, xml.midi), marking_buckets(xml.markings, xml.marking_names), xml)
+        from autodynamics_cli.midi.read import read_input as read_bytes
+        from autodynamics_cli.musicxml.writeback import read_for_writeback
+
+        data = read_bytes(where) if data is None else data
+        back = read_for_writeback(where, data)
+        xml = back.score
+        midi = read_midi(name, xml.midi)
+        markings = marking_buckets(xml.markings, xml.marking_names)
+        return InputFile(midi, markings, xml, data, back.elements)
 
 
 @dataclass
@@ -89,12 +108,16 @@ class MidiWithScoreReader(Reader):
 
 
 def reader_for(
-    path: str | Path | None, score: str | Path | None = None, unfolded: MusicXmlScore | None = None
+    path: str | Path | None,
+    score: str | Path | None = None,
+    unfolded: MusicXmlScore | None = None,
+    writeback: bool = False,
 ) -> Reader:
-    """The reader of an input (None: standard input, a MIDI file); ``score``: its MusicXML (``--score``)."""
+    """The reader of an input (None: standard input, a MIDI file); ``score``: its MusicXML (``--score``);
+    ``writeback``: a MusicXML score to be written back with its dynamics."""
     if score is not None:
         return MidiWithScoreReader(Path(score), unfolded)
-    return MusicXmlReader() if input_kind(path) is Kind.MUSICXML else MidiReader()
+    return MusicXmlReader(writeback) if input_kind(path) is Kind.MUSICXML else MidiReader()
 
 
 def read_input(
@@ -104,8 +127,9 @@ def read_input(
     name: str | None = None,
     score: str | Path | None = None,
     unfolded: MusicXmlScore | None = None,
+    writeback: bool = False,
 ) -> InputFile:
     """Read an input file (or ``data``, standard input's bytes) by its kind; see ``reader_for``."""
     p = None if path is None else Path(path)
     label = name if name is not None else str(p) if p is not None else "<stdin>"
-    return reader_for(p, score, unfolded).read(label, p, data)
+    return reader_for(p, score, unfolded, writeback).read(label, p, data)

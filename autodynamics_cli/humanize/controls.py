@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from autodynamics_cli.encoding.note_features import velocities_vary
 from autodynamics_cli.errors import AutodynError
 from autodynamics_cli.midi.notes import Notes
 from autodynamics_cli.midi.read import track_names
@@ -225,22 +226,44 @@ def keyboard_parts(programs: np.ndarray) -> np.ndarray:
     return np.asarray(programs) < KEYBOARD_PROGRAMS  # -1: no program change
 
 
-def humanized_velocities(
-    notes: Notes, predicted: np.ndarray, options: HumanizeOptions, model_reads_dynamics: bool
-) -> tuple[np.ndarray, bool]:
-    """The velocities written for the chosen ``notes`` from the model's, and whether the input's
-    dynamics were kept (``keep_dynamics`` auto: when the input has them).
+MODEL_READS, ENVELOPE, MODEL_ONLY = "model-reads", "envelope", "model-only"
+DYNAMICS_MODES = (MODEL_READS, ENVELOPE, MODEL_ONLY)  # what ``dynamics_mode`` reports
 
-    A model that reads notated dynamics follows them by itself; for others, and for an
-    explicit ``keep_dynamics`` (so that loud stays louder), the input's envelope is laid over it.
+
+def dynamics_mode(notes: Notes, options: HumanizeOptions, model_reads_dynamics: bool) -> str:
+    """Which dynamics the chosen ``notes`` get, exactly as ``humanized_velocities`` runs them.
+
+    - ``envelope``: the input's loudness envelope is laid over the model's result
+      (``--keep-dynamics``; by default too when the model reads no input
+      velocities and the input has dynamics, ``has_dynamics``);
+    - ``model-reads``: no envelope; the model reads the notated velocities and
+      follows them with less contrast, as pianists do (the default with a model
+      that reads them, when the input's velocities are not all equal);
+    - ``model-only``: the model's own dynamics (``--no-keep-dynamics``, a flat
+      input, or a model that reads none and an input without dynamics).
     """
     keep = (
         options.keep_dynamics
         if options.keep_dynamics is not None
         else has_dynamics(notes.velocity, notes.onset)
     )
-    envelope = keep and (not model_reads_dynamics or options.keep_dynamics is True)
-    return finalize(notes.velocity, predicted, notes.onset, options, envelope), keep
+    if keep and (not model_reads_dynamics or options.keep_dynamics is True):
+        return ENVELOPE
+    if model_reads_dynamics and options.keep_dynamics is not False and velocities_vary(notes.velocity):
+        return MODEL_READS  # as ``inference.predict`` decides to show them to the model
+    return MODEL_ONLY
+
+
+def humanized_velocities(
+    notes: Notes, predicted: np.ndarray, options: HumanizeOptions, model_reads_dynamics: bool
+) -> tuple[np.ndarray, str]:
+    """The velocities written for the chosen ``notes`` from the model's, and the ``dynamics_mode``.
+
+    A model that reads notated dynamics follows them by itself; for others, and for an
+    explicit ``keep_dynamics`` (so that loud stays louder), the input's envelope is laid over it.
+    """
+    mode = dynamics_mode(notes, options, model_reads_dynamics)
+    return finalize(notes.velocity, predicted, notes.onset, options, mode == ENVELOPE), mode
 
 
 def choose_notes(

@@ -2,8 +2,9 @@
 
 Files go in groups whose windows share engine batches; the next group is
 parsed in a thread while the engine runs on this one. Each file's outcome is a
-``FileResult`` with a status and, on failure, a one-line error, and a failure
-never stops the files after it.
+``FileResult`` with a status and, on failure, a one-line error; a failure at any
+stage (reading, choosing notes, the shared prediction, finishing, writing), a bug
+included, fails that file alone and never stops the others.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ from typing import BinaryIO
 
 import numpy as np
 
-from autodynamics_cli.errors import AutodynError, OutputError
-from autodynamics_cli.formats.readers import read_input
+from autodynamics_cli.errors import AutodynError, MidiReadError, OutputError
+from autodynamics_cli.formats.kinds import Kind, is_compressed_name
+from autodynamics_cli.formats.readers import InputFile, read_input
 from autodynamics_cli.humanize.controls import HumanizeOptions, choose_notes, humanized_velocities
 from autodynamics_cli.humanize.inputs import STDIO, Plan
 from autodynamics_cli.humanize.report import FileResult
 from autodynamics_cli.inference.model import Model
 from autodynamics_cli.inference.predict import predict_velocities
 from autodynamics_cli.midi.notes import MidiScore, Notes, subset
-from autodynamics_cli.midi.read import require_notes
 from autodynamics_cli.midi.write import with_velocities, write_atomic
 
 FILES_PER_GROUP = 8  # files whose windows share engine batches
@@ -50,6 +51,26 @@ def _internal(e: Exception) -> str:
     )
 
 
+def _why(e: Exception) -> str:
+    """An ``AutodynError``'s own message, anything else an internal error (a bug)."""
+    return str(e) if isinstance(e, AutodynError) else _internal(e)
+
+
+def _named(name: str, text: str) -> str:
+    """``text`` as a file's one-line error: ``name: reason`` (messages that name the file already kept)."""
+    return text if text.startswith(f"{name}: ") else f"{name}: {text}"
+
+
+def _no_notes(s: MidiScore) -> bool:
+    """No note events at all: empty tracks, or only tempo, meter, meta or controller events."""
+    return len(s.notes) == 0 and not s.n_drum_notes and not s.n_out_of_range_notes
+
+
+def _reader_warnings(s: MidiScore) -> list[str]:
+    """The faults the MIDI reader tolerated, one line each, without the file name."""
+    return [str(w) for w in getattr(s, "warnings", ())]
+
+
 @dataclass
 class _Read:
     """A parsed file, its notes to humanize, those left alone as not piano, and its reading time.
@@ -63,6 +84,7 @@ class _Read:
     not_piano: np.ndarray
     seconds: float
     markings: np.ndarray | None = None
+    read: InputFile | None = None  # what the reader gave: a score to write back keeps its bytes
 
 
 def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: bool) -> object:
@@ -75,20 +97,23 @@ def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: b
     t0 = time.perf_counter()
     try:
         got = read_input(
-            p.source.path, stdin_data if p.source.path is None else None, name=name, score=p.score
+            p.source.path,
+            stdin_data if p.source.path is None else None,
+            name=name,
+            score=p.score,
+            writeback=p.kind is Kind.MUSICXML,
         )
         score = got.midi
-        require_notes(name, score)
+        if got.score is not None and _no_notes(score):  # a MIDI file without notes is copied instead
+            raise MidiReadError(name, "no pitched notes in this score; nothing to humanize")
+        if got.markings is not None and len(got.markings) != len(score.notes):
+            raise RuntimeError(f"{len(got.markings)} rows of markings for {len(score.notes)} notes")
         mask, not_piano = choose_notes(score.notes, score.programs, score.data, opts, name)
-        return _Read(score, mask, not_piano, time.perf_counter() - t0, got.markings)
-    except AutodynError as e:
-        if debug:
-            raise
-        return str(e)
+        return _Read(score, mask, not_piano, time.perf_counter() - t0, got.markings, got)
     except Exception as e:  # a bug must not take the rest of the batch down
         if debug:
             raise
-        return f"{name}: {_internal(e)}"
+        return _named(name, _why(e))
 
 
 def _read_ahead(
@@ -150,8 +175,10 @@ def humanize_files(
     """
     opts = options or HumanizeOptions()
     results: list[FileResult] = []
+    finished: set[int] = set()  # the plans with a result
 
-    def done(r: FileResult) -> None:
+    def done(p: Plan, r: FileResult) -> None:
+        finished.add(id(p))
         results.append(r)
         if on_done:
             on_done(r)
@@ -166,47 +193,121 @@ def humanize_files(
         read_staves=opts.read_staves,
     )
     for group in _read_ahead(plans, stdin_data, opts, debug, read_ahead, group_size):
-        parsed = _parsed(group, done)
-        t0 = time.perf_counter()
-        running = [(p, f) for p, f in parsed if f.mask.any()]
-        on_notes = (
-            None
-            if on_progress is None
-            else (lambda i, n, r=running: on_progress(r[i][0].source.name, n, int(r[i][1].mask.sum())))
-        )
-        velocities = _predict_group(
-            model,
-            [
-                (id(f), subset(f.score.notes, f.mask), None if f.markings is None else f.markings[f.mask])
-                for _, f in running
-            ],
-            debug,
-            predict,
-            on_notes,
-        )
-        # the group's files share the engine's batches: each takes its share by notes
-        per_note = (time.perf_counter() - t0) / max(sum(int(f.mask.sum()) for _, f in parsed), 1)
-        for p, f in parsed:
-            t1 = time.perf_counter()
-            vel = velocities.get(id(f))
-            if isinstance(vel, str):
-                r = FileResult(p.source.name, None, "failed", error=f"{p.source.name}: {vel}")
-            else:
-                r, data = _result(p, f, vel, opts, model)
-                r = _deliver(p, r, data, overwrite, stdout, debug)
-            r.seconds = f.seconds + per_note * int(f.mask.sum()) + time.perf_counter() - t1
-            done(r)
+        try:
+            _humanize_group(model, group, opts, predict, done, debug, on_progress, overwrite, stdout)
+        except Exception as e:  # a bug outside any one file's stages: the group's unfinished files fail
+            if debug:
+                raise
+            for p, _ in group:
+                if id(p) not in finished:
+                    done(p, FileResult(p.source.name, None, "failed", error=_named(p.source.name, _why(e))))
     return results
 
 
-def _parsed(group: list[tuple[Plan, object]], done: Callable[[FileResult], None]) -> list[tuple[Plan, _Read]]:
+def _humanize_group(
+    model: Model | None,
+    group: list[tuple[Plan, object]],
+    opts: HumanizeOptions,
+    predict: Callable[..., list[np.ndarray]],
+    done: Callable[[Plan, FileResult], None],
+    debug: bool,
+    on_progress: Callable[[str, int, int], None] | None,
+    overwrite: bool,
+    stdout: BinaryIO | None,
+) -> None:
+    """One group of read files: their windows share the engine's batches, then each is finished alone."""
+    parsed = _parsed(group, done)
+    t0 = time.perf_counter()
+    running = [(p, f) for p, f in parsed if f.mask.any()]
+    on_notes = (
+        None
+        if on_progress is None
+        else (lambda i, n, r=running: on_progress(r[i][0].source.name, n, int(r[i][1].mask.sum())))
+    )
+    parts = [(id(f), part) for _, f in running for part in _sequences(f)]
+    predicted = _predict_group(
+        model,
+        [(hash((key, i)), notes, markings) for i, (key, (_, notes, markings)) in enumerate(parts)],
+        debug,
+        predict,
+        on_notes,
+    )
+    velocities = _join_sequences(parts, [predicted[hash((key, i))] for i, (key, _) in enumerate(parts)])
+    # the group's files share the engine's batches: each takes its share by notes
+    per_note = (time.perf_counter() - t0) / max(sum(int(f.mask.sum()) for _, f in parsed), 1)
+    for p, f in parsed:
+        t1 = time.perf_counter()
+        r = _finish_one(p, f, velocities.get(id(f)), opts, model, overwrite, stdout, debug)
+        r.seconds = f.seconds + per_note * int(f.mask.sum()) + time.perf_counter() - t1
+        done(p, r)
+
+
+def _sequences(f: _Read) -> list[tuple[np.ndarray, Notes, np.ndarray | None]]:
+    """A file's chosen notes as the sequences the model reads: the whole file, or for a type 2 file
+    (independent one-track sequences) each track alone. Each with its place among the chosen notes."""
+    notes = subset(f.score.notes, f.mask)
+    markings = None if f.markings is None else f.markings[f.mask]
+    if not f.score.independent_tracks:
+        return [(np.arange(len(notes)), notes, markings)]
+    out = []
+    for track in np.unique(notes.track):
+        idx = np.flatnonzero(notes.track == track)
+        out.append((idx, subset(notes, notes.track == track), None if markings is None else markings[idx]))
+    return out
+
+
+def _join_sequences(
+    parts: list[tuple[int, tuple[np.ndarray, Notes, np.ndarray | None]]], results: list[np.ndarray | str]
+) -> dict[int, np.ndarray | str]:
+    """Each file's velocities from its sequences' (a sequence's error is the file's)."""
+    size: dict[int, int] = {}
+    for key, (idx, _, _) in parts:
+        size[key] = size.get(key, 0) + len(idx)
+    joined: dict[int, np.ndarray | str] = {key: np.zeros(n, dtype=np.int64) for key, n in size.items()}
+    for (key, (idx, _, _)), got in zip(parts, results, strict=True):
+        vel = joined[key]
+        if isinstance(got, str):
+            joined[key] = got
+        elif isinstance(vel, np.ndarray):
+            vel[idx] = got
+    return joined
+
+
+def _finish_one(
+    p: Plan,
+    f: _Read,
+    vel: np.ndarray | str | None,
+    opts: HumanizeOptions,
+    model: Model | None,
+    overwrite: bool,
+    stdout: BinaryIO | None,
+    debug: bool,
+) -> FileResult:
+    """A read file's velocities finalized and written; an error at either stage fails it alone."""
+    name = p.source.name
+    if isinstance(vel, str):  # its prediction failed
+        return FileResult(name, None, "failed", error=_named(name, vel), warnings=_reader_warnings(f.score))
+    try:
+        r, data = _result(p, f, vel, opts, model)
+    except Exception as e:
+        if debug:
+            raise
+        return FileResult(
+            name, None, "failed", error=_named(name, _why(e)), warnings=_reader_warnings(f.score)
+        )
+    return _deliver(p, r, data, overwrite, stdout, debug)
+
+
+def _parsed(
+    group: list[tuple[Plan, object]], done: Callable[[Plan, FileResult], None]
+) -> list[tuple[Plan, _Read]]:
     """The group's readable files with their chosen notes; skipped and unreadable ones go to ``done``."""
     parsed: list[tuple[Plan, _Read]] = []
     for p, got in group:
         if got is SKIP:
-            done(FileResult(p.source.name, str(p.output), "skipped"))
+            done(p, FileResult(p.source.name, str(p.output), "skipped"))
         elif isinstance(got, str):
-            done(FileResult(p.source.name, None, "failed", error=got))
+            done(p, FileResult(p.source.name, None, "failed", error=got))
         else:
             assert isinstance(got, _Read)  # _read_one's third outcome
             parsed.append((p, got))
@@ -215,6 +316,8 @@ def _parsed(group: list[tuple[Plan, object]], done: Callable[[FileResult], None]
 
 def _nothing_to_humanize(s: MidiScore, not_piano_parts: int) -> str:
     """Why a file has no note to humanize (it is then copied unchanged)."""
+    if _no_notes(s):
+        return "no notes"
     if len(s.notes) == 0:
         return (
             "only drum notes (channel 10)"
@@ -244,16 +347,38 @@ def _result(
         unselected_notes=int((~mask & ~f.not_piano).sum()),
         not_piano_notes=int(f.not_piano.sum()),
         not_piano_parts=len(np.unique(other)),
+        warnings=_reader_warnings(s),
     )
     if not mask.any():
-        r.status = "copied"
-        r.warning = f"{p.source.name}: {_nothing_to_humanize(s, r.not_piano_parts)}; copied unchanged"
-        return r, s.data
+        reason = f"{_nothing_to_humanize(s, r.not_piano_parts)}; copied unchanged"
+        r.status, r.warning = "copied", f"{p.source.name}: {reason}"
+        r.warnings.append(reason)
+        return r, s.data if p.kind is Kind.MIDI else _score_bytes(p, f, {})
     assert vel is not None  # a file with notes to humanize had them predicted
     out = s.notes.velocity.copy()
     reads = model is not None and model.cfg.input_velocity
-    out[mask], r.kept_dynamics = humanized_velocities(subset(s.notes, mask), vel, opts, reads)
+    out[mask], r.dynamics = humanized_velocities(subset(s.notes, mask), vel, opts, reads)
+    if p.kind is Kind.MUSICXML:
+        from autodynamics_cli.musicxml.writeback import element_velocities
+
+        assert f.read is not None and f.read.elements is not None  # read for writing back
+        chosen = np.flatnonzero(mask)
+        return r, _score_bytes(p, f, element_velocities([f.read.elements[i] for i in chosen], out[chosen]))
     return r, with_velocities(s, out)
+
+
+def _score_bytes(p: Plan, f: _Read, element_velocity: dict[int, int]) -> bytes:
+    """A MusicXML input written back: its notes' ``dynamics`` set, compressed (``.mxl``) or not as
+    the output's name says (standard output: as the input is)."""
+    from autodynamics_cli.musicxml.writeback import as_container, is_compressed, write_score_with_velocities
+
+    assert f.read is not None and f.read.source is not None  # read for writing back
+    source = f.read.source
+    data = (
+        write_score_with_velocities(source, element_velocity, p.source.name) if element_velocity else source
+    )
+    compressed = is_compressed(data) if p.output is None else is_compressed_name(p.output)
+    return as_container(data, compressed, p.source.name)
 
 
 def _deliver(
@@ -270,13 +395,16 @@ def _deliver(
             if p.in_folder:
                 _make_parent(p.output)
             write_atomic(p.output, data, overwrite=overwrite)
-    except (AutodynError, OSError) as e:
+    except Exception as e:  # OutputError, a closed pipe, or a bug: this file fails alone
         if debug:
             raise
-        r.output, r.status = None, "failed"
-        r.error = f"{p.source.name}: " + (
-            str(e) if isinstance(e, AutodynError) else f"cannot write to standard output ({e.strerror or e})"
+        r.output, r.status, r.dynamics = None, "failed", None
+        why = (
+            f"cannot write to standard output ({e.strerror or e})"
+            if isinstance(e, OSError) and p.to_stdout
+            else _why(e)
         )
+        r.error = _named(p.source.name, why)
     return r
 
 
@@ -308,11 +436,11 @@ def _predict_group(
         if debug:
             raise
         if len(items) == 1:
-            return {items[0][0]: _internal(e)}
+            return {items[0][0]: _why(e)}
     result: dict[int, np.ndarray | str] = {}
     for k, n, m in items:
         try:
             (result[k],) = predict(model, [n], markings=[m])
         except Exception as e:
-            result[k] = _internal(e)
+            result[k] = _why(e)
     return result

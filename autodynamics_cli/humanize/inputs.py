@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autodynamics_cli.errors import UsageError
-from autodynamics_cli.formats.kinds import MIDI_SUFFIXES, is_input_name, output_kind, output_name
+from autodynamics_cli.formats.kinds import (
+    MIDI_SUFFIXES,
+    Kind,
+    default_output,
+    input_kind,
+    is_input_name,
+    output_kind,
+    output_kind_for,
+    output_name,
+)
 from autodynamics_cli.musicxml.names import MUSICXML_SUFFIXES
 
 STDIO = "-"  # as an input: standard input; as ``-o``: standard output
@@ -43,6 +52,7 @@ class Plan:
     error: str | None = None
     in_folder: bool = False  # the output goes into -o's folder tree, made as needed
     score: Path | None = None  # --score: the MusicXML whose markings this MIDI file's notes take
+    kind: Kind = Kind.MIDI  # what is written: MIDI, or a MusicXML input's score with its dynamics
 
     @property
     def runs(self) -> bool:
@@ -128,13 +138,48 @@ def _names_a_directory(output: str) -> bool:
     return output[-1:] in seps
 
 
+def _check_output_folder(out: Path, stdin: bool, roots: list[Path]) -> None:
+    """Refuse an output folder that cannot work, before any work."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a folder (several inputs need an output folder)")
+    if stdin:
+        raise UsageError("standard input has no file name: give -o FILE, or -o - for standard output")
+    for root in roots:
+        if out.exists() and _same_file(root, out):
+            raise UsageError(
+                f"{out}: the output folder is the input folder {root}; outputs would replace the inputs"
+            )
+
+
+def _destination(
+    s: Source, path: Path, out: Path | None, to_dir: bool, source: Kind, kind: Kind, fmt: Kind | None
+) -> tuple[Path, Kind]:
+    """An input file's output path and the kind written there (``plan_outputs``)."""
+    if out is None:
+        return default_output(path, kind), kind
+    if to_dir:
+        return out / output_name(s.rel if s.rel is not None else Path(path.name), kind), kind
+    named = output_kind(out, source)  # an unwritable suffix is a usage error, before any work
+    if fmt is not None and named is not fmt:
+        raise UsageError(f"{out}: --format {fmt.value} contradicts the output's suffix")
+    return out, named
+
+
 def plan_outputs(
-    sources: list[Source], output: str | None, overwrite: bool = False, skip_existing: bool = False
+    sources: list[Source],
+    output: str | None,
+    overwrite: bool = False,
+    skip_existing: bool = False,
+    fmt: Kind | None = None,
 ) -> list[Plan]:
     """Decide each input's output, refusing anything that could lose data.
 
-    - no ``output``: ``{stem}_humanized.mid`` beside each input file; standard
+    - no ``output``: ``{stem}_humanized.mid`` beside each MIDI file,
+      ``{stem}_humanized.mxl`` (its own suffix) beside each MusicXML score; standard
       input goes to standard output. Folder inputs need ``output``.
+    - each input is written as its own kind unless ``fmt`` (``--format``) says
+      otherwise or ``output`` names a file whose suffix does: a MusicXML score is
+      written back with its dynamics, or as MIDI; a MIDI file only as MIDI.
     - ``output`` is ``-``: standard output (one input only).
     - one input file, ``output`` not a folder (no trailing slash, not an existing
       directory): ``output`` is the file.
@@ -142,9 +187,10 @@ def plan_outputs(
       each input keeps its file name there, and files found in a folder input
       keep their path below it, so the folder's layout is mirrored.
 
-    Raises ``UsageError`` before any work when arguments cannot work together
-    or two inputs would get the same output; per-file problems (the output is
-    an input, or exists) become that file's ``Plan.error``.
+    Raises ``UsageError`` before any work when arguments cannot work together,
+    an output would replace an input (by any path to it), or two inputs would
+    get the same output; an output that exists is that file's ``Plan.error``
+    (or ``Plan.skip``).
     """
     if not sources:
         raise UsageError("no input files")
@@ -164,15 +210,7 @@ def plan_outputs(
         and (len(sources) > 1 or from_dir or _names_a_directory(output) or out.is_dir())
     )
     if out is not None and to_dir:
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"{out}: exists and is not a folder (several inputs need an output folder)")
-        if stdin:
-            raise UsageError("standard input has no file name: give -o FILE, or -o - for standard output")
-        for root in roots:
-            if out.exists() and _same_file(root, out):
-                raise UsageError(
-                    f"{out}: the output folder is the input folder {root}; outputs would replace the inputs"
-                )
+        _check_output_folder(out, stdin, roots)
 
     input_keys = {_file_key(s.path) for s in sources if s.path is not None and s.path.exists()}
     plans: list[Plan] = []
@@ -181,18 +219,20 @@ def plan_outputs(
         if s.error:
             plans.append(Plan(s, None, error=s.error))
             continue
+        source = input_kind(s.path)
+        try:
+            kind = output_kind_for(source, fmt)
+        except UsageError as e:  # --format musicxml over a folder: its MIDI files fail alone
+            if not to_dir:
+                raise
+            plans.append(Plan(s, None, error=f"{s.name}: {e}"))
+            continue
         if output == STDIO or (output is None and s.path is None):
-            plans.append(Plan(s, None, to_stdout=True))
+            plans.append(Plan(s, None, to_stdout=True, kind=kind))
             continue
         # standard input went to standard output above, or was refused with an output folder
         assert s.path is not None
-        if out is None:
-            dst = s.path.with_name(f"{s.path.stem}_humanized.mid")
-        elif to_dir:
-            dst = out / output_name(s.rel if s.rel is not None else Path(s.path.name))
-        else:
-            dst = out
-            output_kind(dst)  # a suffix autodyn cannot write is a usage error, before any work
+        dst, kind = _destination(s, s.path, out, to_dir, source, kind, fmt)
         key = os.path.normcase(os.path.abspath(dst))
         if key in taken:
             raise UsageError(
@@ -201,14 +241,15 @@ def plan_outputs(
             )
         taken[key] = s
         if dst.exists() and _file_key(dst) in input_keys:
-            plans.append(
-                Plan(s, None, error=f"{s.name}: refusing to write over an input file (output {dst})")
+            raise UsageError(
+                f"{s.name}: refusing to write over an input file (its output {dst} is an input); "
+                f"give -o another file or folder"
             )
-        elif dst.exists() or dst.is_symlink():
+        if dst.exists() or dst.is_symlink():
             if skip_existing:
-                plans.append(Plan(s, dst, skip=True))
+                plans.append(Plan(s, dst, skip=True, kind=kind))
             elif overwrite:
-                plans.append(Plan(s, dst, in_folder=to_dir))
+                plans.append(Plan(s, dst, in_folder=to_dir, kind=kind))
             else:
                 plans.append(
                     Plan(
@@ -219,5 +260,5 @@ def plan_outputs(
                     )
                 )
         else:
-            plans.append(Plan(s, dst, in_folder=to_dir))
+            plans.append(Plan(s, dst, in_folder=to_dir, kind=kind))
     return plans

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from autodynamics_cli.humanize.controls import DYNAMICS_MODES, ENVELOPE, MODEL_ONLY, MODEL_READS
 from autodynamics_cli.humanize.inputs import STDIO
+
+_DYNAMICS_WORDS = {
+    MODEL_READS: "read from the input by the model",
+    ENVELOPE: "the input's loudness envelope laid over",
+    MODEL_ONLY: "the model's own",
+}
 
 
 @dataclass
@@ -22,17 +29,23 @@ class FileResult:
     unselected_notes: int = 0  # outside --tracks/--channels, left as they were
     not_piano_notes: int = 0  # in parts that are not keyboards (GM programs 9-128), left as they were
     not_piano_parts: int = 0  # those parts: (track, channel) pairs
-    kept_dynamics: bool = False  # the output follows the input's loudness envelope
+    dynamics: str | None = None  # written files: which dynamics ran (``controls.dynamics_mode``)
     error: str | None = None
-    warning: str | None = None
+    warning: str | None = None  # a copied file: why, as printed (``FILE: reason; copied unchanged``)
+    warnings: list[str] = field(default_factory=list)  # every warning line, without the file name
     seconds: float = 0.0  # this file's own time: reading, its share of the engine's, writing
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def kept_dynamics(self) -> bool:
+        """The output follows the input's dynamics (the model read them, or their envelope was laid over)."""
+        return self.dynamics in (MODEL_READS, ENVELOPE)
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "seconds": round(self.seconds, 4)}
+        return {**asdict(self), "kept_dynamics": self.kept_dynamics, "seconds": round(self.seconds, 4)}
 
 
 @dataclass
@@ -46,7 +59,7 @@ class Summary:
     failed: list[FileResult] = field(default_factory=list)
     notes: int = 0
     untouched: int = 0
-    kept_dynamics: int = 0  # files whose output follows their input's dynamics
+    dynamics: dict[str, int] = field(default_factory=dict)  # written files per dynamics mode
     not_piano_parts: int = 0
 
     @classmethod
@@ -58,7 +71,7 @@ class Summary:
         s.failed = [r for r in results if not r.ok]
         s.notes = sum(r.notes for r in results if r.ok)
         s.untouched = sum(r.drum_notes + r.out_of_range_notes + r.unselected_notes for r in results if r.ok)
-        s.kept_dynamics = sum(r.kept_dynamics for r in results if r.ok)
+        s.dynamics = {m: sum(r.dynamics == m for r in results if r.ok) for m in DYNAMICS_MODES}
         s.not_piano_parts = sum(r.not_piano_parts for r in results if r.ok)
         return s
 
@@ -81,6 +94,7 @@ def json_report(results: list[FileResult], planned: int, interrupted: bool, exit
             "notes": s.notes,
             "untouched_notes": s.untouched,
             "not_piano_parts": s.not_piano_parts,
+            "dynamics": s.dynamics,
             "interrupted": interrupted,
         },
         "exit_code": exit_code,
@@ -95,8 +109,9 @@ def summary_line(results: list[FileResult], planned: int, seconds: float) -> str
         line += f"; {s.copied} copied unchanged (nothing to humanize)"
     if s.skipped:
         line += f"; {s.skipped} skipped (output exists)"
-    if s.kept_dynamics:
-        line += f"; kept the input's dynamics in {s.kept_dynamics} file(s)"
+    ran = [f"{_DYNAMICS_WORDS[m]} in {n} file(s)" for m, n in s.dynamics.items() if n]
+    if ran:
+        line += "; dynamics: " + ", ".join(ran)
     if s.not_piano_parts:
         line += f"; {s.not_piano_parts} part(s) left alone: not piano (--all-parts humanizes them)"
     if s.untouched:

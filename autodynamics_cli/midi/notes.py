@@ -56,6 +56,10 @@ class MidiScore:
     n_drum_notes: int
     n_out_of_range_notes: int
     duration: float  # seconds, end of the last event
+    # what the reader tolerated, one line each ("tolerated: header says 3 tracks, the file has 2")
+    warnings: tuple[str, ...] = ()
+    # type 2: each track is a sequence of its own, timed from 0 (humanize each track as a piece)
+    independent_tracks: bool = False
 
 
 def subset(notes: Notes, mask: np.ndarray) -> Notes:

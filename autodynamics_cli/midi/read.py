@@ -1,34 +1,44 @@
-"""Read the notes of a MIDI file: mido for the events, a tempo map for tick-to-second times.
+"""Read the notes of a MIDI file: the byte scan for the events, a tempo map for tick-to-second times.
 
-A byte scan (``smf.py``) runs first: it refuses absurd files cheaply and finds
-each note_on's velocity byte, which ``write.py`` later patches. mido reads the
-bytes without any unknown (non-MTrk) chunks, which it would refuse; byte offsets
-always point into the original bytes, chunks and all.
+``smf.scan`` reads the file's chunks and events from its raw bytes, tolerantly (its
+docstring says what it tolerates), and finds each note_on's velocity byte, which
+``write.py`` later patches; byte offsets always point into the original bytes,
+unknown chunks, trailing bytes and all. This module turns the events into notes:
+
+- type 0 and 1 (and an unknown type number, read as 1): the tracks are merged into
+  one timeline, with one tempo map made of every track's tempo events;
+- type 2 (independent one-track sequences): each track is its own sequence, timed
+  from 0 with its own tempo events only; its notes, program changes and note-offs
+  pair within it. The note table covers every track (``Notes.track`` tells them
+  apart) and ``MidiScore.independent_tracks`` says so, for whoever humanizes the
+  file to treat each track as a piece of its own;
+- SMPTE time division: a tick is 1 / (frames per second x ticks per frame) seconds,
+  29 frames meaning 29.97 drop-frame (30000/1001); tempo events change nothing.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from collections import defaultdict, deque
+from dataclasses import dataclass
 from pathlib import Path
 
-import mido
 import numpy as np
 
 from autodynamics_cli.encoding.grid import HIGHEST_KEY, LOWEST_KEY
 from autodynamics_cli.errors import MidiReadError
 from autodynamics_cli.midi.notes import MidiScore, Notes
-from autodynamics_cli.midi.smf import ScanError, read_header, scan, without_unknown_chunks
+from autodynamics_cli.midi.smf import NOTE_ON, PROGRAM, Header, Scan, ScanError, scan
 
 DRUM_CHANNEL = 9  # channel 10, counted from 1
 DEFAULT_TEMPO = 500_000  # microseconds per beat
+DEFAULT_TICKS_PER_BEAT = 480  # for a header whose time division is 0
+SMPTE_FPS = {24: 24.0, 25: 25.0, 29: 30000 / 1001, 30: 30.0}  # 29: 29.97 drop-frame
 
 # Limits that keep an absurd input from exhausting memory (documented in docs/cli.md).
 MAX_FILE_BYTES = 64 * 2**20  # 64 MiB
-MAX_EVENTS = 10_000_000  # MIDI events of all tracks (mido holds each as a Python object)
+MAX_EVENTS = 10_000_000  # MIDI events of all tracks
 MAX_NOTES = 2_000_000  # note_on events with a velocity above 0
-MAX_TRACKS = 32_767  # mido reads the track count as a signed 16-bit number
 
 
 def tempo_map_seconds(
@@ -49,6 +59,44 @@ def tempo_map_seconds(
     return seg_start_sec[idx] + (ticks - change_ticks[idx]) * sec_per_tick[idx]
 
 
+@dataclass(frozen=True)
+class Timing:
+    """How a file's ticks become seconds: ticks per beat through a tempo map, or SMPTE ticks per second."""
+
+    ticks_per_beat: int  # 0 under SMPTE time division
+    ticks_per_second: float = 0.0  # SMPTE only
+
+    def seconds(self, ticks: np.ndarray, tempo_ticks: list[int], tempos: list[int]) -> np.ndarray:
+        if self.ticks_per_second:
+            return np.asarray(ticks, dtype=np.float64) / self.ticks_per_second
+        return tempo_map_seconds(ticks, tempo_ticks, tempos, self.ticks_per_beat)
+
+
+def file_timing(header: Header, warnings: list[str] | None = None) -> Timing:
+    """The header's time division as a ``Timing``; what had to be assumed goes to ``warnings``."""
+    warn = warnings.append if warnings is not None else (lambda _line: None)
+    division = header.division
+    if not division & 0x8000:
+        if division:
+            return Timing(division)
+        warn(f"tolerated: a time division of 0 ticks per beat, read as {DEFAULT_TICKS_PER_BEAT}")
+        return Timing(DEFAULT_TICKS_PER_BEAT)
+    frames, per_frame = 256 - (division >> 8), division & 0xFF
+    fps = SMPTE_FPS.get(frames)
+    if fps is None:
+        warn(
+            f"tolerated: an SMPTE time division of {frames} frames per second (24, 25, 29.97 or 30 expected)"
+        )
+        fps = float(frames)
+    if not per_frame:
+        warn(
+            "tolerated: an SMPTE time division of 0 ticks per frame, "
+            f"read as {DEFAULT_TICKS_PER_BEAT} ticks per beat"
+        )
+        return Timing(DEFAULT_TICKS_PER_BEAT)
+    return Timing(0, fps * per_frame)
+
+
 def read_input(path: str | Path) -> bytes:
     """The bytes of a file, refusing one over ``MAX_FILE_BYTES`` before reading it all."""
     try:
@@ -66,12 +114,13 @@ def _too_large(size: int) -> str:
 
 
 def read_midi(path: str | Path, data: bytes | None = None) -> MidiScore:
-    """Parse a type 0 or type 1 MIDI file into the notes autodyn models.
+    """Parse a MIDI file (type 0, 1 or 2) into the notes autodyn models.
 
-    Raises ``MidiReadError`` with a one-line reason for anything it cannot read,
-    including files over the size, event or note limits (checked by a cheap byte
-    scan before mido builds a Python object per event, so an absurd file costs
-    seconds, not all the memory there is).
+    Faults the reader can make sense of are tolerated, one line each in
+    ``MidiScore.warnings``. Raises ``MidiReadError`` with a one-line reason (with the
+    byte offset and what was found there) for anything it cannot read, and for files
+    over the size, event or note limits (checked by the byte scan before it keeps
+    the events, so an absurd file costs seconds, not all the memory there is).
     """
     if data is None:
         data = read_input(path)
@@ -83,39 +132,22 @@ def read_midi(path: str | Path, data: bytes | None = None) -> MidiScore:
         raise MidiReadError(
             path, "RIFF MIDI (.rmi) is not supported; extract the standard MIDI file inside it first"
         )
-    if data[:4] != b"MThd":
-        raise MidiReadError(path, "not a MIDI file (no MThd header)")
     try:
-        header = read_header(data)
-    except ScanError as e:
-        raise MidiReadError(path, str(e)) from None
-    if header.format == 2:
-        raise MidiReadError(path, "MIDI type 2 (asynchronous tracks) is not supported")
-    if header.format > 2:
-        raise MidiReadError(path, f"bad header: unknown MIDI file type {header.format}")
-    if header.division & 0x8000:
-        raise MidiReadError(path, "SMPTE time division is not supported")
-    if header.division == 0:
-        raise MidiReadError(path, "bad header: invalid time division (0 ticks per beat)")
-    if header.n_tracks > MAX_TRACKS:
-        raise MidiReadError(
-            path, f"bad header: {header.n_tracks:,} tracks (the format allows {MAX_TRACKS:,})"
-        )
-    try:
-        scanned = scan(data)
+        scanned = scan(data, MAX_EVENTS, MAX_NOTES)
     except ScanError as e:
         raise MidiReadError(path, str(e)) from None
     if scanned.n_events > MAX_EVENTS:
         raise MidiReadError(path, f"too many events ({scanned.n_events:,}; the limit is {MAX_EVENTS:,})")
     if scanned.n_notes > MAX_NOTES:
         raise MidiReadError(path, f"too many notes ({scanned.n_notes:,}; the limit is {MAX_NOTES:,})")
-    try:
-        mid = mido.MidiFile(file=io.BytesIO(without_unknown_chunks(data, scanned.unknown_chunks)))
-    except Exception as e:  # mido raises OSError, EOFError, ValueError, KeyError...
-        raise MidiReadError(path, f"corrupt MIDI file ({_describe(e)})") from None
-    if len(mid.tracks) != len(scanned.offsets):
-        raise MidiReadError(path, "corrupt MIDI file (track count does not line up)")
-    return _collect_notes(path, data, mid, scanned.offsets)
+    warnings: list[str] = []
+    fmt = scanned.header.format
+    if fmt > 2:
+        warnings.append(f"tolerated: unknown MIDI file type {fmt}, read as type 1")
+    elif fmt == 0 and len(scanned.tracks) > 1:
+        warnings.append(f"tolerated: a type 0 file with {len(scanned.tracks):,} tracks, read as type 1")
+    timing = file_timing(scanned.header, warnings)
+    return _collect_notes(data, scanned, timing, fmt == 2, [*warnings, *scanned.warnings])
 
 
 def require_notes(path: str | Path, score: MidiScore) -> None:
@@ -131,78 +163,94 @@ def require_notes(path: str | Path, score: MidiScore) -> None:
     raise MidiReadError(path, "no notes; nothing to humanize")
 
 
-def _describe(e: Exception) -> str:
-    text = str(e).strip()
-    if isinstance(e, EOFError) or not text:
-        return "unexpected end of file" if isinstance(e, EOFError) else type(e).__name__
-    return text.splitlines()[0]
+@dataclass
+class _Sequence:
+    """The notes of one timeline (all tracks, or one track of a type 2 file), in merge order."""
+
+    on_tick: np.ndarray
+    off_tick: np.ndarray
+    rows: np.ndarray  # (n, 5): pitch, channel, track, velocity byte offset, program
+    onset: np.ndarray
+    offset: np.ndarray
+    duration: float
 
 
-def _collect_notes(path: str | Path, data: bytes, mid: mido.MidiFile, offsets: list[list[int]]) -> MidiScore:
-    # Gather events with absolute ticks; sort by (tick, track, index) like a merge.
-    events: list[tuple[int, int, int, int, int, int, int]] = []  # tick,track,idx,kind,ch,note,vel
-    tempo_events: list[tuple[int, int, int, int]] = []
-    track_end: list[int] = []
-    for t, track in enumerate(mid.tracks):
-        tick = 0
-        k_on = 0
-        track_offsets = offsets[t]
-        for i, msg in enumerate(track):
-            tick += msg.time
-            if msg.type == "note_on":
-                if k_on >= len(track_offsets) or data[track_offsets[k_on]] != msg.velocity:
-                    raise MidiReadError(path, "corrupt MIDI file (note events do not line up)")
-                kind = 1 if msg.velocity > 0 else 0
-                events.append((tick, t, i, kind, msg.channel, msg.note, track_offsets[k_on]))
-                k_on += 1
-            elif msg.type == "note_off":
-                events.append((tick, t, i, 0, msg.channel, msg.note, -1))
-            elif msg.type == "set_tempo":
-                tempo_events.append((tick, t, i, msg.tempo))
-            elif msg.type == "program_change":
-                events.append((tick, t, i, 2, msg.channel, msg.program, -1))
-        if k_on != len(track_offsets):
-            raise MidiReadError(path, "corrupt MIDI file (note events do not line up)")
-        track_end.append(tick)
-    events.sort()
-    tempo_events.sort()
+def _sequence(scanned: Scan, track_ids: list[int], timing: Timing) -> _Sequence:
+    """Merge the tracks' events by (tick, track, index) and pair note-ons with note-offs."""
+    tracks = scanned.tracks
+    events = [(*e, t, i) for t in track_ids for i, e in enumerate(tracks[t].events)]
+    events.sort(key=lambda e: (e[0], e[5], e[6]))
+    tempo_events = sorted(
+        (tick, t, i, tempo) for t in track_ids for i, (tick, tempo) in enumerate(tracks[t].tempos)
+    )
     tempo_ticks = [e[0] for e in tempo_events]
     tempos = [e[3] for e in tempo_events]
 
     open_notes: dict[tuple[int, int], deque[int]] = defaultdict(deque)
     on_tick: list[int] = []
     off_tick: list[int] = []
-    rows: list[tuple[int, int, int, int, int]] = []  # pitch, channel, track, byte offset, program
-    program = [-1] * 16  # in force on each channel; -1: no program change yet
-    for tick, track_i, _i, kind, ch, note, off in events:
-        if kind == 1:
-            open_notes[(ch, note)].append(len(on_tick))
+    rows: list[tuple[int, int, int, int]] = []  # pitch, channel, track, byte offset
+    program_changes: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+    for tick, kind, ch, number, off, track_i, _i in events:
+        if kind == NOTE_ON:
+            open_notes[(ch, number)].append(len(on_tick))
             on_tick.append(tick)
             off_tick.append(-1)
-            rows.append((note, ch, track_i, off, program[ch]))
-        elif kind == 2:
-            program[ch] = note
+            rows.append((number, ch, track_i, off))
+        elif kind == PROGRAM:
+            program_changes[ch][0].append(tick)
+            program_changes[ch][1].append(number)
         else:
-            queue = open_notes.get((ch, note))
+            queue = open_notes.get((ch, number))
             if queue:  # a note-off without a note-on is ignored
                 off_tick[queue.popleft()] = tick
+    track_end = [tracks[t].end_tick for t in range(len(tracks))]
     for j, row in enumerate(rows):
         if off_tick[j] < 0:  # never released: ends at the end of its track
             off_tick[j] = max(track_end[row[2]], on_tick[j])
+    on = np.asarray(on_tick, dtype=np.int64)
+    arr = np.asarray(rows, dtype=np.int64).reshape(-1, 4)
+    programs = _programs(on, arr[:, 1], program_changes)
+    secs = timing.seconds(np.concatenate([on, np.asarray(off_tick, dtype=np.int64)]), tempo_ticks, tempos)
+    end_tick = max((track_end[t] for t in track_ids), default=0)
+    duration = float(timing.seconds(np.asarray([end_tick]), tempo_ticks, tempos)[0])
+    return _Sequence(
+        on,
+        np.asarray(off_tick, dtype=np.int64),
+        np.column_stack([arr, programs]),
+        secs[: len(on)],
+        secs[len(on) :],
+        duration,
+    )
 
-    arr = np.asarray(rows, dtype=np.int64).reshape(-1, 5)
-    pitch, channel, track, byte_off, programs = arr.T
+
+def _programs(
+    on_tick: np.ndarray, channel: np.ndarray, changes: dict[int, tuple[list[int], list[int]]]
+) -> np.ndarray:
+    """The program in force for each note: the last program change on its channel at or before its onset
+    tick, whatever the order of the two within that tick (-1: none yet)."""
+    out = np.full(len(on_tick), -1, dtype=np.int64)
+    for ch, (ticks, programs) in changes.items():
+        mask = channel == ch
+        k = np.searchsorted(np.asarray(ticks, dtype=np.int64), on_tick[mask], side="right") - 1
+        out[mask] = np.where(k >= 0, np.asarray(programs, dtype=np.int64)[np.maximum(k, 0)], -1)
+    return out
+
+
+def _collect_notes(
+    data: bytes, scanned: Scan, timing: Timing, independent: bool, warnings: list[str]
+) -> MidiScore:
+    n = len(scanned.tracks)
+    groups = [[t] for t in range(n)] if independent else [list(range(n))]
+    seqs = [_sequence(scanned, g, timing) for g in groups]
+    rows = np.concatenate([s.rows for s in seqs]) if seqs else np.zeros((0, 5), dtype=np.int64)
+    onset = np.concatenate([s.onset for s in seqs]) if seqs else np.zeros(0)
+    offset = np.concatenate([s.offset for s in seqs]) if seqs else np.zeros(0)
+    pitch, channel, track, byte_off, programs = rows.T
     drum = channel == DRUM_CHANNEL
     in_range = (pitch >= LOWEST_KEY) & (pitch <= HIGHEST_KEY)
     keep = ~drum & in_range
-    ticks = np.concatenate([np.asarray(on_tick, dtype=np.int64), np.asarray(off_tick, dtype=np.int64)])
-    secs = tempo_map_seconds(ticks, tempo_ticks, tempos, mid.ticks_per_beat)
-    onset, offset = secs[: len(on_tick)], secs[len(on_tick) :]
-    vel = (
-        np.frombuffer(data, dtype=np.uint8)[byte_off].astype(np.int64)
-        if len(byte_off)
-        else np.zeros(0, dtype=np.int64)
-    )
+    vel = np.minimum(np.frombuffer(data, dtype=np.uint8)[byte_off].astype(np.int64), 127)
     notes = Notes(
         onset=onset[keep],
         offset=offset[keep],
@@ -212,20 +260,19 @@ def _collect_notes(path: str | Path, data: bytes, mid: mido.MidiFile, offsets: l
         track=track[keep],
         byte_offset=byte_off[keep],
     )
-    end_tick = max(track_end) if track_end else 0
-    duration = float(tempo_map_seconds(np.asarray([end_tick]), tempo_ticks, tempos, mid.ticks_per_beat)[0])
     return MidiScore(
         data=data,
         notes=notes,
         programs=programs[keep],
-        n_tracks=len(mid.tracks),
+        n_tracks=n,
         n_drum_notes=int(drum.sum()),
         n_out_of_range_notes=int((~drum & ~in_range).sum()),
-        duration=duration,
+        duration=max((s.duration for s in seqs), default=0.0),
+        warnings=tuple(warnings),
+        independent_tracks=independent,
     )
 
 
 def track_names(data: bytes) -> list[str]:
-    """The first ``track_name`` of each track ('' when a track has none); unknown chunks are skipped."""
-    mid = mido.MidiFile(file=io.BytesIO(without_unknown_chunks(data)))
-    return [next((m.name for m in t if m.type == "track_name"), "") for t in mid.tracks]
+    """The first ``track_name`` of each track ('' when it has none), tracks as ``read_midi`` reads them."""
+    return [t.name or "" for t in scan(data).tracks]

@@ -47,6 +47,7 @@ class PartNotes:
     slurs: list[tuple[float, float]] = field(default_factory=list)  # (start, end) quarters
     marks: list[Mark] = field(default_factory=list)
     sound_dynamics: list[tuple[float, int]] = field(default_factory=list)  # (quarters, velocity)
+    tied_ids: list[tuple[str, ...]] = field(default_factory=list)  # per note: the ids of the notes tied on
 
     def __len__(self) -> int:
         return len(self.pitch)

@@ -258,6 +258,7 @@ def _part_notes(pt: Any, part: Any, q: Callable[[Any], np.ndarray], name: str) -
         slurs=slurs,
         marks=marks,
         sound_dynamics=sound,
+        tied_ids=[tuple(str(m.id) for m in _tie_chain(n))[1:] for n in objs],
     )
 
 

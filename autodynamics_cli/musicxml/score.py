@@ -15,6 +15,7 @@ import numpy as np
 
 from autodynamics_cli.encoding.grid import HIGHEST_KEY, LOWEST_KEY
 from autodynamics_cli.musicxml.markings import MARKING_NAMES, markings
+from autodynamics_cli.musicxml.parts import ScoreNotes
 from autodynamics_cli.musicxml.playback import TICKS_PER_QUARTER, play
 from autodynamics_cli.musicxml.read import load_score
 
@@ -37,15 +38,24 @@ def read_musicxml(path: str | Path, data: bytes | None = None, unfold: bool = Tr
     bar once, in written order, instead of taking the repeats and jumps.
     Raises ``MusicXmlError`` (an ``AutodynError``) with a one-line reason.
     """
-    score = load_score(path, data, unfold=unfold)
+    return played_score(load_score(path, data, unfold=unfold))[0]
+
+
+def played_score(score: ScoreNotes) -> tuple[MusicXmlScore, np.ndarray]:
+    """A loaded score played into MIDI, and per played note its index among the score's notes.
+
+    The indices count the notes of ``score.parts`` concatenated, so per-note data
+    of the parts (``PartNotes.tied_ids``) can follow ``read_midi``'s order.
+    """
     played = play(score)
     pitch = np.concatenate([p.pitch for p in score.parts]) if score.parts else np.zeros(0, np.int64)
     order = played.order[(pitch[played.order] >= LOWEST_KEY) & (pitch[played.order] <= HIGHEST_KEY)]
     note_id = np.concatenate([p.note_id for p in score.parts]) if score.parts else np.zeros(0, object)
-    return MusicXmlScore(
+    xml = MusicXmlScore(
         midi=played.midi,
         markings=markings(score)[order],
         marking_names=MARKING_NAMES,
         onset_quarter=played.tick[order] / TICKS_PER_QUARTER,
         note_id=note_id[order],
     )
+    return xml, order

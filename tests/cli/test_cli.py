@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -9,10 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, assert_only_velocities_changed, rich_file, simple_file
+from helpers import ROOT, assert_only_velocities_changed, cli, rich_file, simple_file
 from typer.testing import CliRunner
 
 from autodynamics_cli.cli.app import app
+from autodynamics_cli.errors import UsageError
 from autodynamics_cli.inference.model import load_model
 from autodynamics_cli.inference.predict import predict_velocities
 from autodynamics_cli.midi.read import read_midi
@@ -72,7 +74,9 @@ def test_many_files_to_directory_and_exit_codes(tmp_path: Path, tiny_weights: Pa
 def test_refuses_to_write_over_input(song: Path, tiny_weights: Path):
     before = song.read_bytes()
     r = run("humanize", song, "-o", song, "--model", tiny_weights, "--overwrite")
-    assert r.exit_code == 1 and "over an input" in r.output
+    # a usage error, before any work (``main`` prints it and exits 2; the app itself raises it)
+    assert isinstance(r.exception, UsageError) and r.exception.exit_code == 2
+    assert "over an input" in str(r.exception)
     assert song.read_bytes() == before
 
 
@@ -170,3 +174,83 @@ def test_models_table_fits_80_columns_and_names_data_portably():
     ).stdout
     default = next(m for m in json.loads(listing) if m["name"] == "default")
     assert "/" not in default["training_data"] and "preliminary" not in default["description"]
+
+
+# --- issue 32: usage errors exit 2 before any work; binary output never goes to a terminal -------
+
+
+def _usage_errors(tmp: Path) -> dict[str, list]:
+    """docs/cli.md's exit code 2, case by case: arguments that cannot work, found before any file is read."""
+    song, other = tmp / "song.mid", tmp / "other.mid"
+    for d in ("a", "b", "folder"):
+        (tmp / d).mkdir()
+        (tmp / d / "song.mid").write_bytes(simple_file())
+    song.write_bytes(simple_file())
+    other.write_bytes(simple_file())
+    (tmp / "song_humanized.mid").write_bytes(simple_file())
+    return {
+        "a bad option": [song, "--no-such-option"],
+        "a bad option value": [song, "--range", "90", "30"],
+        "--overwrite with --skip-existing": [song, "--overwrite", "--skip-existing"],
+        "a folder input without -o": [tmp / "folder"],
+        "two inputs, one output": [tmp / "a" / "song.mid", tmp / "b" / "song.mid", "-o", tmp / "out"],
+        "-o - with several inputs": [song, other, "-o", "-"],
+        "the output is the input": [song, "-o", song, "--overwrite"],
+        "an input's default output is another input": [song, tmp / "song_humanized.mid", "--overwrite"],
+        "the output folder is the input folder": ["-r", tmp / "folder", "-o", tmp / "folder"],
+        "--json with MIDI data on standard output": [song, "-o", "-", "--json"],
+        "standard input beside another input": ["-", song],
+        "standard input into a folder": ["-", "-o", f"{tmp / 'out'}/"],
+        "an output kind autodyn cannot write": [song, "-o", tmp / "song.txt"],
+        "--score that is not MusicXML": [song, "--score", other],
+    }
+
+
+def test_every_usage_error_exits_2_before_any_work(tmp_path: Path, capsys, monkeypatch):
+    cases = _usage_errors(tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    missing_model = tmp_path / "missing.safetensors"  # loading a model is work: it would fail with 1
+    for what, args in cases.items():
+        code, out, err = cli(capsys, monkeypatch, "humanize", *args, "-m", missing_model)
+        assert code == 2, (what, code, err)
+        assert out == "" and "Traceback" not in err, what
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_midi_data_is_never_written_to_a_terminal(tmp_path: Path, capsys, monkeypatch):
+    """As gzip: a usage error before any work, whether standard output is chosen by '-' in or by -o -."""
+    song = tmp_path / "song.mid"
+    song.write_bytes(simple_file())
+    stdin = io.BytesIO(simple_file())
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(stdin))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    missing_model = tmp_path / "missing.safetensors"
+    for args in (["-"], ["-", "-o", "-"], [song, "-o", "-"]):
+        code, out, err = cli(capsys, monkeypatch, "humanize", *args, "-m", missing_model)
+        assert code == 2 and out == "", (args, err)
+        assert err == (
+            "error: refusing to write MIDI data to a terminal; redirect standard output or use -o FILE\n"
+        )
+    assert stdin.tell() == 0  # standard input was not even read
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    code, _, err = cli(capsys, monkeypatch, "humanize", "-", "-m", missing_model)
+    assert code == 2 and "standard input, which is a terminal" in err
+
+
+def test_a_file_output_is_fine_with_a_terminal(tmp_path: Path, tiny_weights: Path, capsys, monkeypatch):
+    song = tmp_path / "song.mid"
+    song.write_bytes(simple_file())
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, _, err = cli(capsys, monkeypatch, "humanize", song, "-m", tiny_weights)
+    assert code == 0, err
+    assert song.with_name("song_humanized.mid").is_file()
+
+
+def test_keep_dynamics_help_says_what_the_default_does():
+    r = runner.invoke(app, ["humanize", "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0
+    text = " ".join(r.output.split())
+    assert "Default: the model reads the input's written dynamics and follows them with less contrast" in text
+    assert "--keep-dynamics also lays the input's loudness envelope over the result" in text
+    assert "--no-keep-dynamics: the model's own dynamics only" in text

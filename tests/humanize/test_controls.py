@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import mido
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 from helpers import (
     STAFF_TAGGER,
+    TAGGER,
+    cli,
     off,
     on,
     rich_file,
@@ -25,9 +28,11 @@ from autodynamics_cli.cli.app import app
 from autodynamics_cli.errors import AutodynError
 from autodynamics_cli.humanize.controls import (
     HumanizeOptions,
+    dynamics_mode,
     envelope,
     finalize,
     has_dynamics,
+    humanized_velocities,
     keep_dynamics,
     map_range,
     select_notes,
@@ -36,6 +41,7 @@ from autodynamics_cli.humanize.files import humanize_files
 from autodynamics_cli.humanize.inputs import expand_inputs, plan_outputs
 from autodynamics_cli.inference.model import Model
 from autodynamics_cli.inference.predict import predict_velocities
+from autodynamics_cli.midi.notes import Notes
 from autodynamics_cli.midi.read import read_midi
 from autodynamics_cli.model.weights_file import save_model
 
@@ -137,14 +143,88 @@ def test_untouched_tracks_and_channels_keep_their_bytes(tmp_path: Path):
 
 
 def test_auto_keep_dynamics_on_stepped_off_constant(tmp_path: Path):
+    """A model that reads no input velocities (the tiny one): by default the envelope, where dynamics are."""
     r, out = _humanize(tmp_path, stepped_file(), HumanizeOptions(), "stepped.mid")
-    assert r.kept_dynamics
+    assert r.kept_dynamics and r.dynamics == "envelope"
     vel = np.array([v for _, _, v in note_on_velocities(out)]).reshape(4, 48).mean(1)
     assert min(vel[1], vel[3]) > max(vel[0], vel[2])  # loud sections stay louder
     r, _ = _humanize(tmp_path, simple_file(40, vel=80), HumanizeOptions(), "flat.mid")
-    assert not r.kept_dynamics
+    assert not r.kept_dynamics and r.dynamics == "model-only"
     r, _ = _humanize(tmp_path, stepped_file(), HumanizeOptions(keep_dynamics=False), "stepped.mid")
-    assert not r.kept_dynamics
+    assert not r.kept_dynamics and r.dynamics == "model-only"
+
+
+def _notes(velocity) -> Notes:
+    n = len(velocity)
+    return Notes.table(
+        onset=np.arange(n) * 0.25, offset=np.arange(n) * 0.25 + 0.2, pitch=60, velocity=velocity
+    )
+
+
+STEPPED = [40] * 48 + [100] * 48  # written dynamics: p, then f
+JITTER = [80, 81] * 48  # velocities that vary, but no dynamics to keep
+FLAT = [127] * 96
+
+
+@pytest.mark.parametrize(
+    ("velocity", "keep", "reads", "mode"),
+    [
+        # the bundled model reads notated velocities
+        (STEPPED, None, True, "model-reads"),  # default: read, no envelope
+        (JITTER, None, True, "model-reads"),  # the model sees them (they vary)
+        (FLAT, None, True, "model-only"),  # all equal: nothing to read
+        (STEPPED, True, True, "envelope"),  # --keep-dynamics: the envelope laid over too
+        (FLAT, True, True, "envelope"),  # laid over, though flat: it flattens the model's own
+        (STEPPED, False, True, "model-only"),  # --no-keep-dynamics: hidden
+        # a model that reads none: the envelope is how dynamics are kept
+        (STEPPED, None, False, "envelope"),
+        (JITTER, None, False, "model-only"),
+        (FLAT, None, False, "model-only"),
+        (STEPPED, True, False, "envelope"),
+        (STEPPED, False, False, "model-only"),
+    ],
+)
+def test_dynamics_mode_says_what_ran(velocity, keep, reads, mode):
+    notes = _notes(velocity)
+    options = HumanizeOptions(keep_dynamics=keep)
+    assert dynamics_mode(notes, options, reads) == mode
+    pred = np.full(len(notes), 60) + np.arange(len(notes)) % 7
+    out, got = humanized_velocities(notes, pred, options, reads)
+    assert got == mode
+    np.testing.assert_array_equal(
+        out, finalize(notes.velocity, pred, notes.onset, options, mode == "envelope")
+    )
+
+
+def test_the_report_and_summary_say_which_dynamics_ran(tmp_path: Path, capsys, monkeypatch):
+    """Through the command with a model that reads notated velocities: the default reads them, no envelope."""
+    weights = tmp_path / "tagger.safetensors"
+    save_model(weights, tiny_model(seed=1, **TAGGER))
+    (tmp_path / "stepped.mid").write_bytes(stepped_file())
+    (tmp_path / "flat.mid").write_bytes(simple_file(40, vel=127))
+    ins = [tmp_path / "stepped.mid", tmp_path / "flat.mid"]
+    for flag, modes in (
+        (None, ["model-reads", "model-only"]),
+        ("--keep-dynamics", ["envelope", "envelope"]),
+        ("--no-keep-dynamics", ["model-only", "model-only"]),
+    ):
+        out = tmp_path / str(flag)
+        args = ["humanize", *ins, "-o", out, "-m", weights, "--json", *([flag] if flag else [])]
+        code, stdout, err = cli(capsys, monkeypatch, *args)
+        assert code == 0, err
+        report = json.loads(stdout)
+        got = [(f["dynamics"], f["kept_dynamics"]) for f in report["files"]]
+        assert got == [(m, m != "model-only") for m in modes]
+        assert report["summary"]["dynamics"] == {
+            m: modes.count(m) for m in ("model-reads", "envelope", "model-only")
+        }
+    code, _, err = cli(capsys, monkeypatch, "humanize", *ins, "-o", tmp_path / "words", "-m", weights)
+    assert code == 0
+    assert "; dynamics: read from the input by the model in 1 file(s), the model's own in 1 file(s)" in err
+    code, _, err = cli(
+        capsys, monkeypatch, "humanize", ins[0], "-o", tmp_path / "e.mid", "-m", weights, "--keep-dynamics"
+    )
+    assert code == 0 and "; dynamics: the input's loudness envelope laid over in 1 file(s)" in err
 
 
 def test_cli_controls(tmp_path: Path, tiny_weights: Path):

@@ -165,22 +165,25 @@ def test_folder_input_errors(tmp_path, tiny_weights, capsys, monkeypatch):
 
 
 def test_never_writes_over_an_input_by_any_path(tmp_path, tiny_weights, capsys, monkeypatch):
+    """An output that is an input (by any path to it) is a usage error, before any work (issue 32)."""
     song = tmp_path / "song.mid"
     song.write_bytes(rich_file())
     (tmp_path / "sub").mkdir()
     (tmp_path / "link.mid").symlink_to(song)
     os.link(song, tmp_path / "hard.mid")
+    missing_model = tmp_path / "missing.safetensors"  # loading it would fail: nothing may be loaded
     for target in [song, tmp_path / "sub" / ".." / "song.mid", tmp_path / "link.mid", tmp_path / "hard.mid"]:
-        code, _, err = cli(
-            capsys, monkeypatch, "humanize", song, "-o", target, "-m", tiny_weights, "--overwrite"
+        code, out, err = cli(
+            capsys, monkeypatch, "humanize", song, "-o", target, "-m", missing_model, "--overwrite", "--json"
         )
-        assert code == 1 and "refusing to write over an input file" in err, (target, err)
-    # in a batch: the output folder holds an input, and one input is another's default output
+        assert code == 2 and "refusing to write over an input file" in err, (target, err)
+        assert out == "" and len(err.strip().splitlines()) == 1
+    # in a batch: one input is another's default output, or the output folder holds an input
     other = tmp_path / "song_humanized.mid"
     other.write_bytes(simple_file())
     code, _, err = cli(capsys, monkeypatch, "humanize", song, other, "-m", tiny_weights, "--overwrite")
-    assert code == 1 and "refusing to write over an input file" in err
-    assert (tmp_path / "song_humanized_humanized.mid").is_file()
+    assert code == 2 and "refusing to write over an input file" in err and "song_humanized.mid" in err
+    assert not (tmp_path / "song_humanized_humanized.mid").exists()  # nothing was done
     code, _, err = cli(
         capsys,
         monkeypatch,
@@ -193,7 +196,11 @@ def test_never_writes_over_an_input_by_any_path(tmp_path, tiny_weights, capsys, 
         tiny_weights,
         "--overwrite",
     )
-    assert code == 1
+    assert code == 2 and "refusing to write over an input file" in err
+    code, _, err = cli(
+        capsys, monkeypatch, "humanize", song, "-o", song, "-m", tiny_weights, "--skip-existing"
+    )
+    assert code == 2 and "refusing to write over an input file" in err
     assert song.read_bytes() == rich_file() and other.read_bytes() == simple_file()
     assert no_temp_files(tmp_path)
 
@@ -360,7 +367,7 @@ def test_bad_stdin_is_one_line_and_writes_nothing(tiny_weights, capsys, monkeypa
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"garbage")))
     code, out, err = cli(capsys, monkeypatch, "humanize", "-", "-o", "-", "-m", tiny_weights)
     assert code == 1 and out == ""
-    assert err == "error: <stdin>: not a MIDI file (no MThd header)\n"
+    assert err.startswith("error: <stdin>: not a MIDI file") and err.count("\n") == 1  # one line
 
 
 def test_stdout_and_json_usage(tmp_path, tiny_weights, capsys, monkeypatch):
@@ -623,3 +630,34 @@ def test_a_drum_loop_is_copied_with_a_warning_and_exit_0(tmp_path, tiny_weights,
     assert (tmp_path / "out" / "drums.mid").read_bytes() == only_drums()
     assert "drums.mid: only drum notes (channel 10); copied unchanged" in err
     assert "humanized 1 of 2 file(s)" in err and "1 copied unchanged" in err
+
+
+def test_a_type_2_file_humanizes_each_track_as_its_own_sequence(tmp_path: Path):
+    """Two identical one-track sequences: each is read alone from its own start, so both get the
+    velocities one of them gets alone; read as one timeline they would be doubled chords."""
+    from helpers import EOT, mtrk, smf, vlq
+
+    body = b"".join(
+        vlq(0 if i == 0 else 120)
+        + bytes([0x90, 55 + (i * 7) % 24, 64])
+        + vlq(120)
+        + bytes([0x80, 55 + (i * 7) % 24, 0])
+        for i in range(24)
+    )
+    one = smf(mtrk(body + EOT), fmt=0)
+    two = smf(mtrk(body + EOT), mtrk(body + EOT), fmt=2)
+    model = Model.from_network(tiny_model(feedback=False, causal_decoder=False, max_decoder_len=256))
+    from autodynamics_cli.midi.read import read_midi
+
+    alone = read_midi("a", ad_bytes(model, one)).notes.velocity
+    both = read_midi("b", ad_bytes(model, two)).notes
+    assert sorted(both.track.tolist()) == [0] * 24 + [1] * 24
+    for t in (0, 1):
+        assert sorted(both.velocity[both.track == t].tolist()) == sorted(alone.tolist())
+    assert len(set(alone.tolist())) > 1  # not a comparison of constants
+
+
+def ad_bytes(model: Model, data: bytes) -> bytes:
+    from autodynamics_cli.humanize.api import humanize_bytes
+
+    return humanize_bytes(data, model=model)

@@ -112,7 +112,10 @@ def test_running_status_and_sysex_locate_velocity_bytes():
         (b"", "empty"),
         (b"RIFF0000", "not a MIDI file"),
         (simple_file()[:40], "truncated"),
-        (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\xe7\x28", "SMPTE"),
+        (
+            b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\xe7\x28",
+            "truncated: the file ends at byte 14, before its first",
+        ),
     ],
 )
 def test_bad_files_raise_read_error(data, reason):
@@ -120,12 +123,6 @@ def test_bad_files_raise_read_error(data, reason):
         read_midi("bad.mid", data)
     assert str(e.value).startswith("bad.mid: ")
     assert "\n" not in str(e.value)
-
-
-def test_type_2_is_refused():
-    mid = mido.MidiFile(type=2, tracks=[track(on(60), off(60, time=10))])
-    with pytest.raises(MidiReadError, match="type 2"):
-        read_midi("t2.mid", to_bytes(mid))
 
 
 def test_missing_file():
@@ -194,21 +191,31 @@ def test_unknown_chunks_are_written_back_byte_for_byte(name):
     [
         (
             smf(chunk(b"Junk", b"short", length=5000), mtrk(NOTE + EOT), fmt=0, n_tracks=1),
-            "truncated or wrong chunk length: an unknown chunk 'Junk' at byte 14 says it is "
-            "5,000 bytes long, but only 25 bytes remain",
-        ),
-        (
-            smf(mtrk(NOTE + EOT), JUNK, n_tracks=2),
-            "truncated: the file ends before track 2 of 2 (an MTrk chunk), after an unknown chunk 'Junk' "
-            "at byte 34",
+            "garbled chunk at byte 14: chunk 'Junk' claims 5,000 bytes, 25 remain",
         ),
         (
             smf(mtrk(NOTE + EOT), b"\x00unk" + (4).to_bytes(4, "big") + b"data", mtrk(NOTE + EOT)),
-            "corrupt: expected track 2 (an MTrk chunk) at byte 34, found b'\\x00unk'",
+            "garbled chunk at byte 34: expected 'MTrk', found '\\x00unk'",
+        ),
+        (
+            smf(JUNK, fmt=0, n_tracks=1),
+            "no tracks: the header says 1 track, but no 'MTrk' chunk follows (found 'Junk' at byte 14)",
         ),
     ],
 )
 def test_implausible_or_overlong_unknown_chunks_are_refused(data, reason):
+    """Before a track the header promises, what cannot be a chunk is refused, with its byte offset."""
     with pytest.raises(MidiReadError) as e:
         read_midi("bad.mid", data)
     assert str(e.value) == f"bad.mid: {reason}"
+
+
+def test_unknown_chunks_where_a_track_was_promised_are_tolerated():
+    """Issue 32: a header that promises a track the file does not have is wrong, not the file."""
+    score = read_midi("x.mid", smf(mtrk(NOTE + EOT), JUNK, n_tracks=2))
+    assert score.n_tracks == 1 and score.notes.pitch.tolist() == [60]
+    assert score.warnings == ("tolerated: header says 2 tracks, the file has 1",)
+    tail = smf(mtrk(NOTE + EOT), chunk(b"Junk", b"short", length=5000), n_tracks=1)  # after the last track
+    assert read_midi("y.mid", tail).warnings == (
+        "tolerated: 13 trailing bytes after the last track, from byte 34",
+    )

@@ -13,7 +13,9 @@ from helpers import (
     ALIEN,
     BROKEN,
     ODD,
+    TOLERATED,
     alien_chunk_spans,
+    assert_only_note_velocities_changed,
     assert_only_velocities_changed,
     assert_only_velocities_changed_keeping_chunks,
     cli,
@@ -98,6 +100,27 @@ def test_odd_but_valid_corpus(tmp_path, tiny_weights, capsys, monkeypatch):
     assert (tmp_path / "out" / "out_of_range_only.mid").read_bytes() == ODD["out_of_range_only.mid"]
     dense = read_midi("x", (tmp_path / "out" / "dense_chord_second.mid").read_bytes())
     assert len(dense.notes) == 3000 and dense.notes.velocity.min() >= 1
+
+
+def test_tolerated_corpus_humanized_with_its_warnings(tmp_path, tiny_weights, capsys, monkeypatch):
+    """Issue 32: files with faults the reader tolerates are humanized (only velocity bytes change) and
+    each fault is one ``warning: FILE: tolerated: ...`` line."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, (data, _) in TOLERATED.items():
+        (src / name).write_bytes(data)
+    code, out, err = cli(
+        capsys, monkeypatch, "humanize", src, "-o", tmp_path / "out", "-m", tiny_weights, "--json"
+    )
+    assert code == 0, err
+    assert {Path(f["input"]).name: f["status"] for f in json.loads(out)["files"]} == dict.fromkeys(
+        TOLERATED, "written"
+    )
+    for name, (data, _) in TOLERATED.items():
+        score = read_midi(name, data)
+        assert_only_note_velocities_changed(data, (tmp_path / "out" / name).read_bytes(), score.notes)
+        for line in score.warnings:
+            assert f"warning: {src / name}: {line}" in err
 
 
 def test_unknown_chunks_humanized_and_kept_byte_for_byte(tmp_path, tiny_weights, capsys, monkeypatch):
@@ -189,8 +212,10 @@ def test_limits_give_a_clear_error(limit, value, expect, tmp_path, tiny_weights,
     src = tmp_path / "big.mid"
     src.write_bytes(simple_file(60))
     monkeypatch.setattr(midi_read, limit, value)
-    # refused by the byte scan, before mido builds an object per event
-    monkeypatch.setattr(midi_read.mido, "MidiFile", lambda **_kw: pytest.fail("parsed an over-limit file"))
+    # refused after the byte scan, before any note is built
+    monkeypatch.setattr(
+        midi_read, "_collect_notes", lambda *_a: pytest.fail("built the notes of an over-limit file")
+    )
     code, _, err = cli(capsys, monkeypatch, "humanize", src, "-m", tiny_weights)
     assert code == 1 and expect in err and err.count("\n") == 1
     assert not (tmp_path / "big_humanized.mid").exists()

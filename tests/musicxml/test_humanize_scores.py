@@ -22,7 +22,7 @@ def run(*args: object):
 def test_score_gets_a_humanized_midi_file_beside_it(tmp_path: Path, tiny_weights: Path):
     src = tmp_path / "x.musicxml"
     src.write_text(X.two_staves())
-    r = run("humanize", src, "--model", tiny_weights)
+    r = run("humanize", src, "--model", tiny_weights, "--format", "mid")
     assert r.exit_code == 0, r.output
     out = read_midi("out", (tmp_path / "x_humanized.mid").read_bytes())
     assert sorted(out.notes.pitch.tolist()) == [48, 72, 74, 76] and out.n_tracks == 2
@@ -44,7 +44,7 @@ def test_folder_takes_scores_and_skips_other_xml(tmp_path: Path, tiny_weights: P
     (src / "settings.xml").write_text('<?xml version="1.0"?><settings/>')
     r = run("humanize", src, "-o", tmp_path / "out", "--model", tiny_weights)
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mid", "b.mid"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.musicxml", "b.xml"]
 
 
 def test_bad_score_fails_alone(tmp_path: Path, tiny_weights: Path):
@@ -54,7 +54,7 @@ def test_bad_score_fails_alone(tmp_path: Path, tiny_weights: Path):
     missing = tmp_path / "missing.mxl"
     r = run("humanize", bad, missing, good, "-o", tmp_path / "out", "--model", tiny_weights)
     assert r.exit_code == 1
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.mid"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.musicxml"]
     assert "bad.musicxml: not well-formed XML" in r.output and "missing.mxl" in r.output
     assert "Traceback" not in r.output
 
