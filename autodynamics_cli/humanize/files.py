@@ -219,20 +219,23 @@ def _humanize_group(
     parsed = _parsed(group, done)
     t0 = time.perf_counter()
     running = [(p, f) for p, f in parsed if f.mask.any()]
-    on_notes = (
-        None
-        if on_progress is None
-        else (lambda i, n, r=running: on_progress(r[i][0].source.name, n, int(r[i][1].mask.sum())))
-    )
-    parts = [(id(f), part) for _, f in running for part in _sequences(f)]
+    # the sequences the model reads, each with the index of its file in ``running``
+    parts = [(k, part) for k, (_, f) in enumerate(running) for part in _sequences(f)]
+
+    def on_notes(i: int, n: int) -> None:
+        p, f = running[parts[i][0]]
+        assert on_progress is not None  # passed on only when given
+        on_progress(p.source.name, n, int(f.mask.sum()))
+
     predicted = _predict_group(
         model,
-        [(hash((key, i)), notes, markings) for i, (key, (_, notes, markings)) in enumerate(parts)],
+        [(i, notes, markings) for i, (_, (_, notes, markings)) in enumerate(parts)],
         debug,
         predict,
-        on_notes,
+        None if on_progress is None else on_notes,
     )
-    velocities = _join_sequences(parts, [predicted[hash((key, i))] for i, (key, _) in enumerate(parts)])
+    joined = _join_sequences(parts, [predicted[i] for i in range(len(parts))])
+    velocities = {id(f): joined[k] for k, (_, f) in enumerate(running)}
     # the group's files share the engine's batches: each takes its share by notes
     per_note = (time.perf_counter() - t0) / max(sum(int(f.mask.sum()) for _, f in parsed), 1)
     for p, f in parsed:

@@ -655,6 +655,14 @@ def test_a_type_2_file_humanizes_each_track_as_its_own_sequence(tmp_path: Path):
     for t in (0, 1):
         assert sorted(both.velocity[both.track == t].tolist()) == sorted(alone.tolist())
     assert len(set(alone.tolist())) > 1  # not a comparison of constants
+    # progress names the file its tracks belong to, and counts each note once
+    src = tmp_path / "two.mid"
+    src.write_bytes(two)
+    seen: list[tuple[str, int, int]] = []
+    plans = plan_outputs(expand_inputs([str(src)]), str(tmp_path / "out.mid"))
+    files.humanize_files(model, plans, on_progress=lambda name, n, total: seen.append((name, n, total)))
+    assert {name for name, _, _ in seen} == {str(src)} and sum(n for _, n, _ in seen) == 48
+    assert {total for _, _, total in seen} == {48}
 
 
 def ad_bytes(model: Model, data: bytes) -> bytes:
