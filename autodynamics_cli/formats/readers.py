@@ -101,9 +101,12 @@ class MidiWithScoreReader(Reader):
     kind = Kind.MIDI
 
     def read(self, name: str, path: Path | None, data: bytes | None = None) -> InputFile:
+        return self.join(MidiReader().read(name, path, data).midi, name)
+
+    def join(self, midi: MidiScore, name: str) -> InputFile:
+        """A MIDI file already read (as ``MidiReader`` reads it), with the score's markings."""
         from autodynamics_cli.musicxml.align import markings_for_midi
 
-        midi = MidiReader().read(name, path, data).midi
         return InputFile(midi, marking_buckets(*markings_for_midi(midi, self.score, name, self.unfolded)))
 
 

@@ -28,7 +28,7 @@ from dataclasses import KW_ONLY, dataclass, replace
 import numpy as np
 
 from autodynamics_cli.encoding.note_features import velocities_vary
-from autodynamics_cli.formats.readers import read_input
+from autodynamics_cli.formats.readers import MidiWithScoreReader, read_input
 from autodynamics_cli.inference.model import Model
 from autodynamics_cli.inference.predict import predict_velocities
 from autodynamics_cli.midi.notes import Notes, subset
@@ -374,7 +374,7 @@ def evaluate_musicxml(
         assert xml is not None  # a MusicXML input keeps its score
         midi = read_input(score).midi
         try:
-            joined = read_input(score, score=found[0], unfolded=xml).markings
+            joined = MidiWithScoreReader(found[0], xml).join(midi, str(score)).markings  # read once
         except ScoreMismatchError:
             joined = None
         pred_xml, pred_midi, pred_joined = predict_velocities(
