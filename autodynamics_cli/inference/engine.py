@@ -23,6 +23,7 @@ class Engine(ABC):
     """A loaded model that gives one velocity (1..127) per note of each window."""
 
     cfg: ModelConfig
+    name: str  # "numpy" or "torch": which adapter runs it
 
     @abstractmethod
     def velocities(

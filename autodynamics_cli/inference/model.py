@@ -57,7 +57,7 @@ class Model:
     @property
     def engine_name(self) -> str:
         """``numpy`` or ``torch``."""
-        return "torch" if type(self.engine).__name__ == "TorchEngine" else "numpy"
+        return self.engine.name
 
     def num_parameters(self) -> int:
         return self.engine.num_parameters()

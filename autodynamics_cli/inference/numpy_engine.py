@@ -27,6 +27,8 @@ PARALLEL_BATCH = 8  # windows per batch: small enough for threads to share a fil
 class NumpyEngine(Engine):
     """A tagger on the CPU without torch; greedy only (sampling is torch's)."""
 
+    name = "numpy"
+
     def __init__(self, net: NumpyTagger, workers: int = 1) -> None:
         self.net, self.cfg, self.workers = net, net.cfg, workers
         self.referee = Referee(net.cfg, lambda: net)

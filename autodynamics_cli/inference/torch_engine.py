@@ -33,6 +33,8 @@ from autodynamics_cli.model.torch_net import AutoDynamics
 class TorchEngine(Engine):
     """A torch model on ``device``: every model kind, sampling, GPUs."""
 
+    name = "torch"
+
     def __init__(self, model: AutoDynamics, device: torch.device | str = "cpu") -> None:
         self.model, self.cfg, self.device = model, model.cfg, torch.device(device)
         self.referee = referee_of(model)
