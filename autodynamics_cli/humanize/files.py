@@ -73,18 +73,22 @@ def _reader_warnings(s: MidiScore) -> list[str]:
 
 @dataclass
 class _Read:
-    """A parsed file, its notes to humanize, those left alone as not piano, and its reading time.
+    """A read file (``read``: the reader's ``InputFile``), its notes to humanize, those left alone
+    as not piano, and its reading time."""
 
-    ``markings``: a MusicXML score's ``marking_buckets`` per note of ``score``
-    (None for a MIDI file).
-    """
-
-    score: MidiScore
+    read: InputFile
     mask: np.ndarray
     not_piano: np.ndarray
     seconds: float
-    markings: np.ndarray | None = None
-    read: InputFile | None = None  # what the reader gave: a score to write back keeps its bytes
+
+    @property
+    def score(self) -> MidiScore:
+        return self.read.midi
+
+    @property
+    def markings(self) -> np.ndarray | None:
+        """A MusicXML score's ``marking_buckets`` per note of ``score`` (None for a MIDI file)."""
+        return self.read.markings
 
 
 def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: bool) -> object:
@@ -109,7 +113,7 @@ def _read_one(p: Plan, stdin_data: bytes | None, opts: HumanizeOptions, debug: b
         if got.markings is not None and len(got.markings) != len(score.notes):
             raise RuntimeError(f"{len(got.markings)} rows of markings for {len(score.notes)} notes")
         mask, not_piano = choose_notes(score.notes, score.programs, score.data, opts, name)
-        return _Read(score, mask, not_piano, time.perf_counter() - t0, got.markings, got)
+        return _Read(got, mask, not_piano, time.perf_counter() - t0)
     except Exception as e:  # a bug must not take the rest of the batch down
         if debug:
             raise
@@ -364,7 +368,7 @@ def _result(
     if p.kind is Kind.MUSICXML:
         from autodynamics_cli.musicxml.writeback import element_velocities
 
-        assert f.read is not None and f.read.elements is not None  # read for writing back
+        assert f.read.elements is not None  # read for writing back
         chosen = np.flatnonzero(mask)
         return r, _score_bytes(p, f, element_velocities([f.read.elements[i] for i in chosen], out[chosen]))
     return r, with_velocities(s, out)
@@ -375,7 +379,7 @@ def _score_bytes(p: Plan, f: _Read, element_velocity: dict[int, int]) -> bytes:
     the output's name says (standard output: as the input is)."""
     from autodynamics_cli.musicxml.writeback import as_container, is_compressed, write_score_with_velocities
 
-    assert f.read is not None and f.read.source is not None  # read for writing back
+    assert f.read.source is not None  # read for writing back
     source = f.read.source
     data = (
         write_score_with_velocities(source, element_velocity, p.source.name) if element_velocity else source
