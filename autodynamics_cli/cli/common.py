@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import os
 from enum import Enum
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 err = Console(stderr=True, highlight=False)
+
+# --model, as every command that runs a model takes it
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="MODEL",
+        envvar="AUTODYN_MODEL",
+        show_default=False,
+        help="A name from `autodyn models` (default: 'default', the bundled model), "
+        "a .safetensors file, or a Hub repo owner/name (optionally /FILE and @REVISION).",
+    ),
+]
 
 
 def debug_enabled() -> bool:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from autodynamics_cli.cli.common import Device, calm_threads, err
+from autodynamics_cli.cli.common import Device, ModelOption, calm_threads, err
 
 # the table's columns: header, metric (after the row's key prefix), format
 COLUMNS = (
@@ -47,17 +47,7 @@ def metrics_table(title: str, summary_rows: list[tuple[str, dict, str]]):
 def eval_cmd(
     data: Annotated[Path, typer.Option(metavar="DIR", help="Dataset folder (as for train).")],
     split: Annotated[str, typer.Option(metavar="NAME", help="Which split to score.")] = "validation",
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            metavar="MODEL",
-            envvar="AUTODYN_MODEL",
-            show_default=False,
-            help="A model name, .safetensors file or Hub repo (as for humanize).",
-        ),
-    ] = None,
+    model: ModelOption = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", metavar="FILE", help="Write all results here.")
     ] = None,

@@ -12,6 +12,7 @@ import typer
 from autodynamics_cli.cli.common import (
     Device,
     Engine,
+    ModelOption,
     OutputFormat,
     calm_threads,
     debug_enabled,
@@ -48,18 +49,7 @@ def humanize(
         bool,
         typer.Option("-r", "--recursive", help="Also humanize MIDI files in subfolders of folder inputs."),
     ] = False,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            "-m",
-            metavar="MODEL",
-            envvar="AUTODYN_MODEL",
-            show_default=False,
-            help="A name from `autodyn models` (default: 'default', the bundled model), "
-            "a .safetensors file, or a Hub repo owner/name (optionally /FILE and @REVISION).",
-        ),
-    ] = None,
+    model: ModelOption = None,
     device: Annotated[Device, typer.Option(help="Where the model runs.")] = Device.auto,
     engine: Annotated[
         Engine,
