@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from autodynamics_cli.midi.notes import Notes
 
 CACHE_VERSION = "2"
-FLAT_VELOCITY = 64  # a performance is read flattened, as ``autodyn eval`` reads it
 FILES_PER_BATCH = 8
 RUN_WEIGHTS = "best.safetensors"  # a training run folder's weights
 
@@ -148,6 +147,7 @@ def read_source(source: Source) -> tuple[Notes, Callable[[np.ndarray], Unit]]:
     """The notes the network reads, and ``finish(pred) -> Unit``."""
     from autodynamics_cli.midi.read import read_midi
     from autodynamics_cli.training.datasets import aligned_targets, read_alignment, read_notes_cached
+    from autodynamics_cli.training.evaluate import flattened
 
     def unit(notes: Notes, velocity: np.ndarray, targets: list, pred: np.ndarray) -> Unit:
         return Unit(
@@ -172,7 +172,7 @@ def read_source(source: Source) -> tuple[Notes, Callable[[np.ndarray], Unit]]:
         ]
         return notes, lambda pred: unit(notes, notes.velocity, targets, pred)
     notes = read_notes_cached(source.path)  # parsed once for training runs too
-    flat = replace(notes, velocity=np.full(len(notes), FLAT_VELOCITY, dtype=notes.velocity.dtype))
+    flat = flattened(notes)  # as ``autodyn eval`` reads a performance
     targets = [(str(source.path), notes.velocity, np.ones(len(notes), dtype=bool))]
     return flat, lambda pred: unit(notes, flat.velocity, targets, pred)
 
