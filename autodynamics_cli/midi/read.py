@@ -150,19 +150,6 @@ def read_midi(path: str | Path, data: bytes | None = None) -> MidiScore:
     return _collect_notes(data, scanned, timing, fmt == 2, [*warnings, *scanned.warnings])
 
 
-def require_notes(path: str | Path, score: MidiScore) -> None:
-    """Refuse a file with no notes at all.
-
-    Such a file (a tempo map, an empty export) is almost surely not what the user
-    meant to humanize, so it is an error. A file whose notes are all drums or all
-    outside the 88 keys is still music: the caller copies it with a warning, so a
-    batch does not fail on a drum loop.
-    """
-    if len(score.notes) or score.n_out_of_range_notes or score.n_drum_notes:
-        return
-    raise MidiReadError(path, "no notes; nothing to humanize")
-
-
 @dataclass
 class _Sequence:
     """The notes of one timeline (all tracks, or one track of a type 2 file), in merge order."""
