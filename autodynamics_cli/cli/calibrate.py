@@ -35,9 +35,11 @@ def calibrate(
         ),
     ],
     data: Annotated[
-        Path,
+        list[Path],
         typer.Option(
-            metavar="DIR", help="Performances with a metadata.csv (as for train); its train split is fitted."
+            metavar="DIR",
+            help="Performances with a metadata.csv (as for train; repeat it for several); "
+            "their train split is fitted.",
         ),
     ],
     scores: Annotated[

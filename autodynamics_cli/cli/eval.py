@@ -45,7 +45,13 @@ def metrics_table(title: str, summary_rows: list[tuple[str, dict, str]]):
 
 
 def eval_cmd(
-    data: Annotated[Path, typer.Option(metavar="DIR", help="Dataset folder (as for train).")],
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            metavar="DIR",
+            help="Dataset folder (as for train); repeat it to score several, each recording once.",
+        ),
+    ],
     split: Annotated[str, typer.Option(metavar="NAME", help="Which split to score.")] = "validation",
     model: ModelOption = None,
     json_out: Annotated[
@@ -96,7 +102,7 @@ def eval_cmd(
 
     require_torch("autodyn eval runs the model on it", "train")
     from autodynamics_cli.inference.model import load_model
-    from autodynamics_cli.training.datasets import list_dataset
+    from autodynamics_cli.training.datasets import list_sources
     from autodynamics_cli.training.evaluate import evaluate, summarize
 
     net = load_model(model, device=device.value, engine="torch")
@@ -119,9 +125,9 @@ def eval_cmd(
             musicxml,
         )
         return
-    entries = [e for e in list_dataset(data) if e.split == split]
+    entries = [e for e in list_sources(data) if e.split == split]
     if not entries:
-        raise AutodynError(f"{data}: no performances in split {split!r}")
+        raise AutodynError(f"{', '.join(map(str, data))}: no performances in split {split!r}")
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"scoring {split}", total=len(entries))
         results = evaluate(net, entries, max_seconds=max_seconds, on_done=lambda _s: bar.advance(task))
@@ -148,7 +154,7 @@ def eval_cmd(
 
 def _eval_scores(
     net,
-    data: Path,
+    data: list[Path],
     scores: Path,
     alignments: Path,
     split: str,

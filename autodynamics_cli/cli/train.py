@@ -22,11 +22,12 @@ def train(
         ),
     ] = None,
     data: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
             metavar="DIR",
             help="MAESTRO folder, folder with metadata.csv, or folder of MIDI files "
-            "(needed here or in the recipe).",
+            "(needed here or in the recipe). Repeat it to learn from several; a recording "
+            "two folders share is read once.",
         ),
     ] = None,
     out: Annotated[
@@ -157,6 +158,12 @@ def run_with_progress(cfg, resume: bool) -> dict:
         def report(m: dict) -> None:
             if m["event"] == "start":
                 bar.update(task, completed=m["step"], info=f"{m['parameters'] / 1e6:.1f}M params")
+                bar.console.print(
+                    f"{m['train_pieces']} training pieces ({m['train_score_pieces']} scores), "
+                    f"{m['train_notes']:,} notes, read in {m['data_seconds']:.1f} s",
+                    markup=False,
+                    highlight=False,
+                )
             elif m["event"] == "train":
                 bar.update(
                     task,

@@ -85,7 +85,7 @@ class Unit:
 
 
 def score_sources(
-    performances: Path, scores: Path, alignments: Path, splits: Iterable[str] = ("train",)
+    performances: Path | list[Path], scores: Path, alignments: Path, splits: Iterable[str] = ("train",)
 ) -> list[Source]:
     """Every score of the splits with its aligned performers (the ASAP layout), sorted by path."""
     from autodynamics_cli.training.datasets import list_aligned
@@ -107,13 +107,13 @@ def score_sources(
     ]
 
 
-def performance_sources(performances: Path, splits: Iterable[str] = ("train",)) -> list[Source]:
-    """Every performance of the splits, in the dataset's order."""
-    from autodynamics_cli.training.datasets import list_dataset
+def performance_sources(performances: Path | list[Path], splits: Iterable[str] = ("train",)) -> list[Source]:
+    """Every performance of the splits (each recording once), in the datasets' order."""
+    from autodynamics_cli.training.datasets import list_sources
 
     keep = set(splits)
     return [
-        Source("performance", e.path, e.split, e.group) for e in list_dataset(performances) if e.split in keep
+        Source("performance", e.path, e.split, e.group) for e in list_sources(performances) if e.split in keep
     ]
 
 
@@ -514,10 +514,11 @@ class CalibrationFit:
     played: KindFit
 
 
-def dataset_label(performances: Path) -> str:
-    """``asap-performances`` -> ``asap``: how ``fitted_on`` names the data."""
-    name = Path(performances).resolve().name
-    return name.removesuffix("-performances") or name
+def dataset_label(performances: Path | list[Path]) -> str:
+    """``asap-performances`` -> ``asap`` (several: joined by +): how ``fitted_on`` names the data."""
+    folders = [performances] if isinstance(performances, str | Path) else performances
+    names = [Path(p).resolve().name for p in folders]
+    return "+".join(n.removesuffix("-performances") or n for n in names)
 
 
 def check_pieces(pieces: int, what: str) -> None:
@@ -537,7 +538,7 @@ def fit_table(units: list[Unit], what: str, settings: FitSettings) -> tuple[Cali
 
 def fit_piece_calibration(
     model: Model,
-    performances: Path,
+    performances: Path | list[Path],
     scores: Path,
     alignments: Path,
     *,
@@ -574,7 +575,7 @@ def fit_piece_calibration(
 def calibrate(
     run_or_weights: str | Path,
     out: Path,
-    performances: Path,
+    performances: Path | list[Path],
     scores: Path,
     alignments: Path,
     *,

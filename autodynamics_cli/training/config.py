@@ -12,7 +12,7 @@ from autodynamics_cli.model.config import PRESETS, RESEARCH_PRESETS, ModelConfig
 
 @dataclass
 class TrainConfig:
-    data: str
+    data: str | list[str]  # performance folders (datasets.list_sources: each recording once)
     out: str
     preset: str = "default"
     loss: str = "mse"  # the paper's; or "ce", or "ev" (squared error of the mean readout)
@@ -53,10 +53,16 @@ class TrainConfig:
 
 def data_description(cfg: TrainConfig) -> str:
     """What a run learned from, by folder names: portable, unlike the paths of the machine it ran on."""
-    text = f"{Path(cfg.data).name or cfg.data} (train split)"
+    names = [Path(d).name or d for d in data_folders(cfg)]
+    text = f"{' and '.join(names)} (train split)"
     if cfg.alignments and cfg.scores:
         text += f", with the scores of {Path(cfg.scores).name} aligned to them"
     return text
+
+
+def data_folders(cfg: TrainConfig) -> list[str]:
+    """The run's performance folders: ``data`` is one folder or a list of them."""
+    return [cfg.data] if isinstance(cfg.data, str) else list(cfg.data)
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:

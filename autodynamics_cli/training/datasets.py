@@ -20,7 +20,7 @@ import hashlib
 import multiprocessing as mp
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import partial
 from pathlib import Path
 
@@ -42,6 +42,8 @@ class Entry:
     path: Path
     split: str
     group: str  # the piece it plays, for averaging metrics per piece
+    same_as: tuple[str, ...] = ()  # other folders' files of this recording (MAESTRO's asap_performances)
+    pieces: tuple[str, ...] = ()  # piece folders it plays in the ASAP layout (MAESTRO's asap_pieces)
 
 
 @dataclass
@@ -83,6 +85,8 @@ def list_dataset(root: str | Path) -> list[Entry]:
                     root / r["midi_filename"],
                     r["split"],
                     f"{r.get('canonical_composer', '')} | {r.get('canonical_title', '')}",
+                    _joined(r.get("asap_performances")),
+                    _joined(r.get("asap_pieces")),
                 )
                 for r in rows
             ]
@@ -90,6 +94,43 @@ def list_dataset(root: str | Path) -> list[Entry]:
     if not files:
         raise AutodynError(f"{root}: no metadata csv and no MIDI files")
     return [Entry(p, hash_split(p.relative_to(root).as_posix()), p.stem) for p in files]
+
+
+def _joined(cell: str | None) -> tuple[str, ...]:
+    return tuple(x for x in (cell or "").split(";") if x)
+
+
+def list_sources(roots: str | Path | list[str] | list[Path]) -> list[Entry]:
+    """Every recording of one or more data folders, each once, in a stable order.
+
+    MAESTRO's ``asap_performances`` column names the files of an ASAP folder that are
+    the same recording. When such a folder is listed too, the recording is read from
+    it (the file its score and alignment belong to) and the MAESTRO row is dropped; a
+    MAESTRO row that plays a piece of that folder joins that piece's group, so metrics
+    averaged per piece count the piece once.
+    """
+    folders = [Path(r) for r in ([roots] if isinstance(roots, (str, Path)) else roots)]
+    listings = [(root, list_dataset(root)) for root in folders]
+    if len(listings) == 1:
+        return listings[0][1]
+    files: set[str] = set()
+    group_of: dict[str, str] = {}
+    for root, entries in listings:
+        if any(e.pieces or e.same_as for e in entries):
+            continue  # a MAESTRO listing: its own names are not ASAP's
+        for e in entries:
+            rel = e.path.relative_to(root)
+            files.add(rel.as_posix())
+            group_of.setdefault(rel.parent.as_posix(), e.group)
+    out = []
+    for _root, entries in listings:
+        for e in entries:
+            if e.same_as and all(f in files for f in e.same_as):
+                continue  # read from the other folder
+            if len(e.pieces) == 1 and e.pieces[0] in group_of:
+                e = replace(e, group=group_of[e.pieces[0]])
+            out.append(e)
+    return out
 
 
 def load_performance(path: str | Path, cache: bool = False) -> Piece:
@@ -125,22 +166,27 @@ def alignment_file_name(performance_rel: str) -> str:
     return str(Path(performance_rel).with_suffix("")).replace("/", "__") + ".csv"
 
 
-def list_aligned(performances: str | Path, scores: str | Path, alignments: str | Path) -> list[AlignedEntry]:
-    """Score/alignment pairs for the performances of a metadata-csv folder (the ASAP layout).
+def list_aligned(
+    performances: str | Path | list[str] | list[Path], scores: str | Path, alignments: str | Path
+) -> list[AlignedEntry]:
+    """Score/alignment pairs for the performances of metadata-csv folders (the ASAP layout).
 
     The score of ``A/B/perf.mid`` is ``SCORES/A/B/midi_score.mid``; its alignment
-    is ``ALIGNMENTS/A__B__perf.csv``. Performances without either are skipped.
+    is ``ALIGNMENTS/A__B__perf.csv``. Performances without either are skipped (all of
+    a MAESTRO folder's: its recordings have no alignments).
     """
-    perf_root, score_root, align_root = Path(performances), Path(scores), Path(alignments)
+    roots = [Path(r) for r in ([performances] if isinstance(performances, (str, Path)) else performances)]
+    score_root, align_root = Path(scores), Path(alignments)
     if not align_root.is_dir():
         raise AutodynError(f"{align_root}: alignments folder not found")
     out = []
-    for e in list_dataset(perf_root):
-        rel = e.path.relative_to(perf_root)
-        score = score_root / rel.parent / "midi_score.mid"
-        csv_path = align_root / alignment_file_name(rel.as_posix())
-        if score.is_file() and csv_path.is_file():
-            out.append(AlignedEntry(score, csv_path, e.split, e.group, e.path))
+    for perf_root in roots:
+        for e in list_dataset(perf_root):
+            rel = e.path.relative_to(perf_root)
+            score = score_root / rel.parent / "midi_score.mid"
+            csv_path = align_root / alignment_file_name(rel.as_posix())
+            if score.is_file() and csv_path.is_file():
+                out.append(AlignedEntry(score, csv_path, e.split, e.group, e.path))
     return out
 
 

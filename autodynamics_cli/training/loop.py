@@ -28,12 +28,18 @@ from autodynamics_cli.inference.model import Model
 from autodynamics_cli.model.config import ModelConfig
 from autodynamics_cli.model.torch_net import AutoDynamics
 from autodynamics_cli.model.weights_file import save_model
-from autodynamics_cli.training.config import TrainConfig, data_description, learning_rate, model_config
+from autodynamics_cli.training.config import (
+    TrainConfig,
+    data_description,
+    data_folders,
+    learning_rate,
+    model_config,
+)
 from autodynamics_cli.training.datasets import (
     AlignedEntry,
     aligned_piece,
     list_aligned,
-    list_dataset,
+    list_sources,
     load_split,
     performance_piece,
 )
@@ -95,7 +101,9 @@ class Trainer:
             raise AutodynError("loss 'ev' trains the expected velocity, so it needs readout 'mean'")
         if self.rank == 0:  # this sitting's settings: `autodyn train --config OUT/recipe.toml` repeats them
             write_recipe(cfg, self.out / RECIPE_FILE)
+        t_data = time.perf_counter()
         pieces, self.skipped = self._load_data()
+        self.data_seconds = time.perf_counter() - t_data  # the note cache's worth: first start vs later
         torch.manual_seed(cfg.seed)
         self.model = AutoDynamics(self.mcfg).to(self.device)
         self.opt = self._optimizer()
@@ -138,7 +146,7 @@ class Trainer:
     def _load_data(self) -> tuple[list, list[str]]:
         """Training pieces and skip reasons; validation sets (rank 0) kept on ``self``."""
         cfg = self.cfg
-        entries = list_dataset(cfg.data)
+        entries = list_sources(data_folders(cfg))
         pieces, skipped = load_split(performance_piece, entries, "train", cfg.note_cache, cfg.workers)
         self.val_entries = [e for e in entries if e.split == "validation"]
         self.val_notes = (
@@ -148,7 +156,7 @@ class Trainer:
         if cfg.alignments:
             if not cfg.scores:
                 raise AutodynError("--alignments needs --scores (the folder of the aligned scores)")
-            aligned = list_aligned(cfg.data, cfg.scores, cfg.alignments)
+            aligned = list_aligned(data_folders(cfg), cfg.scores, cfg.alignments)
             load = partial(aligned_piece, markings=self.mcfg.markings)
             score_pieces, skipped_scores = load_split(load, aligned, "train", cfg.note_cache, cfg.workers)
             pieces += score_pieces
@@ -227,6 +235,8 @@ class Trainer:
             "step": self.step,
             "train_pieces": len(self.pieces),
             "train_score_pieces": sum(p.source == "score" for p in self.pieces),
+            "train_notes": sum(len(p) for p in self.pieces),
+            "data_seconds": round(self.data_seconds, 2),
             "skipped": self.skipped,
             "validation_performances": len(self.val_entries),
             "world_size": self.world,

@@ -55,6 +55,11 @@ def _checked(where: str, key: str, value: object, hint: object) -> object:
         value = value.value
     if isinstance(value, os.PathLike) and str in kinds:
         value = os.fspath(value)
+    if isinstance(value, list | tuple) and list[str] in kinds:  # several data folders
+        items = [os.fspath(v) if isinstance(v, os.PathLike) else v for v in value]
+        if items and all(isinstance(v, str) for v in items):
+            return items if len(items) > 1 else items[0]
+        raise UsageError(f"{where}: {key} must be a string or a list of strings, not {value!r}")
     if isinstance(value, bool):
         ok = bool in kinds
     elif isinstance(value, int):

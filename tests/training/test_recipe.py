@@ -58,6 +58,7 @@ def test_a_recipe_resolves_to_train_config_and_reads_back_equal(tmp_path: Path):
     "cfg",
     [
         TrainConfig(data="d", out="runs/default"),  # the defaults, eval_seconds 60
+        TrainConfig(data=["maestro", "asap"], out="o"),  # several data folders
         TrainConfig(
             data='weird "dir"\\ü\n\t\x01\x7f',
             out="o",
@@ -101,6 +102,7 @@ def test_flags_override_the_file(tmp_path: Path):
     assert (cfg.lr, cfg.seed, cfg.batch_size, cfg.data) == (0.1, 3, 16, "other")
     assert cfg.overrides == {"staff": True, "markings": False}
     assert cfg.out == "runs/default"
+    assert resolve(src, {"data": [Path("a"), Path("b")]}).data == ["a", "b"]  # --data a --data b
 
 
 @pytest.mark.parametrize(
@@ -119,6 +121,7 @@ def test_flags_override_the_file(tmp_path: Path):
             "staff is set both at the top and under [model]",
         ),
         ('data = "d"\nlr = \n', "not a TOML recipe"),
+        ('data = ["d", 3]\n', "data must be a string or a list of strings"),
     ],
 )
 def test_a_bad_recipe_is_a_one_line_error_naming_file_and_key(tmp_path: Path, text: str, message: str):
