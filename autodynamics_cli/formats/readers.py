@@ -45,6 +45,11 @@ class InputFile:
     source: bytes | None = None  # a score read for writing back: its file's bytes
     elements: list[tuple[int, ...]] | None = None  # and per note of ``midi``, its <note> elements
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the readers tolerated or repaired, a line each (without the file's name)."""
+        return [str(w) for w in self.midi.warnings] + list(self.score.warnings if self.score else ())
+
 
 class Reader(ABC):
     """Reads one kind of input."""

@@ -66,11 +66,6 @@ def _no_notes(s: MidiScore) -> bool:
     return len(s.notes) == 0 and not s.n_drum_notes and not s.n_out_of_range_notes
 
 
-def _reader_warnings(s: MidiScore) -> list[str]:
-    """The faults the MIDI reader tolerated, one line each, without the file name."""
-    return [str(w) for w in getattr(s, "warnings", ())]
-
-
 @dataclass
 class _Read:
     """A read file (``read``: the reader's ``InputFile``), its notes to humanize, those left alone
@@ -293,15 +288,13 @@ def _finish_one(
     """A read file's velocities finalized and written; an error at either stage fails it alone."""
     name = p.source.name
     if isinstance(vel, str):  # its prediction failed
-        return FileResult(name, None, "failed", error=_named(name, vel), warnings=_reader_warnings(f.score))
+        return FileResult(name, None, "failed", error=_named(name, vel), warnings=f.read.warnings)
     try:
         r, data = _result(p, f, vel, opts, model)
     except Exception as e:
         if debug:
             raise
-        return FileResult(
-            name, None, "failed", error=_named(name, _why(e)), warnings=_reader_warnings(f.score)
-        )
+        return FileResult(name, None, "failed", error=_named(name, _why(e)), warnings=f.read.warnings)
     return _deliver(p, r, data, overwrite, stdout, debug)
 
 
@@ -354,7 +347,7 @@ def _result(
         unselected_notes=int((~mask & ~f.not_piano).sum()),
         not_piano_notes=int(f.not_piano.sum()),
         not_piano_parts=len(np.unique(other)),
-        warnings=_reader_warnings(s),
+        warnings=f.read.warnings,
     )
     if not mask.any():
         reason = f"{_nothing_to_humanize(s, r.not_piano_parts)}; copied unchanged"

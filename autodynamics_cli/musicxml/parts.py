@@ -48,6 +48,8 @@ class PartNotes:
     marks: list[Mark] = field(default_factory=list)
     sound_dynamics: list[tuple[float, int]] = field(default_factory=list)  # (quarters, velocity)
     tied_ids: list[tuple[str, ...]] = field(default_factory=list)  # per note: the ids of the notes tied on
+    program: int | None = None  # its MIDI program, 0-127 (instruments.py); None: not given (piano)
+    channel: int | None = None  # its MIDI channel, 0-15; None: not given (one is chosen)
 
     def __len__(self) -> int:
         return len(self.pitch)
@@ -61,3 +63,4 @@ class ScoreNotes:
     tempos: list[tuple[float, float]]  # (quarters, quarter notes per minute), ascending
     time_signatures: list[tuple[float, int, int]]  # (quarters, numerator, denominator)
     end: float  # quarters, the end of the last bar
+    warnings: tuple[str, ...] = ()  # what was repaired or played otherwise than written (read.load_score)

@@ -1,7 +1,8 @@
 """Play a read score into MIDI file bytes, as a notation program's MIDI export would.
 
 Type 1, 480 ticks per quarter, one track per staff named after its part, each
-part on its own channel (channel 10 skipped) with program 0 (acoustic grand);
+part on the channel and program its ``<midi-instrument>`` gives, else on a channel
+of its own (channel 10, the drums', skipped) with program 0 (acoustic grand);
 tempo and time signature events in the first track, 120 quarters per minute
 until the score's first metronome mark. Grace notes sound just before their
 main note (a 32nd each, so the main note stays on its beat); staccato notes
@@ -33,6 +34,7 @@ class Playback:
 
     midi: bytes
     order: np.ndarray  # the score's note indices in the order read_midi lists the file's notes
+    channel: np.ndarray  # channel per score note, int64 (DRUMS: not a note read_midi keeps)
     tick: np.ndarray  # onset tick per score note, int64
     track: np.ndarray  # track per score note, int64
     velocity: np.ndarray  # velocity written per score note, int64
@@ -43,9 +45,24 @@ def _meta_text(text: str) -> str:
     return text.encode("utf-8")[:255].decode("utf-8", errors="ignore").encode("utf-8").decode("latin-1")
 
 
-def _channel(part_index: int) -> int:
-    ch = part_index if part_index < 9 else part_index + 1  # channel 10 (index 9) is for drums
-    return ch % 16
+DRUMS = 9  # channel 10
+MELODIC = [c for c in range(16) if c != DRUMS]
+
+
+def part_channels(score: ScoreNotes) -> list[int]:
+    """Each part's channel: its own where the score gives one that no part with another program
+    has taken, else the next free one (channel 10 only where the score says so)."""
+    taken: dict[int, int] = {}
+    out: list[int] = []
+    for part in score.parts:
+        program = PROGRAM if part.program is None else part.program
+        ch = part.channel
+        if ch is None or taken.get(ch, program) != program:
+            free = [c for c in MELODIC if c not in taken]
+            ch = free[0] if free else MELODIC[len(out) % len(MELODIC)]
+        taken.setdefault(ch, program)
+        out.append(ch)
+    return out
 
 
 def played_onsets(onset: np.ndarray, grace: np.ndarray) -> np.ndarray:
@@ -90,6 +107,7 @@ def play(score: ScoreNotes) -> Playback:
     """The score as a type 1 MIDI file, and where each of its notes is in it."""
     names: list[str] = []
     track, channel, tick, vel, pitch = [], [], [], [], []
+    channels = part_channels(score)
     for i, part in enumerate(score.parts):
         first = len(names)
         names += (
@@ -98,7 +116,7 @@ def play(score: ScoreNotes) -> Playback:
             else [f"{part.name} (staff {s})" for s in range(1, part.n_staves + 1)]
         )
         track.append(first + np.minimum(part.staff, part.n_staves) - 1)
-        channel.append(np.full(len(part), _channel(i), dtype=np.int64))
+        channel.append(np.full(len(part), channels[i], dtype=np.int64))
         tick.append(np.round(played_onsets(part.onset, part.grace) * TICKS_PER_QUARTER).astype(np.int64))
         vel.append(playback_velocities(part))
         pitch.append(np.clip(part.pitch, 0, 127))
@@ -123,7 +141,7 @@ def play(score: ScoreNotes) -> Playback:
                 0,
                 0,
                 0,
-                mido.Message("program_change", channel=_channel(int(part_of_track[k])), program=PROGRAM),
+                _program_change(score, channels, int(part_of_track[k])),
             ),
         ]
         if k == 0:
@@ -144,7 +162,16 @@ def play(score: ScoreNotes) -> Playback:
     buf = io.BytesIO()
     mid.save(file=buf)
     order = np.lexsort((idx, pitch_a, track_a, tick_a))  # read_midi: by tick, track, then file order
-    return Playback(buf.getvalue(), order, tick_a, track_a, vel_a)
+    return Playback(buf.getvalue(), order, channel_a, tick_a, track_a, vel_a)
+
+
+def _program_change(score: ScoreNotes, channels: list[int], part: int) -> mido.Message:
+    program = score.parts[part].program if score.parts else None
+    return mido.Message(
+        "program_change",
+        channel=channels[part] if score.parts else 0,
+        program=PROGRAM if program is None else program,
+    )
 
 
 def _track(events: list[tuple[int, int, int, int, mido.Message | mido.MetaMessage]]) -> mido.MidiTrack:

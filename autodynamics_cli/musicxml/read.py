@@ -13,6 +13,7 @@ import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from autodynamics_cli.errors import MidiReadError
 from autodynamics_cli.midi.read import read_input
+from autodynamics_cli.musicxml.instruments import Instrument, part_instruments
 from autodynamics_cli.musicxml.names import SNIFF_BYTES, root_element
 from autodynamics_cli.musicxml.parts import Mark, PartNotes, ScoreNotes
 
@@ -38,6 +40,9 @@ def _partitura(path: str | Path) -> Any:
         import partitura
     except ImportError:
         raise MusicXmlError(path, EXTRA_HINT) from None
+    if not hasattr(partitura.score.UnpitchedNote, "is_grace_chord"):
+        # partitura 1.9 asks it of the note before a <chord/> note, which a drum note lacks
+        partitura.score.UnpitchedNote.is_grace_chord = False
     return partitura
 
 
@@ -70,7 +75,7 @@ def xml_bytes(path: str | Path, data: bytes) -> bytes:
                 raise MusicXmlError(path, f"the score inside is over {MAX_XML_BYTES // 2**20} MiB")
             return z.read(name)
     except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as e:
-        raise MusicXmlError(path, f"corrupt compressed MusicXML (.mxl) file ({_describe(e)})") from None
+        raise MusicXmlError(path, f"corrupt compressed MusicXML (.mxl) file ({_describe(e)})") from e
 
 
 def _rootfile(z: zipfile.ZipFile) -> str | None:
@@ -83,11 +88,27 @@ def _rootfile(z: zipfile.ZipFile) -> str | None:
             root = etree.fromstring(z.read("META-INF/container.xml"))
             for el in root.iter():
                 if isinstance(el.tag, str) and el.tag.split("}")[-1] == "rootfile" and el.get("full-path"):
-                    return el.get("full-path")
+                    found = _zip_name(names, el.get("full-path"))
+                    if found is not None:
+                        return found
         except etree.XMLSyntaxError:
             pass
     xml = [n for n in names if n.lower().endswith((".xml", ".musicxml")) and not n.startswith("META-INF/")]
     return xml[0] if len(xml) == 1 else None
+
+
+def _zip_name(names: list[str], wanted: str) -> str | None:
+    """``wanted``'s entry in the zip: also when its name was stored in UTF-8 without the zip's
+    UTF-8 flag (as some programs write), which ``zipfile`` then decodes as code page 437."""
+    if wanted in names:
+        return wanted
+    for n in names:
+        try:
+            if n.encode("cp437").decode("utf-8") == wanted:
+                return n
+        except UnicodeError:
+            continue
+    return None
 
 
 def check_root(path: str | Path, xml: bytes) -> None:
@@ -109,8 +130,11 @@ def load_score(path: str | Path, data: bytes | None = None, unfold: bool = True)
 
     ``unfold``: repeats, endings and jumps (D.C., D.S., coda) are played as a
     notation program plays them (no repeats after a jump); False plays each bar
-    once in written order. Raises ``MusicXmlError`` (one line) for anything
-    unreadable, and when partitura is not installed.
+    once in written order. What partitura cannot read is tried again repaired
+    (``repair.py``), and repeats it cannot unfold are played in written order; both
+    are named in ``ScoreNotes.warnings``. Raises ``MusicXmlError`` (one line, naming
+    the measure at fault where partitura's frames show it; the cause chained for
+    ``AUTODYN_DEBUG=1``) for anything else, and when partitura is not installed.
     """
     pt = _partitura(path)
     if data is None:
@@ -119,23 +143,83 @@ def load_score(path: str | Path, data: bytes | None = None, unfold: bool = True)
     check_root(path, xml)
     with _recursion_limit(RECURSION_LIMIT), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # partitura warns about many harmless oddities
+        notes: list[str] = []
         try:
-            # "keep": the file's note ids where it has them (ASAP's xml_note_map.csv uses them)
-            score = pt.load_musicxml(io.BytesIO(xml), force_note_ids="keep")
-            parts = list(score.parts)
-            ids = [n.id for p in parts for n in p.notes_tied]
-            if len(set(ids)) != len(ids):  # the file's own ids repeat: number them afresh
-                pt.score.assign_note_ids(parts, keep=False)
-            if unfold:
-                parts = [pt.score.unfold_part_maximal(p, update_ids=True, ignore_leaps=False) for p in parts]
-            return _collect(pt, parts)
+            parts = _parts(pt, xml)
+        except Exception as first:  # lxml's syntax errors, partitura's asserts and exceptions
+            if type(first).__name__ == "XMLSyntaxError":
+                raise MusicXmlError(path, f"not well-formed XML ({_describe(first)})") from first
+            parts, notes = _parts_repaired(pt, xml, path, first)
+        if unfold:
+            try:
+                parts = _unfolded(pt, parts)
+            except Exception as e:  # RecursionError too: a structure too deep to unfold
+                parts, notes = _unfolded_repaired(pt, xml, parts, notes, e)
+        try:
+            return replace(_collect(pt, parts, part_instruments(xml)), warnings=tuple(notes))
         except MusicXmlError:
             raise
-        except RecursionError:
-            raise MusicXmlError(path, "repeat structure too deep to unfold") from None
-        except Exception as e:  # lxml's syntax errors, partitura's asserts and exceptions
-            what = "not well-formed XML" if type(e).__name__ == "XMLSyntaxError" else "cannot read this score"
-            raise MusicXmlError(path, f"{what} ({_describe(e)})") from None
+        except Exception as e:
+            raise MusicXmlError(path, f"cannot read this score ({_describe(e)})") from e
+
+
+def _parts(pt: Any, xml: bytes) -> list[Any]:
+    """partitura's parts of the score, with note ids that are unique."""
+    # "keep": the file's note ids where it has them (ASAP's xml_note_map.csv uses them)
+    parts = list(pt.load_musicxml(io.BytesIO(xml), force_note_ids="keep").parts)
+    ids = [n.id for p in parts for n in p.notes_tied]
+    if len(set(ids)) != len(ids):  # the file's own ids repeat: number them afresh
+        pt.score.assign_note_ids(parts, keep=False)
+    return parts
+
+
+def _parts_repaired(pt: Any, xml: bytes, path: str | Path, first: Exception) -> tuple[list[Any], list[str]]:
+    """The parts of the repaired score and what was repaired; the first failure when that fails too."""
+    from autodynamics_cli.musicxml.repair import repair
+
+    fixed, notes = repair(xml)
+    if notes:
+        try:
+            return _parts(pt, fixed), notes
+        except Exception:
+            pass
+    raise MusicXmlError(path, f"cannot read this score{_fault(first)} ({_describe(first)})") from first
+
+
+def _unfolded(pt: Any, parts: list[Any]) -> list[Any]:
+    return [pt.score.unfold_part_maximal(p, update_ids=True, ignore_leaps=False) for p in parts]
+
+
+def _unfolded_repaired(
+    pt: Any, xml: bytes, parts: list[Any], notes: list[str], failure: Exception
+) -> tuple[list[Any], list[str]]:
+    """Parts whose repeats partitura could not unfold: unfolded from the repaired score when that
+    helps (a volta without a number), else as written, every bar once; and the warnings."""
+    from autodynamics_cli.musicxml.repair import repair
+
+    if not notes:  # not repaired yet
+        fixed, fixes = repair(xml)
+        if fixes:
+            try:
+                return _unfolded(pt, _parts(pt, fixed)), fixes
+            except Exception:
+                pass
+    why = f"repeats not unfolded ({_describe(failure)}): every bar played once, in written order"
+    return parts, [*notes, why]
+
+
+def _fault(e: BaseException) -> str:
+    """`` in measure 12 (line 345)``: the deepest measure element in the frames ``e`` went through."""
+    where = ""
+    tb = e.__traceback__
+    while tb is not None:
+        el = tb.tb_frame.f_locals.get("measure_el")
+        if el is not None and hasattr(el, "get"):
+            number, line = el.get("number"), getattr(el, "sourceline", None)
+            where = f" in measure {number}" if number else " in a measure"
+            where += f" (line {line})" if line else ""
+        tb = tb.tb_next
+    return where
 
 
 def _quarters(pt: Any, part: Any) -> Callable[[Any], np.ndarray]:
@@ -194,8 +278,9 @@ def _voices_disagree(pt: Any, part: Any, measure: Any, base: Callable[[Any], np.
     return len(ends) > 1 and max(ends.values()) - min(ends.values()) > 1e-6
 
 
-def _collect(pt: Any, parts: list[Any]) -> ScoreNotes:
-    """Plain notes, marks, tempo map and time signatures of the (unfolded) parts."""
+def _collect(pt: Any, parts: list[Any], instruments: dict[str, Instrument] | None = None) -> ScoreNotes:
+    """Plain notes, marks, tempo map and time signatures of the (unfolded) parts, with their
+    MIDI instruments (``instruments``: by part id)."""
     kept: list[PartNotes] = []
     tempos: dict[float, float] = {}
     time_sigs: dict[float, tuple[int, int]] = {}
@@ -211,6 +296,9 @@ def _collect(pt: Any, parts: list[Any]) -> ScoreNotes:
         for ts in part.iter_all(pt.score.TimeSignature):
             time_sigs.setdefault(round(float(q(ts.start.t)), 6), (int(ts.beats), int(ts.beat_type)))
         notes = _part_notes(pt, part, q, part.part_name or f"Part {i + 1}")
+        midi = (instruments or {}).get(str(part.id))
+        if midi is not None:
+            notes.program, notes.channel = midi.program, midi.channel
         if len(notes):
             kept.append(notes)
     return ScoreNotes(

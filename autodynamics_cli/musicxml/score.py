@@ -16,7 +16,7 @@ import numpy as np
 from autodynamics_cli.encoding.grid import HIGHEST_KEY, LOWEST_KEY
 from autodynamics_cli.musicxml.markings import MARKING_NAMES, markings
 from autodynamics_cli.musicxml.parts import ScoreNotes
-from autodynamics_cli.musicxml.playback import TICKS_PER_QUARTER, play
+from autodynamics_cli.musicxml.playback import DRUMS, TICKS_PER_QUARTER, play
 from autodynamics_cli.musicxml.read import load_score
 
 
@@ -29,6 +29,7 @@ class MusicXmlScore:
     marking_names: tuple[str, ...]
     onset_quarter: np.ndarray  # played onset in quarters from the start, float64
     note_id: np.ndarray  # partitura's note id ("n12-2": note n12, second pass of a repeat), str
+    warnings: tuple[str, ...] = ()  # what was repaired or played otherwise than written
 
 
 def read_musicxml(path: str | Path, data: bytes | None = None, unfold: bool = True) -> MusicXmlScore:
@@ -49,7 +50,8 @@ def played_score(score: ScoreNotes) -> tuple[MusicXmlScore, np.ndarray]:
     """
     played = play(score)
     pitch = np.concatenate([p.pitch for p in score.parts]) if score.parts else np.zeros(0, np.int64)
-    order = played.order[(pitch[played.order] >= LOWEST_KEY) & (pitch[played.order] <= HIGHEST_KEY)]
+    o = played.order  # read_midi keeps the notes on the 88 keys and off the drum channel
+    order = o[(pitch[o] >= LOWEST_KEY) & (pitch[o] <= HIGHEST_KEY) & (played.channel[o] != DRUMS)]
     note_id = np.concatenate([p.note_id for p in score.parts]) if score.parts else np.zeros(0, object)
     xml = MusicXmlScore(
         midi=played.midi,
@@ -57,5 +59,6 @@ def played_score(score: ScoreNotes) -> tuple[MusicXmlScore, np.ndarray]:
         marking_names=MARKING_NAMES,
         onset_quarter=played.tick[order] / TICKS_PER_QUARTER,
         note_id=note_id[order],
+        warnings=score.warnings,
     )
     return xml, order

@@ -422,7 +422,7 @@ def _rewrite_mxl(data: bytes, values: Mapping[int, float]) -> bytes:
 
 def _copy_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
     """A fresh ZipInfo with an entry's name, time, attributes, comment and compression."""
-    new = zipfile.ZipInfo(info.filename, info.date_time)
+    new = zipfile.ZipInfo(_stored_name(info), info.date_time)
     new.compress_type = info.compress_type
     new.comment = info.comment
     new.create_system = info.create_system
@@ -430,6 +430,17 @@ def _copy_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
     new.internal_attr = info.internal_attr
     new.extra = _without_zip64(info.extra)
     return new
+
+
+def _stored_name(info: zipfile.ZipInfo) -> str:
+    """The entry's name as its bytes say: a UTF-8 name stored without the UTF-8 flag (which
+    ``zipfile`` read as code page 437) keeps its bytes, now flagged, instead of being re-encoded."""
+    if info.flag_bits & 0x800 or info.filename.isascii():
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except UnicodeError:
+        return info.filename
 
 
 def _without_zip64(extra: bytes) -> bytes:
