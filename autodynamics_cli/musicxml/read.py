@@ -177,12 +177,12 @@ def _parts_repaired(pt: Any, xml: bytes, path: str | Path, first: Exception) -> 
     """The parts of the repaired score and what was repaired; the first failure when that fails too."""
     from autodynamics_cli.musicxml.repair import repair
 
-    fixed, notes = repair(xml)
-    if notes:
-        try:
+    try:
+        fixed, notes = repair(xml)
+        if notes:
             return _parts(pt, fixed), notes
-        except Exception:
-            pass
+    except Exception:
+        pass  # the first failure says what is wrong with the file
     raise MusicXmlError(path, f"cannot read this score{_fault(first)} ({_describe(first)})") from first
 
 
@@ -198,12 +198,12 @@ def _unfolded_repaired(
     from autodynamics_cli.musicxml.repair import repair
 
     if not notes:  # not repaired yet
-        fixed, fixes = repair(xml)
-        if fixes:
-            try:
+        try:
+            fixed, fixes = repair(xml)
+            if fixes:
                 return _unfolded(pt, _parts(pt, fixed)), fixes
-            except Exception:
-                pass
+        except Exception:
+            pass  # played as written below
     why = f"repeats not unfolded ({_describe(failure)}): every bar played once, in written order"
     return parts, [*notes, why]
 
