@@ -115,9 +115,8 @@ def main() -> None:
         bad = [f"{a}<{b}" for a, b in zip(present, present[1:], strict=False) if lv[a][0] >= lv[b][0]]
         if bad:
             shown = ", ".join(f"{m} {lv[m][0]:.1f}/{lv[m][1]:.1f}" for m in present)
-            print(
-                f"  {Path(score).parent.relative_to(args.scores)}: {' '.join(bad)}  ({shown}; predicted/performed)"
-            )
+            where = Path(score).parent.relative_to(args.scores)
+            print(f"  {where}: {' '.join(bad)}  ({shown}; predicted/performed)")
 
 
 if __name__ == "__main__":
