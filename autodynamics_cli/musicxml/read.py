@@ -1,60 +1,31 @@
-"""Load a MusicXML score with partitura, unfold its repeats, keep its notes and markings.
+"""Load a MusicXML score: parse it with lxml, play its repeats, keep its notes and markings.
 
-partitura (the ``[musicxml]`` extra) is imported only here and only when a score
-is read, so autodyn starts as fast without it and works on MIDI files when it
-is missing. Everything partitura raises becomes a one-line ``MusicXmlError``.
+``timeline.py`` reads each part as written and ``unfold.py`` / ``played.py`` play
+it, following partitura's importer (the reader autodyn used before, and the one
+its models learned from) without importing partitura, which took longer than
+the rest of a humanize run. lxml and lark (the ``[musicxml]`` extra) are imported
+only when a score is read. Anything wrong becomes a one-line ``MusicXmlError``.
 """
 
 from __future__ import annotations
 
 import io
-import sys
-import warnings
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from autodynamics_cli.errors import MidiReadError
 from autodynamics_cli.midi.read import read_input
-from autodynamics_cli.musicxml.instruments import Instrument, part_instruments
 from autodynamics_cli.musicxml.names import SNIFF_BYTES, root_element
-from autodynamics_cli.musicxml.parts import Mark, PartNotes, ScoreNotes
+from autodynamics_cli.musicxml.parts import ScoreNotes
 
-EXTRA_HINT = "reading MusicXML needs autodyn's [musicxml] extra (pip install partitura)"
-RECURSION_LIMIT = 20_000  # partitura unfolds repeats and copies parts recursively
+EXTRA_HINT = "reading MusicXML needs autodyn's [musicxml] extra (pip install 'autodynamics-cli[musicxml]')"
 MAX_XML_BYTES = 256 * 2**20  # the score inside an .mxl, uncompressed
-MIN_QPM, MAX_QPM = 10.0, 1000.0  # a tempo mark outside is a typo: ignored
 
 
 class MusicXmlError(MidiReadError):
     """A MusicXML input autodyn cannot read: ``path: reason`` on one line."""
-
-
-def _partitura(path: str | Path) -> Any:
-    try:
-        import partitura
-    except ImportError:
-        raise MusicXmlError(path, EXTRA_HINT) from None
-    if not hasattr(partitura.score.UnpitchedNote, "is_grace_chord"):
-        # partitura 1.9 asks it of the note before a <chord/> note, which a drum note lacks
-        partitura.score.UnpitchedNote.is_grace_chord = False
-    return partitura
-
-
-@contextmanager
-def _recursion_limit(limit: int) -> Iterator[None]:
-    """Raise the interpreter's recursion limit for a while (deep repeat structures need it)."""
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, limit))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
 
 
 def _describe(e: BaseException) -> str:
@@ -125,273 +96,74 @@ def check_root(path: str | Path, xml: bytes) -> None:
         raise MusicXmlError(path, f"not a MusicXML score ({found}, not <score-partwise>)")
 
 
+def _lxml(path: str | Path) -> Any:
+    try:
+        import lark  # noqa: F401  (words.py's grammar)
+        from lxml import etree
+    except ImportError:
+        raise MusicXmlError(path, EXTRA_HINT) from None
+    return etree
+
+
 def load_score(path: str | Path, data: bytes | None = None, unfold: bool = True) -> ScoreNotes:
     """Read a ``.musicxml``, ``.xml`` or ``.mxl`` score as it is played.
 
     ``unfold``: repeats, endings and jumps (D.C., D.S., coda) are played as a
     notation program plays them (no repeats after a jump); False plays each bar
-    once in written order. What partitura cannot read is tried again repaired
-    (``repair.py``), and repeats it cannot unfold are played in written order; both
-    are named in ``ScoreNotes.warnings``. Raises ``MusicXmlError`` (one line, naming
-    the measure at fault where partitura's frames show it; the cause chained for
-    ``AUTODYN_DEBUG=1``) for anything else, and when partitura is not installed.
+    once in written order. Repeats that cannot be followed are played in written
+    order, named in ``ScoreNotes.warnings``. Raises ``MusicXmlError`` (one line,
+    naming the measure at fault where it can; the cause chained for
+    ``AUTODYN_DEBUG=1``), also when the ``[musicxml]`` extra is missing.
     """
-    pt = _partitura(path)
+    etree = _lxml(path)
+    from autodynamics_cli.musicxml.instruments import part_instruments
+    from autodynamics_cli.musicxml.played import as_written, name_notes, renumber_notes, score_notes, unfolded
+    from autodynamics_cli.musicxml.timeline import TimelineError, read_parts
+    from autodynamics_cli.musicxml.unfold import UnfoldError
+
     if data is None:
         data = read_input(path)
     xml = xml_bytes(path, data)
     check_root(path, xml)
-    with _recursion_limit(RECURSION_LIMIT), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # partitura warns about many harmless oddities
-        notes: list[str] = []
-        try:
-            parts = _parts(pt, xml)
-        except Exception as first:  # lxml's syntax errors, partitura's asserts and exceptions
-            if type(first).__name__ == "XMLSyntaxError":
-                raise MusicXmlError(path, f"not well-formed XML ({_describe(first)})") from first
-            parts, notes = _parts_repaired(pt, xml, path, first)
-        if unfold:
-            try:
-                parts = _unfolded(pt, parts)
-            except Exception as e:  # RecursionError too: a structure too deep to unfold
-                parts, notes = _unfolded_repaired(pt, xml, parts, notes, e)
-        try:
-            return replace(_collect(pt, parts, part_instruments(xml)), warnings=tuple(notes))
-        except MusicXmlError:
-            raise
-        except Exception as e:
-            raise MusicXmlError(path, f"cannot read this score ({_describe(e)})") from e
-
-
-def _parts(pt: Any, xml: bytes) -> list[Any]:
-    """partitura's parts of the score, with note ids that are unique."""
-    # "keep": the file's note ids where it has them (ASAP's xml_note_map.csv uses them)
-    parts = list(pt.load_musicxml(io.BytesIO(xml), force_note_ids="keep").parts)
-    ids = [n.id for p in parts for n in p.notes_tied]
-    if len(set(ids)) != len(ids):  # the file's own ids repeat: number them afresh
-        pt.score.assign_note_ids(parts, keep=False)
-    return parts
-
-
-def _parts_repaired(pt: Any, xml: bytes, path: str | Path, first: Exception) -> tuple[list[Any], list[str]]:
-    """The parts of the repaired score and what was repaired; the first failure when that fails too."""
-    from autodynamics_cli.musicxml.repair import repair
-
+    parser = etree.XMLParser(
+        resolve_entities=False, huge_tree=True, remove_comments=True, remove_blank_text=True
+    )
     try:
-        fixed, notes = repair(xml)
-        if notes:
-            return _parts(pt, fixed), notes
-    except Exception:
-        pass  # the first failure says what is wrong with the file
-    raise MusicXmlError(path, f"cannot read this score{_fault(first)} ({_describe(first)})") from first
-
-
-def _unfolded(pt: Any, parts: list[Any]) -> list[Any]:
-    return [pt.score.unfold_part_maximal(p, update_ids=True, ignore_leaps=False) for p in parts]
-
-
-def _unfolded_repaired(
-    pt: Any, xml: bytes, parts: list[Any], notes: list[str], failure: Exception
-) -> tuple[list[Any], list[str]]:
-    """Parts whose repeats partitura could not unfold: unfolded from the repaired score when that
-    helps (a volta without a number), else as written, every bar once; and the warnings."""
-    from autodynamics_cli.musicxml.repair import repair
-
-    if not notes:  # not repaired yet
-        try:
-            fixed, fixes = repair(xml)
-            if fixes:
-                return _unfolded(pt, _parts(pt, fixed)), fixes
-        except Exception:
-            pass  # played as written below
-    why = f"repeats not unfolded ({_describe(failure)}): every bar played once, in written order"
-    return parts, [*notes, why]
-
-
-def _fault(e: BaseException) -> str:
-    """`` in measure 12 (line 345)``: the deepest measure element in the frames ``e`` went through."""
-    where = ""
-    tb = e.__traceback__
-    while tb is not None:
-        el = tb.tb_frame.f_locals.get("measure_el")
-        if el is not None and hasattr(el, "get"):
-            number, line = el.get("number"), getattr(el, "sourceline", None)
-            where = f" in measure {number}" if number else " in a measure"
-            where += f" (line {line})" if line else ""
-        tb = tb.tb_next
-    return where
-
-
-def _quarters(pt: Any, part: Any) -> Callable[[Any], np.ndarray]:
-    """Part time (divisions) to quarters from the start of the piece (a pickup starts at 0).
-
-    A bar whose voices overrun its time signature by different amounts (an
-    export error, such as rounded tuplet durations) ends where the time
-    signature says, as in the notation program that wrote it, so the bars
-    after it stay on the beat.
-    """
-    if part.first_point is None or part.last_point is None or part.first_point.t == part.last_point.t:
-        return lambda t: np.zeros(np.shape(t))
-    qmap = part.quarter_map
-    first, last = part.first_point.t, part.last_point.t
-    origin = float(qmap(first))
-
-    def base(t: Any) -> np.ndarray:
-        clipped = np.clip(np.asarray(t, dtype=np.float64), first, last)
-        return np.asarray(qmap(clipped), dtype=np.float64) - origin
-
-    cuts = _overruns(pt, part, base)
-    if not cuts:
-        return base
-    cut_t = np.asarray([t for t, _ in cuts], dtype=np.float64)
-    removed = np.concatenate(([0.0], np.cumsum([x for _, x in cuts])))
-    return lambda t: base(t) - removed[np.searchsorted(cut_t, np.asarray(t, dtype=np.float64), side="right")]
-
-
-def _overruns(pt: Any, part: Any, base: Callable[[Any], np.ndarray]) -> list[tuple[float, float]]:
-    """(end in divisions, quarters too long) of each bar longer than its time signature, in time order."""
-    if next(part.iter_all(pt.score.TimeSignature), None) is None:
-        return []
-    ts_map = part.time_signature_map
-    cuts = []
-    for m in part.iter_all(pt.score.Measure):
-        if m.start is None or m.end is None:
-            continue
-        beats, beat_type = np.asarray(ts_map(m.start.t), dtype=np.float64)[:2]
-        excess = float(base(m.end.t) - base(m.start.t)) - beats * 4.0 / beat_type
-        if excess > 1e-6 and _voices_disagree(pt, part, m, base):
-            cuts.append((float(m.end.t), excess))
-    return sorted(cuts)
-
-
-def _voices_disagree(pt: Any, part: Any, measure: Any, base: Callable[[Any], np.ndarray]) -> bool:
-    """Whether the voices of a bar end at different times.
-
-    In an overrunning bar that is an export error (one voice's tuplets rounded
-    long); when all voices end together, the bar is written longer on purpose
-    (a cadenza) and keeps its length.
-    """
-    ends: dict[Any, float] = {}
-    for n in part.iter_all(pt.score.GenericNote, measure.start.t, measure.end.t, include_subclasses=True):
-        if n.end is not None and n.end.t > n.start.t:
-            ends[n.voice] = max(ends.get(n.voice, 0.0), float(base(n.end.t)))
-    return len(ends) > 1 and max(ends.values()) - min(ends.values()) > 1e-6
-
-
-def _collect(pt: Any, parts: list[Any], instruments: dict[str, Instrument] | None = None) -> ScoreNotes:
-    """Plain notes, marks, tempo map and time signatures of the (unfolded) parts, with their
-    MIDI instruments (``instruments``: by part id)."""
-    kept: list[PartNotes] = []
-    tempos: dict[float, float] = {}
-    time_sigs: dict[float, tuple[int, int]] = {}
-    end = 0.0
+        root = etree.fromstring(xml, parser)
+    except etree.XMLSyntaxError as e:
+        raise MusicXmlError(path, f"not well-formed XML ({_describe(e)})") from e
+    _strip_namespaces(root)
+    try:
+        parts = read_parts(root)
+    except (TimelineError, RecursionError, ValueError, TypeError, AttributeError) as e:
+        raise MusicXmlError(path, f"cannot read this score ({_describe(e)})") from e
     for i, part in enumerate(parts):
-        q = _quarters(pt, part)
-        if part.last_point is not None:
-            end = max(end, float(q(part.last_point.t)))
-        for t in part.iter_all(pt.score.Tempo):
-            qpm = float(pt.utils.music.to_quarter_tempo(t.unit or "q", t.bpm)) if t.bpm else 0.0
-            if MIN_QPM <= qpm <= MAX_QPM:
-                tempos.setdefault(round(float(q(t.start.t)), 6), qpm)
-        for ts in part.iter_all(pt.score.TimeSignature):
-            time_sigs.setdefault(round(float(q(ts.start.t)), 6), (int(ts.beats), int(ts.beat_type)))
-        notes = _part_notes(pt, part, q, part.part_name or f"Part {i + 1}")
-        midi = (instruments or {}).get(str(part.id))
-        if midi is not None:
-            notes.program, notes.channel = midi.program, midi.channel
-        if len(notes):
-            kept.append(notes)
-    return ScoreNotes(
-        parts=kept,
-        tempos=sorted(tempos.items()),
-        time_signatures=[(k, *v) for k, v in sorted(time_sigs.items())],
-        end=end,
-    )
+        name_notes(part, i)
+    ids = [n.id for p in parts for n in p.notes if n.pitched and n.tie_prev is None]
+    if len(set(ids)) != len(ids):  # the file's own ids repeat: number them afresh
+        renumber_notes(parts)
+    notes: list[str] = []
+    if any(n.microtone for p in parts for n in p.notes):
+        notes.append("microtones played on the nearest key")
+    played = []
+    for part in parts:
+        try:
+            played.append(unfolded(part) if unfold else as_written(part))
+        except UnfoldError as e:
+            why = f"repeats not unfolded ({e}): every bar played once, in written order"
+            if why not in notes:
+                notes.append(why)
+            played.append(as_written(part))
+    instruments = {k: (v.program, v.channel) for k, v in part_instruments(xml).items()}
+    try:
+        return replace(score_notes(played, instruments), warnings=tuple(notes))
+    except (ValueError, TypeError, IndexError) as e:
+        raise MusicXmlError(path, f"cannot read this score ({_describe(e)})") from e
 
 
-def _part_notes(pt: Any, part: Any, q: Callable[[Any], np.ndarray], name: str) -> PartNotes:
-    """One part's notes in note-array order, with their articulations, slurs and fermatas."""
-    na = part.note_array(include_grace_notes=True, include_staff=True)
-    by_id = {n.id: n for n in part.notes_tied}
-    objs = [by_id[i] for i in na["id"]]
-    onset = q(na["onset_div"])
-    duration = np.maximum(q(na["onset_div"] + na["duration_div"]) - onset, 0.0)
-    fermata_times = {f.start.t for f in part.iter_all(pt.score.Fermata) if f.start is not None}
-    grace = [sum(1 for _ in n.iter_grace_seq()) if isinstance(n, pt.score.GraceNote) else 0 for n in objs]
-    staff = np.maximum(np.asarray(na["staff"], dtype=np.int64), 1)
-    # from the notes: an unfolded part's slurs keep their notes but lose their time points
-    spans = {
-        id(s): s
-        for n in objs
-        for s in n.slur_starts
-        if s is not None and s.start_note is not None and s.end_note is not None
-    }
-    slurs = sorted((float(q(s.start_note.start.t)), float(q(s.end_note.start.t))) for s in spans.values())
-    marks, sound = _marks(pt, part, q)
-    return PartNotes(
-        name=str(name),
-        n_staves=max(int(part.number_of_staves or 1), int(staff.max(initial=1))),
-        onset=onset,
-        duration=np.where(np.asarray(grace) > 0, 0.0, duration),
-        pitch=np.asarray(na["pitch"], dtype=np.int64),
-        staff=staff,
-        grace=np.asarray(grace, dtype=np.int64),
-        articulations=[frozenset(n.articulations or ()) for n in objs],
-        fermata=np.asarray([n.fermata is not None or n.start.t in fermata_times for n in objs], dtype=bool),
-        slur_start=np.asarray([any(s is not None for s in n.slur_starts) for n in objs], dtype=bool),
-        slur_end=np.asarray(
-            [any(s is not None for m in _tie_chain(n) for s in m.slur_stops) for n in objs], dtype=bool
-        ),
-        note_id=np.asarray([str(i) for i in na["id"]], dtype=object),
-        slurs=slurs,
-        marks=marks,
-        sound_dynamics=sound,
-        tied_ids=[tuple(str(m.id) for m in _tie_chain(n))[1:] for n in objs],
-    )
-
-
-def _tie_chain(note: Any) -> Iterator[Any]:
-    """A note and the notes tied on to it (a slur may end on the last of them)."""
-    seen = 0
-    while note is not None and seen < 10_000:
-        yield note
-        note = note.tie_next
-        seen += 1
-
-
-def _mark_kind(pt: Any, d: Any) -> str | None:
-    s = pt.score
-    kinds = (
-        (s.ConstantLoudnessDirection, "dynamic"),
-        (s.ImpulsiveLoudnessDirection, "impulsive"),
-        (s.IncreasingLoudnessDirection, "cresc"),
-        (s.DecreasingLoudnessDirection, "dim"),
-        (s.ResetTempoDirection, "tempo_reset"),
-        (s.ConstantTempoDirection, "tempo"),
-        (s.IncreasingTempoDirection, "accel"),
-        (s.DecreasingTempoDirection, "rit"),
-    )
-    return next((k for cls, k in kinds if isinstance(d, cls)), None)
-
-
-def _marks(pt: Any, part: Any, q: Callable[[Any], np.ndarray]) -> tuple[list[Mark], list[tuple[float, int]]]:
-    """The part's dynamics, hairpins and tempo words; the velocities of ``<sound dynamics>``."""
-    marks = []
-    for d in part.iter_all(pt.score.Direction, include_subclasses=True):
-        kind = _mark_kind(pt, d)
-        if kind is None or d.start is None:
-            continue
-        text = str(d.text or "").strip().lower()
-        if kind == "tempo_reset":
-            ref = d.reference_tempo
-            text = str(ref.text).strip().lower() if ref is not None and ref.text else text
-        end = float(q(d.end.t)) if d.end is not None and d.end.t > d.start.t else None
-        marks.append(Mark(kind, text, float(q(d.start.t)), end, d.staff if d.staff else None))
-    marks.sort(key=lambda m: (m.start, m.kind))
-    # <sound dynamics> is a percentage of forte = 90 (MusicXML); MuseScore's importer scales it so
-    sound = [
-        (float(q(d.start.t)), int(np.clip(round(float(d.velocity) * 0.9), 1, 127)))
-        for d in part.iter_all(pt.score.Dynamic)
-        if d.start is not None and d.velocity > 0
-    ]
-    return marks, sorted(sound)
+def _strip_namespaces(root: Any) -> None:
+    """A score with a default namespace reads as one without (partitura's importer needs none)."""
+    if isinstance(root.tag, str) and root.tag.startswith("{"):
+        for el in root.iter():
+            if isinstance(el.tag, str) and el.tag.startswith("{"):
+                el.tag = el.tag.split("}", 1)[1]
