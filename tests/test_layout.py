@@ -153,13 +153,14 @@ def test_reads_only_the_grid_of_encoding(sub):
             assert {t for t in targets if subsystem(t) == "encoding"} <= {"autodynamics_cli.encoding.grid"}
 
 
-def test_partitura_only_imported_when_a_score_is_read():
-    """The [musicxml] extra is optional: no module may need partitura (or lxml) to be imported."""
+def test_the_musicxml_extra_only_imported_when_a_score_is_read():
+    """The [musicxml] extra is optional: no module may need lxml or lark to be imported, and none
+    imports partitura (autodyn's own reader replaced it)."""
     assert [
         (m, t)
         for m, p in MODULES.items()
         for t, at_top in imports(p)
-        if t.split(".")[0] in ("partitura", "lxml") and at_top
+        if (t.split(".")[0] in ("lxml", "lark") and at_top) or t.split(".")[0] == "partitura"
     ] == []
 
 

@@ -232,7 +232,8 @@ def _eval_musicxml(net, entries: list, split: str, read_dynamics: bool, read_sta
     from autodynamics_cli.training.evaluate import MUSICXML_METRICS, evaluate_musicxml, summarize
 
     try:
-        import partitura  # noqa: F401
+        import lark  # noqa: F401
+        import lxml  # noqa: F401
     except ImportError:
         err.print(f"MusicXML comparison skipped: {EXTRA_HINT}", markup=False)
         return None

@@ -1,6 +1,6 @@
 """MusicXML scores (``.musicxml``, ``.mxl``, ``.xml``) played into MIDI bytes, with their markings.
 
-Needs the ``[musicxml]`` extra (partitura), imported only when a score is read.
+Needs the ``[musicxml]`` extra (lxml and lark), imported only when a score is read.
 """
 
 from autodynamics_cli.musicxml.markings import MARKING_NAMES

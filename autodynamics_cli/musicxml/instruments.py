@@ -1,4 +1,4 @@
-"""Each part's MIDI instrument as the score's ``<part-list>`` gives it (partitura does not read it).
+"""Each part's MIDI instrument as the score's ``<part-list>`` gives it.
 
 ``<score-part id="P1"><midi-instrument><midi-channel>1</midi-channel><midi-program>41</midi-program>``:
 channels 1-16 and programs 1-128 in the file, 0-based here, as in MIDI bytes. The
@@ -30,7 +30,7 @@ def _number(text: str | None, lo: int, hi: int) -> int | None:
 
 def part_instruments(xml: bytes) -> dict[str, Instrument]:
     """Part id -> its first ``<midi-instrument>``'s program and channel, read from ``<part-list>`` only."""
-    from lxml import etree  # a partitura dependency
+    from lxml import etree
 
     out: dict[str, Instrument] = {}
     context = etree.iterparse(io.BytesIO(xml), events=("end",), resolve_entities=False, huge_tree=True)
@@ -50,5 +50,5 @@ def part_instruments(xml: bytes) -> dict[str, Instrument]:
             elif name == "part-list":
                 break
     except etree.XMLSyntaxError:
-        pass  # partitura reports what is wrong with the file
+        pass  # read.py reports what is wrong with the file
     return out

@@ -1,8 +1,8 @@
 """What autodyn keeps of a MusicXML score: plain arrays and marks, no partitura objects.
 
-``read.py`` fills these from partitura's score; ``playback.py`` and
+``read.py`` fills these (``timeline.py``, ``played.py``); ``playback.py`` and
 ``markings.py`` only read them, so both are pure numpy and testable without
-partitura. Times are in quarter notes from the start of the piece (a pickup
+lxml. Times are in quarter notes from the start of the piece (a pickup
 bar starts at 0), after the repeats were unfolded when asked.
 """
 
@@ -19,7 +19,7 @@ MARK_KINDS = ("dynamic", "impulsive", "cresc", "dim", "tempo", "tempo_reset", "r
 
 @dataclass(frozen=True)
 class Mark:
-    """A direction of the score: ``text`` as partitura normalized it (lower case)."""
+    """A direction of the score: ``text`` normalized as partitura did (lower case, "cresc." -> "crescendo")."""
 
     kind: str
     text: str
@@ -43,7 +43,7 @@ class PartNotes:
     fermata: np.ndarray  # bool
     slur_start: np.ndarray  # bool: a slur begins on this note
     slur_end: np.ndarray  # bool: a slur ends on this note
-    note_id: np.ndarray  # partitura's note id (with "-k" for the k-th pass when unfolded), str
+    note_id: np.ndarray  # the file's note id or one made up ("-k": the k-th pass when unfolded), str
     slurs: list[tuple[float, float]] = field(default_factory=list)  # (start, end) quarters
     marks: list[Mark] = field(default_factory=list)
     sound_dynamics: list[tuple[float, int]] = field(default_factory=list)  # (quarters, velocity)

@@ -112,9 +112,9 @@ def unfolded(part: Part) -> Played:
                 before = [x for x in out.time_signatures if x[0] < t + delta]
                 if not before or before[-1][1:] != (b, bt):
                     out.time_signatures.append((t + delta, b, bt))
-        for t, d in part.divisions.items() if isinstance(part.divisions, dict) else part.divisions:
+        for t, per_quarter in part.divisions:
             if s <= t < e:
-                out.divisions[t + delta] = d
+                out.divisions[t + delta] = per_quarter
         for m in part.measures:
             if s <= m.start < e:
                 out.measures.append(Measure(m.start + delta, m.end + delta, m.number))

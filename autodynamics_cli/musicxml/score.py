@@ -28,7 +28,7 @@ class MusicXmlScore:
     markings: np.ndarray  # (n_notes, len(marking_names)) float32, see ``markings.py``
     marking_names: tuple[str, ...]
     onset_quarter: np.ndarray  # played onset in quarters from the start, float64
-    note_id: np.ndarray  # partitura's note id ("n12-2": note n12, second pass of a repeat), str
+    note_id: np.ndarray  # the score's note id ("n12-2": note n12, second pass of a repeat), str
     warnings: tuple[str, ...] = ()  # what was repaired or played otherwise than written
 
 

@@ -12,6 +12,7 @@ note a tie or slur joins, so scores read as they did when partitura read them;
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,8 @@ IMPULSIVE_DYNAMICS = {"fp", "pf", "rf", "rfz", "fz", "sf", "sffz", "sfp", "sfzp"
 STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 ACCIDENTALS = {"sharp": 1, "natural": 0, "flat": -1, "double-sharp": 2, "sharp-sharp": 2, "flat-flat": -2}
 ACCIDENTALS |= {"natural-sharp": 1, "natural-flat": -1}
+# the marks that last until the next of their family (partitura's set_end_times)
+FAMILIES = {"dynamic": "loudness", "tempo": "tempo", "tempo_reset": "tempo", "articulation": "articulation"}
 NAVIGATION = ("fine", "dacapo", "tocoda", "coda", "dalsegno", "segno")
 _NAV_VALUES = {"fine": ("yes", "1"), "dacapo": ("yes",), "tocoda": ("coda",), "coda": ("coda",)}
 _NAV_VALUES |= {"dalsegno": ("segno",), "segno": ("segno",)}
@@ -115,7 +118,7 @@ class Part:
     time_signatures: list[tuple[int, int, int]] = field(default_factory=list)
     divisions: list[tuple[int, int]] = field(default_factory=list)  # (t, divisions per quarter)
     measures: list[Measure] = field(default_factory=list)
-    repeats: list[list[int | None]] = field(default_factory=list)  # [start, end]
+    repeats: list[list[Any]] = field(default_factory=list)  # [start, end], int or None
     endings: list[list[Any]] = field(default_factory=list)  # [start, end, number]
     navigation: list[tuple[str, int]] = field(default_factory=list)  # (kind, t)
     fermatas: list[tuple[int, str | None]] = field(default_factory=list)  # barline fermatas (t, location)
@@ -187,9 +190,10 @@ class _PartReader:
         self.ongoing: dict[Any, Any] = {}
         self.ties: dict[tuple[str, int], dict[int, Note]] = {}
         self.tie_pitches: list[int] = []
-        self.repeat: list[int | None] | None = None
+        self.repeat: list[Any] | None = None
         self.ending: list[Any] | None = None
         self.position = 0
+        self.volta = "1"  # the numbers of the last ending that started
 
     def point(self, *ts: int | None) -> None:
         self.part.points.update(t for t in ts if t is not None)
@@ -295,8 +299,7 @@ class _PartReader:
                             unit, bpm = text.split()
                             starting.append(_quarter_tempo(unit, float(bpm)))
                         else:
-                            constant = {"dynamic": "loudness", "tempo": "tempo", "tempo_reset": "tempo", "articulation": "articulation"}
-                            starting.append(Direction(kind, text, None, constant=constant.get(kind, "")))
+                            starting.append(Direction(kind, text, None, constant=FAMILIES.get(kind, "")))
             elif dt.tag == "wedge":
                 key = ("wedge", _attr_int(dt, "number") or 1)
                 kind = dt.get("type")
@@ -310,20 +313,20 @@ class _PartReader:
                         ending.append(d)
             elif dt.tag == "dashes":
                 dashes[("dashes", _attr_int(dt, "number") or 1)] = dt.get("type")
-        for key, kind in dashes.items():
-            if kind == "start":
+        for key, dash in dashes.items():
+            if dash == "start":
                 self.ongoing[key] = starting
-            elif kind == "stop":
+            elif dash == "stop":
                 found = self.ongoing.pop(key, None)
                 if found is not None:
                     ending.extend(found)
-        for d in starting:  # in order: a metronome mark needs a time point before it
-            if isinstance(d, Direction):
-                d.start = position
-                p.directions.append(d)
+        for item in starting:  # in order: a metronome mark needs a time point before it
+            if isinstance(item, Direction):
+                item.start = position
+                p.directions.append(item)
                 self.point(position)
             elif position in p.points and not any(t == position for t, _ in p.tempos):
-                p.tempos.append((position, d))
+                p.tempos.append((position, item))
         for d in ending:
             d.end = position
             self.point(position)
@@ -345,11 +348,12 @@ class _PartReader:
             self.point(at)
         ending = e.find("ending")
         if ending is not None:
+            number = self.volta_number(ending)
             if ending.get("type") == "start":
-                self.ending = [at, None, ending.get("number")]
+                self.ending = [at, None, number]
                 self.part.endings.append(self.ending)
             elif ending.get("type") in ("stop", "discontinue"):
-                en = self.ending or [None, None, ending.get("number")]
+                en = self.ending or [None, None, number]
                 if self.ending is None:
                     self.part.endings.append(en)
                 en[1] = at
@@ -361,6 +365,16 @@ class _PartReader:
             else:
                 self.part.fermatas.append((position, location))
                 self.point(position)
+
+    def volta_number(self, ending: Any) -> str:
+        """An ending's numbers, "1, 2"; one without numbers ("", "a") takes its bracket's start's."""
+        numbers = re.findall(r"\d+", ending.get("number") or "")
+        if not numbers:
+            return self.volta
+        clean = ", ".join(numbers)
+        if ending.get("type") == "start":
+            self.volta = clean
+        return clean
 
     def note(self, e: Any, position: int, prev: Note | None) -> tuple[int, Note]:
         p = self.part
@@ -462,17 +476,17 @@ class _PartReader:
             if r[1] is None:
                 later = [s[0] for s in started if s[0] > r[0]]
                 r[1] = later[0] if later else p.last
-        volta: list[list[int | None]] = []
+        volta: list[list[Any]] = []
         for r in p.repeats:
             if r[0] is None:
                 if any(en[1] == r[1] and any(q[1] == en[0] for q in p.repeats) for en in p.endings):
                     volta.append(r)
                     continue
                 ends = [0] + [q[1] for q in p.repeats if q[0] is not None]
-                r[0] = max((x for x in ends if x is not None and x < r[1]), default=0)  # type: ignore[operator]
+                r[0] = max((x for x in ends if x is not None and x < r[1]), default=0)
         for r in volta:
-            starts = [0] + [q[0] for q in p.repeats if q[0] is not None]
-            r[0] = max((x for x in starts if x is not None and x < r[1]), default=0)  # type: ignore[operator]
+            begins = [0] + [q[0] for q in p.repeats if q[0] is not None]
+            r[0] = max((x for x in begins if x < r[1]), default=0)
         for key, o in self.ongoing.items():
             if key[0] == "wedge":
                 p.directions.remove(o)

@@ -63,7 +63,7 @@ def _segments(part: Part) -> dict[str, _Segment]:
         raise UnfoldError("more than 52 repeat and jump boundaries")
     letters = [chr(65 + i) for i in range(26)] + [chr(97 + i) for i in range(26)]
     info: dict[int, _Segment] = {
-        s: _Segment(letters[i], s, e) for i, (s, e) in enumerate(zip(times[:-1], times[1:]))
+        s: _Segment(letters[i], s, e) for i, (s, e) in enumerate(zip(times[:-1], times[1:], strict=True))
     }
     ids = {t: seg.id for t, seg in info.items()} | {times[-1]: "END"}
     volta_repeat_start = 0
@@ -133,27 +133,38 @@ def _segments(part: Part) -> dict[str, _Segment]:
             if ss == 0:
                 seg.type = "leap_end"
     for seg in info.values():
-        plain = [d for d in seg.to if "Volta_" not in d and "Navigation" not in d]
-        volta = [d for d in seg.to if "Volta_" in d]
-        nav1 = [d[12:] for d in seg.to if "Navigation1_" in d]
-        nav2 = [d[12:] for d in seg.to if "Navigation2_" in d]
-        plain = list(set(plain))
-        if "END" in volta + plain + nav1:
-            while "END" in plain:
-                plain.remove("END")
-            nav1.append("END")
-        plain.sort()
-        volta.sort()
-        volta = [d[8:] for d in volta]
-        plain = [d for d in plain if d not in volta]
-        seg.to = volta + plain + nav1
-        seg.await_to = nav2
+        _order_destinations(seg)
     return {seg.id: seg for seg in info.values()}
+
+
+def _order_destinations(seg: _Segment) -> None:
+    """Repeats' destinations in the order partitura takes them; jumps after a D.C. wait in ``await_to``."""
+    plain = [d for d in seg.to if "Volta_" not in d and "Navigation" not in d]
+    volta = [d for d in seg.to if "Volta_" in d]
+    nav1 = [d[12:] for d in seg.to if "Navigation1_" in d]
+    nav2 = [d[12:] for d in seg.to if "Navigation2_" in d]
+    plain = list(set(plain))
+    if "END" in volta + plain + nav1:
+        while "END" in plain:
+            plain.remove("END")
+        nav1.append("END")
+    plain.sort()
+    volta.sort()
+    volta = [d[8:] for d in volta]
+    plain = [d for d in plain if d not in volta]
+    seg.to = volta + plain + nav1
+    seg.await_to = nav2
 
 
 def played_spans(part: Part) -> list[tuple[int, int]]:
     """The written spans ``(start, end)`` in the order they are played."""
-    segments = _segments(part)
+    try:
+        return _path(_segments(part))
+    except IndexError:  # partitura fails here too: an ending or repeat it cannot place
+        raise UnfoldError("endings or repeats out of order") from None
+
+
+def _path(segments: dict[str, _Segment]) -> list[tuple[int, int]]:
     if not segments:
         return []
     path = ["A"]

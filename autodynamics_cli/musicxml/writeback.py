@@ -10,7 +10,7 @@ only the score entry is replaced.
 Which ``<note>`` element a played note came from: the score is read a second
 time from a copy whose ``<note>`` start tags carry ``id="autodyn-K"`` (K, the
 element's index in document order), through the same ``load_score`` as every
-read, so partitura's note ids (``autodyn-K-2``: the second pass through a
+read, so the read score's note ids (``autodyn-K-2``: the second pass through a
 repeat) name the elements. The choices where one element is not one played note:
 
 - a note played in several passes of a repeat gets the mean of their
@@ -80,7 +80,7 @@ class NoteTag:
     end: int  # offset just after its start tag's ">"
     insert_at: int  # where a new attribute goes: after the last attribute
     close: int  # offset just after its "</note>" (``end`` for an empty <note/>)
-    kind: str  # "pitch", "unpitched" or "rest" (no <pitch> or <unpitched>: a rest, as partitura reads it)
+    kind: str  # "pitch", "unpitched" or "rest" (no <pitch> or <unpitched>: a rest, as read.py reads it)
     grace: bool
     cue: bool
     chord: bool

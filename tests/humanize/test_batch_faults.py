@@ -110,7 +110,7 @@ def test_a_file_without_notes_on_standard_input_comes_out_unchanged(tiny_weights
 def test_a_musicxml_score_without_pitched_notes_is_refused_in_one_line(
     tmp_path, tiny_weights, capsys, monkeypatch
 ):
-    pytest.importorskip("partitura")
+    pytest.importorskip("lxml")
     import xml_scores as X
 
     src = tmp_path / "rests.musicxml"

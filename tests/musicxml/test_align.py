@@ -43,7 +43,7 @@ def test_matching_by_pitch_and_onset_each_note_once():
 @pytest.fixture
 def export(tmp_path: Path) -> tuple[Path, Path]:
     """A score and a MIDI export of it (autodyn's own playback, stepped velocities p then f)."""
-    pytest.importorskip("partitura")
+    pytest.importorskip("lxml")
     from autodynamics_cli.musicxml import read_musicxml
 
     score = tmp_path / "song.musicxml"

@@ -15,7 +15,7 @@ from autodynamics_cli.errors import AutodynError
 from autodynamics_cli.midi.read import read_midi, track_names
 from autodynamics_cli.musicxml import MusicXmlError, read_musicxml
 
-pytest.importorskip("partitura")
+pytest.importorskip("lxml")
 
 
 def played(xml: str, unfold: bool = True, name: str = "x.musicxml"):

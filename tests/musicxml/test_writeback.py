@@ -43,7 +43,10 @@ SCORES = {
     "chords": X.chords,
     "decorated": X.decorated,
 }
-needs_partitura = pytest.mark.skipif(importlib.util.find_spec("partitura") is None, reason="needs partitura")
+needs_reader = pytest.mark.skipif(
+    importlib.util.find_spec("lxml") is None or importlib.util.find_spec("lark") is None,
+    reason="needs the [musicxml] extra (lxml, lark)",
+)
 
 
 def _stripped(el: ET.Element) -> ET.Element:
@@ -206,7 +209,7 @@ def test_element_velocities_means_ties_and_rounding():
 # --- the mapping: the tagged read is the read ---------------------------------------------------
 
 
-@needs_partitura
+@needs_reader
 @pytest.mark.parametrize("name", sorted(SCORES))
 @pytest.mark.parametrize("unfold", [True, False])
 def test_tagged_read_plays_the_same_midi_and_markings(name, unfold):
@@ -222,7 +225,7 @@ def test_tagged_read_plays_the_same_midi_and_markings(name, unfold):
         assert all(tags[k].kind == "pitch" for k in elems)
 
 
-@needs_partitura
+@needs_reader
 def test_repeats_ties_and_grace_notes_map_to_their_elements():
     wb = read_for_writeback("x.musicxml", X.repeated().encode())
     assert wb.elements == [(0,), (1,), (0,), (2,)]  # bar 1 twice: the same element
@@ -232,7 +235,7 @@ def test_repeats_ties_and_grace_notes_map_to_their_elements():
     assert sorted(wb.elements) == [(0,), (1,), (2,), (3,)]  # the grace note (1) too
 
 
-@needs_partitura
+@needs_reader
 def test_file_ids_that_repeat_do_not_matter():
     xml = X.scale().replace("<note>", '<note id="same">')
     plain = read_musicxml("x.musicxml", xml.encode())
@@ -245,7 +248,7 @@ def test_file_ids_that_repeat_do_not_matter():
 # --- the files written ---------------------------------------------------------------------------
 
 
-@needs_partitura
+@needs_reader
 @pytest.mark.parametrize("name", sorted(SCORES))
 def test_written_score_differs_only_by_the_dynamics(name):
     data = SCORES[name]().encode()
@@ -264,7 +267,7 @@ def test_written_score_differs_only_by_the_dynamics(name):
     assert read_musicxml("x.musicxml", out).midi == read_musicxml("x.musicxml", data).midi
 
 
-@needs_partitura
+@needs_reader
 def test_every_pitched_note_gets_dynamics_and_rests_none():
     for name in ("tied", "chords", "two_staves", "repeated", "marked"):
         out, _ = humanized(SCORES[name]().encode())
@@ -272,14 +275,14 @@ def test_every_pitched_note_gets_dynamics_and_rests_none():
             assert (t.dynamics_span is not None) == t.pitched, (name, t)
 
 
-@needs_partitura
+@needs_reader
 def test_a_note_below_the_piano_keeps_what_it_had():
     out, per_element = humanized(X.decorated().encode())
     tags = note_tags(out.decode())
     assert 4 not in per_element and tags[4].dynamics_span is None  # C0: not played, not written
 
 
-@needs_partitura
+@needs_reader
 def test_repeated_bar_gets_the_mean_and_tied_notes_the_first_velocity():
     out, _ = humanized(X.repeated().encode(), velocity=lambda i: [40, 70, 61, 90][i])
     assert re.findall(r'dynamics="([\d.]+)"', out.decode()) == [
@@ -293,7 +296,7 @@ def test_repeated_bar_gets_the_mean_and_tied_notes_the_first_velocity():
     assert values[3] != values[4]  # each its own: the dyad's notes are two played notes
 
 
-@needs_partitura
+@needs_reader
 @pytest.mark.parametrize(
     "bom, codec", [(codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")]
 )
@@ -311,7 +314,7 @@ def test_utf16_with_bom_and_doctype_survive(bom, codec):
     assert_same_tree(_stripped(ET.fromstring(data)), _stripped(ET.fromstring(out)))
 
 
-@needs_partitura
+@needs_reader
 def test_latin1_score_stays_latin1():
     text = X.scale().replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').replace("Piano", "Klavier für Anna")
     data = text.encode("latin-1")
@@ -320,7 +323,7 @@ def test_latin1_score_stays_latin1():
     assert "für".encode("latin-1") in out
 
 
-@needs_partitura
+@needs_reader
 def test_mxl_round_trip_keeps_the_other_entries():
     xml = X.repeated()
     buf = io.BytesIO()
@@ -354,7 +357,7 @@ def test_mxl_round_trip_keeps_the_other_entries():
     assert xml_bytes("x.mxl", out) == written.encode()
 
 
-@needs_partitura
+@needs_reader
 def test_comments_and_cdata_holding_note_are_not_touched():
     data = X.decorated().encode()
     out, _ = humanized(data)
@@ -381,7 +384,7 @@ def test_errors_are_one_line_autodyn_errors():
 SUITE = os.environ.get("AUTODYN_WRITEBACK_SUITE")
 
 
-@needs_partitura
+@needs_reader
 @pytest.mark.skipif(not SUITE, reason="set AUTODYN_WRITEBACK_SUITE to a folder of MusicXML files")
 def test_suite_folder():
     files = sorted(p for p in Path(str(SUITE)).rglob("*") if p.suffix in (".xml", ".musicxml", ".mxl"))

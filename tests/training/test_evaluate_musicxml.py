@@ -31,7 +31,7 @@ def test_note_map_moves_values_onto_the_midi_scores_notes(tmp_path: Path):
 
 
 def test_musicxml_and_midi_export_are_compared_on_the_same_notes(shared_data: Path):
-    pytest.importorskip("partitura")
+    pytest.importorskip("lxml")
     from autodynamics_cli.inference.model import load_model
     from autodynamics_cli.training.evaluate import evaluate_musicxml, evaluate_scores
 

@@ -15,7 +15,7 @@ from autodynamics_cli.training import datasets
 from autodynamics_cli.training.datasets import AlignedEntry, load_aligned, score_order
 from autodynamics_cli.training.sampler import WindowSampler
 
-pytest.importorskip("partitura")
+pytest.importorskip("lxml")
 
 
 def asap_piece(folder: Path) -> AlignedEntry:
@@ -77,10 +77,10 @@ def test_missing_extra_stops_training_not_one_piece(tmp_path: Path, monkeypatch)
 
     e = asap_piece(tmp_path / "piece")
 
-    def no_partitura(path, *a, **k):
+    def no_extra(path, *a, **k):
         raise MusicXmlError(path, EXTRA_HINT)
 
-    monkeypatch.setattr("autodynamics_cli.musicxml.read_musicxml", no_partitura)
+    monkeypatch.setattr("autodynamics_cli.musicxml.read_musicxml", no_extra)
     with pytest.raises(UsageError, match="musicxml"):
         datasets.aligned_piece(e, cache=False, markings=True)
     assert datasets.aligned_piece(e, cache=False) is not None  # without markings nothing is read
