@@ -19,7 +19,7 @@ MARK_KINDS = ("dynamic", "impulsive", "cresc", "dim", "tempo", "tempo_reset", "r
 
 @dataclass(frozen=True)
 class Mark:
-    """A direction of the score: ``text`` normalized as partitura did (lower case, "cresc." -> "crescendo")."""
+    """A direction of the score; ``text`` normalized as partitura does it ("cresc." -> "crescendo")."""
 
     kind: str
     text: str
