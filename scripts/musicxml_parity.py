@@ -31,7 +31,8 @@ FIELDS = ("onset", "duration", "pitch", "staff", "grace", "fermata", "slur_start
 
 
 def _order(part, ids: bool) -> np.ndarray:
-    keys = (part.note_id.astype(str),) if ids else ()
+    """Notes by onset, pitch, then everything compared (ids, where they are the file's own)."""
+    keys = [part.note_id.astype(str)] if ids else [getattr(part, f) for f in reversed(FIELDS[3:])]
     return np.lexsort((*keys, part.duration.round(6), part.pitch, part.onset.round(6)))
 
 

@@ -11,7 +11,7 @@ sound half their length, staccatissimo a quarter of it.
 
 from __future__ import annotations
 
-import io
+import struct
 from dataclasses import dataclass
 
 import mido
@@ -25,6 +25,7 @@ DEFAULT_QPM = 120.0  # MIDI's and partitura's default tempo; tempo words alone d
 GRACE_QUARTERS = 0.125  # each grace note: a 32nd before the next one / the main note
 MIN_TICKS = 10  # the shortest note written
 PROGRAM = 0  # General MIDI acoustic grand piano
+NOTE_OFF_VELOCITY = 64  # mido's default, as the files were written before
 SHORTEN = {"staccatissimo": 0.25, "staccato": 0.5, "spiccato": 0.5}
 
 
@@ -127,14 +128,14 @@ def play(score: ScoreNotes) -> Playback:
     )
     off_a = tick_a + _lengths(score)
     idx = np.arange(len(pitch_a))
-    mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_QUARTER)
+    chunks = [b"MThd" + struct.pack(">IHHH", 6, 1, len(names), TICKS_PER_QUARTER)]
     part_of_track = (
         np.concatenate([np.full(p.n_staves, i) for i, p in enumerate(score.parts)])
         if score.parts
         else np.zeros(1, dtype=np.int64)
     )
     for k, name in enumerate(names):
-        events: list[tuple[int, int, int, int, mido.Message | mido.MetaMessage]] = [
+        events: list[tuple[int, int, int, int, bytes | mido.MetaMessage]] = [
             (0, 0, 0, -1, mido.MetaMessage("track_name", name=_meta_text(name))),
             (
                 0,
@@ -146,41 +147,48 @@ def play(score: ScoreNotes) -> Playback:
         ]
         if k == 0:
             events += [(t, 0, 0, j + 1, msg) for j, (t, msg) in enumerate(_conductor(score))]
-        for j in idx[track_a == k]:
+        for j in idx[track_a == k].tolist():
             ch, p = int(channel_a[j]), int(pitch_a[j])
-            events.append(
-                (
-                    int(tick_a[j]),
-                    2,
-                    p,
-                    int(j),
-                    mido.Message("note_on", channel=ch, note=p, velocity=int(vel_a[j])),
-                )
-            )
-            events.append((int(off_a[j]), 1, p, int(j), mido.Message("note_off", channel=ch, note=p)))
-        mid.tracks.append(_track(events))
-    buf = io.BytesIO()
-    mid.save(file=buf)
+            events.append((int(tick_a[j]), 2, p, j, bytes((0x90 | ch, p, int(vel_a[j])))))
+            events.append((int(off_a[j]), 1, p, j, bytes((0x80 | ch, p, NOTE_OFF_VELOCITY))))
+        chunks.append(_track(events))
     order = np.lexsort((idx, pitch_a, track_a, tick_a))  # read_midi: by tick, track, then file order
-    return Playback(buf.getvalue(), order, channel_a, tick_a, track_a, vel_a)
+    return Playback(b"".join(chunks), order, channel_a, tick_a, track_a, vel_a)
 
 
-def _program_change(score: ScoreNotes, channels: list[int], part: int) -> mido.Message:
+def _program_change(score: ScoreNotes, channels: list[int], part: int) -> bytes:
     program = score.parts[part].program if score.parts else None
-    return mido.Message(
-        "program_change",
-        channel=channels[part] if score.parts else 0,
-        program=PROGRAM if program is None else program,
-    )
+    channel = channels[part] if score.parts else 0
+    return bytes((0xC0 | channel, PROGRAM if program is None else program))
 
 
-def _track(events: list[tuple[int, int, int, int, mido.Message | mido.MetaMessage]]) -> mido.MidiTrack:
-    """A track from (tick, kind, pitch, index, message): at one tick meta first, offs before ons."""
+def _varlen(value: int) -> bytes:
+    """A MIDI variable-length quantity."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def _track(events: list[tuple[int, int, int, int, bytes | mido.MetaMessage]]) -> bytes:
+    """An MTrk chunk from (tick, kind, pitch, index, message): at one tick meta first, offs before ons.
+
+    Channel messages are given as bytes and written with running status, as mido writes
+    them (the bytes are mido's own, without building a message object per note).
+    """
     events.sort(key=lambda e: e[:4])
-    track = mido.MidiTrack()
-    now = 0
+    data = bytearray()
+    now, running = 0, None
     for t, _, _, _, msg in events:
-        track.append(msg.copy(time=t - now))
+        data += _varlen(t - now)
         now = t
-    track.append(mido.MetaMessage("end_of_track", time=0))
-    return track
+        if isinstance(msg, bytes):
+            data += msg[1:] if msg[0] == running else msg
+            running = msg[0]
+        else:
+            data += bytes(msg.bytes())
+            running = None
+    data += b"\x00\xff\x2f\x00"  # end of track
+    return b"MTrk" + struct.pack(">I", len(data)) + bytes(data)

@@ -9,6 +9,7 @@ only when a score is read. Anything wrong becomes a one-line ``MusicXmlError``.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import zipfile
 from dataclasses import replace
@@ -97,21 +98,31 @@ def check_root(path: str | Path, xml: bytes) -> None:
 
 
 def _lxml(path: str | Path) -> Any:
+    """lxml's etree; a ``MusicXmlError`` naming the extra when it or lark (words.py) is missing."""
     try:
-        import lark  # noqa: F401  (words.py's grammar)
         from lxml import etree
     except ImportError:
         raise MusicXmlError(path, EXTRA_HINT) from None
+    try:
+        found = importlib.util.find_spec("lark") is not None  # imported only when words need it
+    except ValueError:  # a module set to None in sys.modules
+        found = False
+    if not found:
+        raise MusicXmlError(path, EXTRA_HINT)
     return etree
 
 
-def load_score(path: str | Path, data: bytes | None = None, unfold: bool = True) -> ScoreNotes:
+def load_score(
+    path: str | Path, data: bytes | None = None, unfold: bool = True, element_ids: bool = False
+) -> ScoreNotes:
     """Read a ``.musicxml``, ``.xml`` or ``.mxl`` score as it is played.
 
     ``unfold``: repeats, endings and jumps (D.C., D.S., coda) are played as a
     notation program plays them (no repeats after a jump); False plays each bar
     once in written order. Repeats that cannot be followed are played in written
-    order, named in ``ScoreNotes.warnings``. Raises ``MusicXmlError`` (one line,
+    order, named in ``ScoreNotes.warnings``. ``element_ids``: each note's id is
+    ``autodyn-K``, K its ``<note>`` element's index in document order (the
+    write-back's key), instead of the file's own. Raises ``MusicXmlError`` (one line,
     naming the measure at fault where it can; the cause chained for
     ``AUTODYN_DEBUG=1``), also when the ``[musicxml]`` extra is missing.
     """
@@ -133,6 +144,9 @@ def load_score(path: str | Path, data: bytes | None = None, unfold: bool = True)
     except etree.XMLSyntaxError as e:
         raise MusicXmlError(path, f"not well-formed XML ({_describe(e)})") from e
     _strip_namespaces(root)
+    if element_ids:
+        for k, el in enumerate(root.iter("note")):
+            el.set("id", f"autodyn-{k}")
     try:
         parts = read_parts(root)
     except (TimelineError, RecursionError, ValueError, TypeError, AttributeError) as e:

@@ -145,6 +145,16 @@ def _int(e: Any, path: str) -> int | None:
         return None
 
 
+def _value(el: Any) -> int | None:
+    """An element's text as an int, None when absent or not an integer (as ``_int``)."""
+    if el is None or el.text is None:
+        return None
+    try:
+        return int(el.text)
+    except ValueError:
+        return None
+
+
 def _attr_int(e: Any, name: str) -> int | None:
     v = e.get(name)
     if v is None:
@@ -378,40 +388,44 @@ class _PartReader:
 
     def note(self, e: Any, position: int, prev: Note | None) -> tuple[int, Note]:
         p = self.part
-        duration = _int(e, "duration") or 0
-        staff = _int(e, "staff") or 1
-        voice = _int(e, "voice") or 1
+        first: dict[str, Any] = {}  # each kind of child's first element: one pass over the note
+        ties: set[str | None] = set()
+        for child in e:
+            tag = child.tag
+            if tag == "tie":
+                ties.add(child.get("type"))
+            elif tag not in first:
+                first[tag] = child
+        duration = _value(first.get("duration")) or 0
+        staff = _value(first.get("staff")) or 1
+        voice = _value(first.get("voice")) or 1
         note_id = e.get("id") or e.get("ID")
-        chord = e.find("chord") is not None and prev is not None
+        chord = "chord" in first and prev is not None
         if chord:
             assert prev is not None
             if not prev.is_grace_chord:
                 prev.is_grace_chord = True
             position, duration = prev.start, prev.duration
-        notations = e.find("notations")
-        arts = e.find("notations/articulations")  # in any <notations>; slurs only in the first (partitura)
-        articulations = (
-            tuple(a for a in ARTICULATIONS if arts.find(a) is not None) if arts is not None else ()
-        )
-        pitch_el, grace = e.find("pitch"), e.find("grace")
+        notations = first.get("notations")
+        arts = e.find("notations/articulations") if notations is not None else None  # in any <notations>
+        articulations = () if arts is None else tuple(a for a in ARTICULATIONS if arts.find(a) is not None)
+        pitch_el = first.get("pitch")
         microtone = False
         if pitch_el is not None:
             alter, microtone = _alter(pitch_el)
-            if alter is None:
-                acc = _text(e, "accidental")
-                alter = ACCIDENTALS.get((acc or "").strip()) if acc is not None else None
-            pitch = midi_pitch(_text(pitch_el, "step"), alter, _int(pitch_el, "octave"))
-            kind = "grace" if grace is not None else "note"
+            if alter is None and "accidental" in first:
+                alter = ACCIDENTALS.get((first["accidental"].text or "").strip())
+            pitch = midi_pitch(pitch_el.findtext("step"), alter, _int(pitch_el, "octave"))
+            kind = "grace" if "grace" in first else "note"
         else:
-            pitch, kind = -1, "unpitched" if e.find("unpitched") is not None else "rest"
+            pitch, kind = -1, "unpitched" if "unpitched" in first else "rest"
         note = Note(position, duration, kind, pitch, staff, voice, note_id, articulations)
         note.is_grace_chord = chord
-        note.microtone = pitch_el is not None and microtone
+        note.microtone = microtone
         if kind in ("note", "grace") and prev is not None and prev.kind == "grace" and prev.voice == voice:
             prev.grace_next = note
         p.notes.append(note)
         self.point(position, position + duration)
-        ties = {t.get("type") for t in e.findall("tie")}
         if ties:
             key_pitch = pitch if note.pitched else -1
             if key_pitch not in self.tie_pitches:
@@ -420,7 +434,7 @@ class _PartReader:
                 self.ties.setdefault(("stop", key_pitch), {})[position] = note
             if "start" in ties:
                 self.ties.setdefault(("start", key_pitch), {})[position + duration] = note
-        if notations is not None:
+        if notations is not None:  # slurs and fermatas only in the first <notations>, as partitura reads them
             if notations.find("fermata") is not None:
                 note.fermata = True
             self.slurs(notations, note, position)

@@ -315,6 +315,15 @@ _KINDS: dict[str, str | None] = {
 
 
 @cache
+def _have_lark() -> bool:
+    try:
+        import lark  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@cache
 def _parser() -> Any:
     try:
         from lark import Lark
@@ -349,16 +358,80 @@ def _directions(tree: Any) -> list[tuple[str, str]]:
     return [("", "")]  # words, or a construct partitura does not handle
 
 
+# one-word texts ("cresc.", "Allegro") without building the grammar: a word that is exactly one
+# adjective or genre terminal and no other terminal parses to just that (tests/musicxml/test_words.py)
+_ADJECTIVES = {
+    "constant_tempo_adj": CONSTANT_TEMPO_ADJ,
+    "constant_loudness_adj": CONSTANT_LOUDNESS_ADJ,
+    "constant_articulation_adj": CONSTANT_ARTICULATION_ADJ,
+    "constant_mixed_adj": CONSTANT_MIXED_ADJ,
+    "inc_loudness_adj": INC_LOUDNESS_ADJ,
+    "dec_loudness_adj": DEC_LOUDNESS_ADJ,
+    "inc_tempo_adj": INC_TEMPO_ADJ,
+    "dec_tempo_adj": DEC_TEMPO_ADJ,
+    "genre": GENRE,
+}
+_OTHER_TERMINALS = [*NOUN, *PREP, *CONSTANT_QUANTIFIER, *DYNAMIC_QUANTIFIER, "ed", "e", "und", ",", "non"]
+_OTHER_TERMINALS += [r"/[qhe]\.*/", r"/((in|a) )?tempo (i|1|primo)/", r"/(in|a) tempo/", "doppio movimento"]
+_WHITESPACE = re.compile(r"[ \t\f\r\n]+")
+
+
+def _terminal(item: str) -> re.Pattern[str]:
+    body = item[1:-1] if item.startswith("/") else re.escape(item)
+    return re.compile(f"(?:{body})", re.IGNORECASE)
+
+
+@cache
+def _word_terminals() -> tuple[list[tuple[str, re.Pattern[str]]], list[re.Pattern[str]]]:
+    rules = [(rule, _terminal(item)) for rule, items in _ADJECTIVES.items() for item in items]
+    return rules, [_terminal(item) for item in _OTHER_TERMINALS]
+
+
+def _could_parse(string: str) -> bool:
+    """Whether the grammar's terminals can cover ``string`` at all (as lark's lexer matches them,
+    whitespace ignored); when they cannot, the text is no direction and lark need not be built."""
+    rules, others = _word_terminals()
+    patterns = [p for _, p in rules] + others + [re.compile(r"[0-9]+"), re.compile(r"[()=]")]
+    reached, todo = set(), [0]
+    while todo:
+        pos = todo.pop()
+        space = _WHITESPACE.match(string, pos)
+        pos = space.end() if space else pos
+        if pos == len(string):
+            return True
+        if pos in reached:
+            continue
+        reached.add(pos)
+        todo += [m.end() for p in patterns if (m := p.match(string, pos)) and m.end() > pos]
+    return False
+
+
+def _one_word(string: str) -> list[tuple[str, str]] | None:
+    """The directions of a one-word text, or None when only the grammar can tell."""
+    if not string or any(c.isspace() or c in "()=," for c in string):
+        return None
+    rules, others = _word_terminals()
+    found = {rule for rule, pattern in rules if pattern.fullmatch(string)}
+    if len(found) != 1 or any(p.fullmatch(string) for p in others):
+        return None
+    kind = _KINDS[found.pop()]
+    return [(kind, _regularize([string]))] if kind else []
+
+
 @cache
 def parse_words(text: str) -> tuple[tuple[str, str], ...]:
     """The directions in a ``<words>`` text: ``(kind, text)`` pairs, kind one of ``_KINDS``'
     values or "metronome" (text "UNIT BPM"); empty when the words are no direction."""
-    parser = _parser()
-    if parser is None:
-        return ()
     string = text.strip().rstrip(".")
+    if not _have_lark():
+        return ()
+    quick = _one_word(string)  # the grammar takes a tenth of a second to build: only when needed
+    if quick is not None:
+        return tuple(quick)
+    if not _could_parse(string):
+        return ()
     try:
-        found = _directions(parser.parse(string))
+        found = _directions(_parser().parse(string))
     except Exception:  # lark's errors: not a direction
         return ()
     return tuple(d for d in found if d[0])

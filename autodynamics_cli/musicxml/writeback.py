@@ -7,11 +7,11 @@ declaration, DOCTYPE, comments, whitespace, attribute order and quoting, the
 encoding and its byte order mark) stays as it was, and in an ``.mxl`` archive
 only the score entry is replaced.
 
-Which ``<note>`` element a played note came from: the score is read a second
-time from a copy whose ``<note>`` start tags carry ``id="autodyn-K"`` (K, the
-element's index in document order), through the same ``load_score`` as every
-read, so the read score's note ids (``autodyn-K-2``: the second pass through a
-repeat) name the elements. The choices where one element is not one played note:
+Which ``<note>`` element a played note came from: ``load_score(...,
+element_ids=True)`` reads the score with each note's id ``autodyn-K`` (K, the
+element's index in document order, as ``note_tags`` counts them), so the read
+score's note ids (``autodyn-K-2``: the second pass through a repeat) name the
+elements. The choices where one element is not one played note:
 
 - a note played in several passes of a repeat gets the mean of their
   velocities, rounded (an element has one attribute);
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from autodynamics_cli.midi.read import read_input
-from autodynamics_cli.musicxml.read import MusicXmlError, _rootfile, check_root, load_score, xml_bytes
+from autodynamics_cli.musicxml.read import MusicXmlError, _rootfile, load_score, xml_bytes
 from autodynamics_cli.musicxml.score import MusicXmlScore, played_score
 
 FORTE_VELOCITY = 90  # MusicXML: dynamics="100" is the velocity of forte, 90
@@ -268,18 +268,6 @@ def set_dynamics(text: str, values: Mapping[int, float], tags: Sequence[NoteTag]
     return _edit(text, edits)
 
 
-def tag_note_ids(text: str, tags: Sequence[NoteTag] | None = None) -> str:
-    """``text`` with ``id="autodyn-K"`` on every ``<note>`` (K: its index), replacing any id it had."""
-    tags = note_tags(text) if tags is None else tags
-    edits = []
-    for tag in tags:
-        if tag.id_span is not None:
-            edits.append((*tag.id_span, f"{ID_PREFIX}{tag.index}"))
-        else:
-            edits.append((tag.insert_at, tag.insert_at, f' id="{ID_PREFIX}{tag.index}"'))
-    return _edit(text, edits)
-
-
 @dataclass(frozen=True)
 class XmlCodec:
     """How a document's text goes back to its bytes: Python codec, byte order mark, error handler."""
@@ -347,13 +335,7 @@ def read_for_writeback(path: str | Path, data: bytes | None = None, unfold: bool
     played note's ``<note>`` element; raises ``MusicXmlError`` as the reader does."""
     if data is None:
         data = read_input(path)
-    xml = xml_bytes(path, data)
-    check_root(path, xml)
-    try:
-        tagged = _recode(xml, tag_note_ids)
-    except ValueError as e:
-        raise WritebackError(path, f"cannot edit this score's XML ({e})") from None
-    notes = load_score(path, tagged, unfold=unfold)
+    notes = load_score(path, data, unfold=unfold, element_ids=True)
     score, order = played_score(notes)
     tied = [ids for part in notes.parts for ids in part.tied_ids]
     elements = []

@@ -28,7 +28,6 @@ from autodynamics_cli.musicxml.writeback import (
     note_tags,
     read_for_writeback,
     set_dynamics,
-    tag_note_ids,
     velocity_to_dynamics,
     write_score_with_velocities,
 )
@@ -159,11 +158,17 @@ def test_number_format_is_museScores():
         assert round(float(format_dynamics(velocity_to_dynamics(v))) * 0.9) == v
 
 
-def test_tag_note_ids_numbers_every_note_and_replaces_their_own_ids():
+@needs_reader
+def test_element_ids_number_every_note_element_and_replace_their_own_ids():
+    from autodynamics_cli.musicxml.read import load_score
+
     text = X.decorated()
-    tagged = tag_note_ids(text)
-    assert re.findall(r'id="(autodyn-\d+)"', tagged) == [f"autodyn-{k}" for k in range(5)]
-    assert "my-own-id" not in tagged
+    ids = [
+        i for part in load_score("x.musicxml", text.encode(), element_ids=True).parts for i in part.note_id
+    ]
+    pitched = [t.index for t in note_tags(text) if t.pitched]
+    assert sorted(element_of(i) for i in ids) == pitched  # the write-back's tags count the same elements
+    assert not any("my-own-id" in i for i in ids)
     assert [element_of(x) for x in ("autodyn-3", "autodyn-12-2", "n12", "autodyn-x")] == [3, 12, None, None]
 
 
@@ -206,7 +211,7 @@ def test_element_velocities_means_ties_and_rounding():
         element_velocities(elements, [60])
 
 
-# --- the mapping: the tagged read is the read ---------------------------------------------------
+# --- the mapping: the read with element ids is the read ---------------------------------------------------
 
 
 @needs_reader
