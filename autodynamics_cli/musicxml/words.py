@@ -9,6 +9,7 @@ plain ``(kind, text)`` pairs instead of partitura objects. The grammar needs
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from functools import cache
 from typing import Any
@@ -316,11 +317,11 @@ _KINDS: dict[str, str | None] = {
 
 @cache
 def _have_lark() -> bool:
+    """Whether lark is installed, without importing it (that takes longer than most scores' words)."""
     try:
-        import lark  # noqa: F401
-    except ImportError:
+        return importlib.util.find_spec("lark") is not None
+    except ValueError:  # set to None in sys.modules
         return False
-    return True
 
 
 @cache

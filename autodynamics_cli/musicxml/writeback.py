@@ -33,6 +33,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,8 @@ _TOKEN = re.compile(
     |<(?P<start>{_NAME})(?P<attrs>(?:{_ATTR})*)\s*(?P<empty>/?)>""",
     re.S | re.X,
 )
+# what note_tags looks at: <note> start and end tags, and the markup that can hide one
+_SCAN = re.compile(r"<note(?=[\s/>])|</note\s*>|<!--|<!\[CDATA\[|<\?|<!")
 _ATTRIBUTE = re.compile(r"\s+([^\s<>/=\"']+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _DECLARED = re.compile(rb"""^<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z][\w.:-]*)["']""")
 _TAGGED_ID = re.compile(rf"^{re.escape(ID_PREFIX)}(\d+)(?:-\d+)?$")
@@ -73,21 +76,50 @@ class WritebackError(MusicXmlError):
 
 @dataclass(frozen=True)
 class NoteTag:
-    """One ``<note>`` element of the text: where its start tag is and what it holds."""
+    """One ``<note>`` element of the text: where its start tag is and what it holds.
+
+    What its children say (kind, grace, tie...) is read from the text when first asked:
+    writing the dynamics needs only the start tag.
+    """
 
     index: int  # in document order among all <note> elements, rests included
     start: int  # offset of its start tag's "<"
     end: int  # offset just after its start tag's ">"
     insert_at: int  # where a new attribute goes: after the last attribute
     close: int  # offset just after its "</note>" (``end`` for an empty <note/>)
-    kind: str  # "pitch", "unpitched" or "rest" (no <pitch> or <unpitched>: a rest, as read.py reads it)
-    grace: bool
-    cue: bool
-    chord: bool
-    tie_start: bool  # a <tie type="start"/> child (the sounding tie, not the <tied> notation)
-    tie_stop: bool
     id_span: tuple[int, int] | None  # the id attribute's value, inside its quotes
     dynamics_span: tuple[int, int] | None  # the dynamics attribute's value, inside its quotes
+    text: str = field(repr=False, compare=False, default="")
+
+    @cached_property
+    def _children(self) -> tuple[str, frozenset[str]]:
+        return _children(self.text, self.end, self.close)
+
+    @property
+    def kind(self) -> str:
+        """ "pitch", "unpitched" or "rest" (no <pitch> or <unpitched>: a rest, as read.py reads it)."""
+        return self._children[0]
+
+    @property
+    def grace(self) -> bool:
+        return "grace" in self._children[1]
+
+    @property
+    def cue(self) -> bool:
+        return "cue" in self._children[1]
+
+    @property
+    def chord(self) -> bool:
+        return "chord" in self._children[1]
+
+    @property
+    def tie_start(self) -> bool:
+        """A ``<tie type="start"/>`` child (the sounding tie, not the ``<tied>`` notation)."""
+        return "tie_start" in self._children[1]
+
+    @property
+    def tie_stop(self) -> bool:
+        return "tie_stop" in self._children[1]
 
     @property
     def pitched(self) -> bool:
@@ -143,59 +175,10 @@ def _attribute_spans(attrs: str, offset: int) -> dict[str, tuple[int, int]]:
     return spans
 
 
-@dataclass
-class _OpenNote:
-    """A ``<note>`` whose children are being read."""
-
-    index: int
-    start: int
-    end: int
-    insert_at: int
-    depth: int  # open elements outside it
-    id_span: tuple[int, int] | None
-    dynamics_span: tuple[int, int] | None
-    kind: str = "rest"
-    flags: set[str] = field(default_factory=set)
-
-    def child(self, name: str, attrs: str) -> None:
-        """Record what a child element says about the note."""
-        if name in ("pitch", "unpitched"):
-            self.kind = name
-        elif name in ("grace", "cue", "chord"):
-            self.flags.add(name)
-        elif name == "tie":
-            kind = next((v or w for a, v, w in _ATTRIBUTE.findall(attrs) if a == "type"), "")
-            self.flags.add(f"tie_{kind}")
-
-    def done(self, close: int) -> NoteTag:
-        return NoteTag(
-            index=self.index,
-            start=self.start,
-            end=self.end,
-            insert_at=self.insert_at,
-            close=close,
-            kind=self.kind,
-            grace="grace" in self.flags,
-            cue="cue" in self.flags,
-            chord="chord" in self.flags,
-            tie_start="tie_start" in self.flags,
-            tie_stop="tie_stop" in self.flags,
-            id_span=self.id_span,
-            dynamics_span=self.dynamics_span,
-        )
-
-
-def note_tags(text: str) -> list[NoteTag]:
-    """Every ``<note>`` element of an XML document's text, in document order.
-
-    Comments, CDATA sections, processing instructions and the DOCTYPE are
-    skipped; attribute values may hold ``>``. Raises ``ValueError`` on markup
-    it cannot read (the text is not well-formed XML).
-    """
-    tags: list[NoteTag] = []
-    depth, pos = 0, 0
-    note: _OpenNote | None = None
-    while (pos := text.find("<", pos)) >= 0:
+def _children(text: str, start: int, close: int) -> tuple[str, frozenset[str]]:
+    """The kind of a note and the flags its child elements set, from the text inside it."""
+    kind, flags, depth, pos = "rest", set(), 0, start
+    while (pos := text.find("<", pos, close)) >= 0:
         m = _TOKEN.match(text, pos)
         if m is None:
             raise ValueError(f"unreadable markup at offset {pos}")
@@ -205,30 +188,72 @@ def note_tags(text: str) -> list[NoteTag]:
         pos = m.end()
         if m.group("end") is not None:
             depth -= 1
-            if note is not None and depth == note.depth:
-                tags.append(note.done(pos))
-                note = None
             continue
         name = m.group("start")
         if name is None:
-            continue  # a comment, CDATA section or processing instruction
-        empty = bool(m.group("empty"))
-        if note is not None:
-            if depth == note.depth + 1:
-                note.child(name, m.group("attrs"))
-        elif name == "note":
-            spans = _attribute_spans(m.group("attrs"), m.start("attrs"))
-            note = _OpenNote(
-                len(tags), m.start(), pos, m.end("attrs"), depth, spans.get("id"), spans.get("dynamics")
-            )
-            if empty:
-                tags.append(note.done(pos))
-                note = None
-        if not empty:
+            continue
+        if depth == 0:
+            if name in ("pitch", "unpitched"):
+                kind = name
+            elif name in ("grace", "cue", "chord"):
+                flags.add(name)
+            elif name == "tie":
+                value = next((v or w for a, v, w in _ATTRIBUTE.findall(m.group("attrs")) if a == "type"), "")
+                flags.add(f"tie_{value}")
+        if not m.group("empty"):
             depth += 1
-    if note is not None:
-        raise ValueError(f"<note> at offset {note.start} is not closed")
+    return kind, frozenset(flags)
+
+
+def note_tags(text: str) -> list[NoteTag]:
+    """Every ``<note>`` element of an XML document's text, in document order.
+
+    Comments, CDATA sections, processing instructions and the DOCTYPE are
+    skipped; attribute values may hold ``>``. Only ``<note>`` start and end tags
+    and what hides markup are looked at (a regular expression finds them), so a
+    long score is scanned in a few milliseconds. Raises ``ValueError`` on markup it
+    cannot read there.
+    """
+    tags: list[NoteTag] = []
+    pos = 0
+    open_note: tuple[int, int, int, dict[str, tuple[int, int]]] | None = None
+    while (m := _SCAN.search(text, pos)) is not None:
+        token, at = m.group(), m.start()
+        if token.startswith("</"):
+            if open_note is not None:
+                start, end, insert_at, spans = open_note
+                tags.append(_tag(text, len(tags), start, end, insert_at, m.end(), spans))
+                open_note = None
+            pos = m.end()
+        elif token == "<!--" or token == "<![CDATA[" or token == "<?":
+            stop = {"<!--": "-->", "<![CDATA[": "]]>", "<?": "?>"}[token]
+            k = text.find(stop, m.end())
+            if k < 0:
+                raise ValueError(f"unterminated markup at offset {at}")
+            pos = k + len(stop)
+        elif token == "<!":
+            pos = _skip_declaration(text, at)
+        else:  # <note
+            t = _TOKEN.match(text, at)
+            if t is None or t.group("start") != "note":
+                raise ValueError(f"unreadable markup at offset {at}")
+            if open_note is not None:
+                raise ValueError(f"<note> at offset {open_note[0]} is not closed")
+            spans = _attribute_spans(t.group("attrs"), t.start("attrs"))
+            if t.group("empty"):
+                tags.append(_tag(text, len(tags), at, t.end(), t.end("attrs"), t.end(), spans))
+            else:
+                open_note = (at, t.end(), t.end("attrs"), spans)
+            pos = t.end()
+    if open_note is not None:
+        raise ValueError(f"<note> at offset {open_note[0]} is not closed")
     return tags
+
+
+def _tag(
+    text: str, index: int, start: int, end: int, insert_at: int, close: int, spans: dict[str, tuple[int, int]]
+) -> NoteTag:
+    return NoteTag(index, start, end, insert_at, close, spans.get("id"), spans.get("dynamics"), text)
 
 
 def _edit(text: str, edits: Iterable[tuple[int, int, str]]) -> str:
