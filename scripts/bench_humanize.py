@@ -52,6 +52,7 @@ from free_decoding import decode_free_greedy, decode_reference, free_generation_
 from autodynamics_cli.encoding import tokens as T  # noqa: E402
 from autodynamics_cli.encoding.grid import note_steps  # noqa: E402
 from autodynamics_cli.encoding.windows import plan_windows  # noqa: E402
+from autodynamics_cli.formats.kinds import Kind  # noqa: E402
 from autodynamics_cli.humanize.files import humanize_files  # noqa: E402
 from autodynamics_cli.humanize.inputs import Plan, Source  # noqa: E402
 from autodynamics_cli.inference.choose import TORCH_FROM_BYTES, cpu_cores  # noqa: E402
@@ -63,14 +64,18 @@ from autodynamics_cli.midi.read import read_midi  # noqa: E402
 from autodynamics_cli.model.config import PRESETS  # noqa: E402
 from autodynamics_cli.model.numpy_net import NumpyTagger  # noqa: E402
 from autodynamics_cli.model.torch_net import AutoDynamics  # noqa: E402
+from autodynamics_cli.musicxml import read_musicxml  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "asap-scores"
 
 
-def list_files(data: Path, limit: int | None) -> list[Path]:
-    """The folder's MIDI files (``metadata.csv`` order when there is one), ``limit`` evenly spread."""
+def list_files(data: Path, limit: int | None, musicxml: bool = False) -> list[Path]:
+    """The folder's MIDI files (``metadata.csv`` order when there is one), or its ``.mxl``
+    scores with ``musicxml``; ``limit`` evenly spread."""
     meta = data / "metadata.csv"
-    if meta.is_file():
+    if musicxml:
+        files = sorted(data.rglob("*.mxl"))
+    elif meta.is_file():
         with meta.open(newline="") as f:
             files = [data / row["midi_filename"] for row in csv.DictReader(f)]
     else:
@@ -123,7 +128,11 @@ def run_files(args: argparse.Namespace, files: list[Path], device: torch.device)
     first: list[float] = []
     with tempfile.TemporaryDirectory(prefix="autodyn-bench-") as out:
         # every ASAP score is called midi_score.mid: number the outputs
-        plans = [Plan(Source(f), Path(out) / f"{i:04d}_{f.stem}.mid") for i, f in enumerate(files)]
+        kind = Kind.MUSICXML if args.musicxml else Kind.MIDI
+        plans = [
+            Plan(Source(f), Path(out) / f"{i:04d}_{f.stem}{f.suffix if args.musicxml else '.mid'}", kind=kind)
+            for i, f in enumerate(files)
+        ]
 
         def done(r) -> None:
             if r.ok and not first:
@@ -310,6 +319,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     p.add_argument("--no-startup", action="store_true", help="skip the fresh-process timings")
     p.add_argument(
+        "--musicxml",
+        action="store_true",
+        help="humanize the folder's .mxl scores back into .mxl instead (no decoding or start-up parts)",
+    )
+    p.add_argument(
         "--spinning-threads",
         action="store_true",
         help="leave OpenMP's wait policy at its default (idle threads spin a while)",
@@ -321,10 +335,14 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    files = list_files(args.data, args.limit)
+    files = list_files(args.data, args.limit, args.musicxml)
 
     run, model = run_files(args, files, device)
-    scores = [read_midi(f) for f in files]
+    if args.musicxml:  # the scores as played (their MIDI), for the minutes of music
+        scores = [read_midi(f, read_musicxml(f).midi) for f in files]
+        args.compare_windows, args.no_startup = 0, True
+    else:
+        scores = [read_midi(f) for f in files]
     minutes = sum(s.duration for s in scores) / 60
     run.update(
         {

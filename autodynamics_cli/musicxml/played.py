@@ -229,10 +229,29 @@ def _grace_count(n: Note) -> int:
     return k
 
 
+def _partitura_order(pitched: list[Note], objs: list[Note]) -> list[Note]:
+    """``objs`` in the order of partitura's note array, so notes of one key starting together
+    (two voices on one note) come in the same order, and get the same ids, as before.
+
+    Its notes come by time point; at one point, normal and grace notes are two lists, the
+    kind added there first coming first, each in file order. Then the array is sorted by
+    pitch with numpy's default (unstable) sort on int32, then stably by onset.
+    """
+    first: dict[int, str] = {}
+    for n in pitched:
+        first.setdefault(n.start, n.kind)
+    rank = {id(n): i for i, n in enumerate(pitched)}
+    objs = sorted(objs, key=lambda n: (n.start, n.kind != first[n.start], rank[id(n)]))
+    by_pitch = np.argsort(np.asarray([n.pitch for n in objs], dtype=np.int32))
+    onset = np.asarray([objs[i].start for i in by_pitch], dtype=np.int64)
+    return [objs[by_pitch[i]] for i in np.argsort(onset, kind="mergesort")]
+
+
 def part_notes(p: Played, q: Callable[[Any], np.ndarray], name: str) -> PartNotes:
     """One part's notes (tied groups joined, grace notes included), ordered by onset, then pitch."""
-    objs = [n for n in p.notes if n.pitched and n.tie_prev is None]
-    objs.sort(key=lambda n: (n.start, n.pitch))
+    objs = _partitura_order(
+        [n for n in p.notes if n.pitched], [n for n in p.notes if n.pitched and n.tie_prev is None]
+    )
     chains = [_chain(n) for n in objs]
     start = np.asarray([n.start for n in objs], dtype=np.float64)
     stop = np.asarray([n.start + sum(m.duration for m in c) for n, c in zip(objs, chains, strict=True)])
