@@ -243,8 +243,8 @@ def _partitura_order(pitched: list[Note], objs: list[Note]) -> list[Note]:
     rank = {id(n): i for i, n in enumerate(pitched)}
     objs = sorted(objs, key=lambda n: (n.start, n.kind != first[n.start], rank[id(n)]))
     by_pitch = np.argsort(np.asarray([n.pitch for n in objs], dtype=np.int32))
-    onset = np.asarray([objs[i].start for i in by_pitch], dtype=np.int64)
-    return [objs[by_pitch[i]] for i in np.argsort(onset, kind="mergesort")]
+    by_pitch_objs = [objs[i] for i in by_pitch]
+    return sorted(by_pitch_objs, key=lambda n: n.start)  # stable, as mergesort; any size of int
 
 
 def part_notes(p: Played, q: Callable[[Any], np.ndarray], name: str) -> PartNotes:
