@@ -127,7 +127,8 @@ def test_note_tags_kinds_and_names_that_only_begin_with_note():
 
 
 @pytest.mark.parametrize(
-    "bad", ["<a><note>", "<a><!-- open", "<a><![CDATA[ open", "<!DOCTYPE a [ <!ENTITY x 'y'> <a/>", "<a><note <b>"]
+    "bad",
+    ["<a><note>", "<a><!-- open", "<a><![CDATA[ open", "<!DOCTYPE a [ <!ENTITY x 'y'> <a/>", "<a><note <b>"],
 )
 def test_note_tags_refuse_markup_they_cannot_read(bad):
     with pytest.raises(ValueError):
