@@ -136,17 +136,11 @@ class Part:
 
 def _int(e: Any, path: str) -> int | None:
     """partitura's get_value_from_tag(e, path, int): None when absent or not an integer."""
-    el = e.find(path)
-    if el is None or el.text is None:
-        return None
-    try:
-        return int(el.text)
-    except ValueError:
-        return None
+    return _value(e.find(path))
 
 
 def _value(el: Any) -> int | None:
-    """An element's text as an int, None when absent or not an integer (as ``_int``)."""
+    """An element's text as an int, None when absent or not an integer."""
     if el is None or el.text is None:
         return None
     try:

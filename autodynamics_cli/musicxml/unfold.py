@@ -99,7 +99,7 @@ def _segments(part: Part) -> dict[str, _Segment]:
                         seg.to.append(f"Z_Volta_{ids[volta_repeat_start]}")
                 if str(volta_total) in seg.volta_numbers:
                     seg.to.append(ids[volta_end])
-            if kind == "coda":
+            if kind in ("coda", "segno"):  # passed: go on; a jump's landing place
                 seg.to.append(ids[se])
                 if se in info:
                     info[se].type = "leap_end"
@@ -109,10 +109,6 @@ def _segments(part: Part) -> dict[str, _Segment]:
                     raise UnfoldError("a jump to a coda that the score does not have")
                 seg.to.append("Navigation2_" + ids[destinations["coda"][0]])
                 seg.type = "leap_start"
-            if kind == "segno":
-                seg.to.append(ids[se])
-                if se in info:
-                    info[se].type = "leap_end"
             if kind == "dalsegno":
                 seg.to.append(ids[se])
                 if not destinations["segno"]:
