@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from autodynamics_cli.musicxml.parts import Mark, PartNotes, ScoreNotes
+from autodynamics_cli.musicxml.parts import MARK_KINDS, Mark, PartNotes, ScoreNotes
 from autodynamics_cli.musicxml.timeline import Direction, Measure, Note, Part, Slur
 from autodynamics_cli.musicxml.unfold import played_spans
 
 MIN_QPM, MAX_QPM = 10.0, 1000.0  # a tempo mark outside is a typo: ignored
-MARK_KINDS = {"dynamic", "impulsive", "cresc", "dim", "tempo", "tempo_reset", "rit", "accel"}
 
 
 @dataclass
@@ -112,7 +111,7 @@ def unfolded(part: Part) -> Played:
                 before = [x for x in out.time_signatures if x[0] < t + delta]
                 if not before or before[-1][1:] != (b, bt):
                     out.time_signatures.append((t + delta, b, bt))
-        for t, per_quarter in part.divisions:
+        for t, per_quarter in part.divisions.items():
             if s <= t < e:
                 out.divisions[t + delta] = per_quarter
         for m in part.measures:
@@ -156,7 +155,7 @@ def quarters(p: Played) -> Callable[[Any], np.ndarray]:
     """Played time (divisions) to quarters from the start; overrunning bars cut as partitura does."""
     if p.first == p.last:
         return lambda t: np.zeros(np.shape(t))
-    keys = {p.first: None, p.last: None} | {t: d for t, d in p.divisions.items()}
+    keys = {p.first: None, p.last: None} | p.divisions
     xs: list[float] = []
     divs: list[float] = []
     cur = 1.0

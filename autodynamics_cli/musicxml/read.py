@@ -23,6 +23,7 @@ from autodynamics_cli.musicxml.parts import ScoreNotes
 
 EXTRA_HINT = "reading MusicXML needs autodyn's [musicxml] extra (pip install 'autodynamics-cli[musicxml]')"
 MAX_XML_BYTES = 256 * 2**20  # the score inside an .mxl, uncompressed
+ELEMENT_ID_PREFIX = "autodyn-"  # load_score(element_ids=True): "autodyn-K", K the <note> element's index
 
 
 class MusicXmlError(MidiReadError):
@@ -146,7 +147,7 @@ def load_score(
     _strip_namespaces(root)
     if element_ids:
         for k, el in enumerate(root.iter("note")):
-            el.set("id", f"autodyn-{k}")
+            el.set("id", f"{ELEMENT_ID_PREFIX}{k}")
     try:
         parts = read_parts(root)
     except (TimelineError, RecursionError, ValueError, TypeError, AttributeError) as e:

@@ -95,7 +95,7 @@ class Direction:
     start: int | None
     end: int | None = None
     staff: int | None = None
-    constant: str = ""  # "loudness" or "tempo": its end is the next one's start (partitura's set_end_times)
+    constant: str = ""  # a FAMILIES value: its end is the next one's start (partitura's set_end_times)
 
 
 @dataclass
@@ -116,7 +116,7 @@ class Part:
     tempos: list[tuple[int, float]] = field(default_factory=list)  # (t, quarter notes per minute)
     sound_dynamics: list[tuple[int, float]] = field(default_factory=list)  # (t, percent of forte)
     time_signatures: list[tuple[int, int, int]] = field(default_factory=list)
-    divisions: list[tuple[int, int]] = field(default_factory=list)  # (t, divisions per quarter)
+    divisions: dict[int, int] = field(default_factory=dict)  # t -> divisions per quarter from t
     measures: list[Measure] = field(default_factory=list)
     repeats: list[list[Any]] = field(default_factory=list)  # [start, end], int or None
     endings: list[list[Any]] = field(default_factory=list)  # [start, end, number]
@@ -202,7 +202,7 @@ class _PartReader:
     def point(self, *ts: int | None) -> None:
         self.part.points.update(t for t in ts if t is not None)
 
-    def measure(self, el: Any, counter: int) -> None:
+    def measure(self, el: Any) -> None:
         p = self.part
         start = position = self.position
         self.point(start)
@@ -244,7 +244,7 @@ class _PartReader:
             self.point(position)
         divs = _int(e, "divisions")
         if divs:
-            p.divisions = [d for d in p.divisions if d[0] != position] + [(position, divs)]
+            p.divisions[position] = divs
         for clef in e.findall("clef"):
             p.clef_staffs.append(_attr_int(clef, "number") or 1)
 
@@ -529,7 +529,7 @@ def _main_note(n: Note) -> Note | None:
 
 
 def _set_end_times(p: Part) -> None:
-    """A dynamic or tempo mark without an end lasts until the next one of its family starts."""
+    """A dynamic, tempo or articulation mark without an end lasts until the next of its family starts."""
     for family in ("loudness", "tempo", "articulation"):
         marks = sorted((d for d in p.directions if d.constant == family), key=lambda d: d.start or 0)
         times = sorted({d.start for d in marks if d.start is not None})
@@ -560,7 +560,7 @@ def read_parts(root: Any) -> list[Part]:
         part.points.add(0)
         for counter, measure in enumerate(el.iterfind("measure"), start=1):
             try:
-                reader.measure(measure, counter)
+                reader.measure(measure)
             except TimelineError as e:
                 where = f"measure {measure.get('number') or counter} (line {measure.sourceline})"
                 raise TimelineError(f"{e} in {where}") from e

@@ -170,7 +170,7 @@ def _path(segments: dict[str, _Segment]) -> list[tuple[int, int]]:
         here = segments[path[-1]]
         dests = list(here.to)
         if not dests:
-            raise UnfoldError(f"the repeats lead nowhere after quarter {here.end}")
+            raise UnfoldError(f"the repeats lead nowhere after division {here.end}")
         before = used[here.id]
         if no_repeats:
             dest = dests[-1]

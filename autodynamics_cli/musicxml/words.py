@@ -4,12 +4,11 @@ A port of partitura's ``directions.py`` (Apache License 2.0, (c) the partitura
 authors): the same word lists and grammar, so a score reads with the same marks
 as when partitura read it (the default model learned from those). It returns
 plain ``(kind, text)`` pairs instead of partitura objects. The grammar needs
-``lark`` (the ``[musicxml]`` extra); without it, words are not read as marks.
+``lark`` (the ``[musicxml]`` extra, checked by ``read.load_score``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from functools import cache
 from typing import Any
@@ -212,6 +211,10 @@ GENRE = [
 # TODO: support "tempo di GENRE"
 
 PREP = ["con", "alla", "al", "del", "sotto", "senza"]
+CONJ = ["ed", "e", "und", ","]
+NEG = ["non"]
+NOTE = [r"/[qhe]\.*/"]
+TEMPO_RESET = [r"/((in|a) )?tempo (i|1|primo)/", r"/(in|a) tempo/", "doppio movimento"]
 
 
 DIRECTION_GRAMMAR = rf"""
@@ -273,9 +276,9 @@ neg: NEG
 tempo_indication: NOTE "=" BPM
 tempo_reset: "("? TEMPO_RESET ")"?
 
-TEMPO_RESET: /((in|a) )?tempo (i|1|primo)/i | /(in|a) tempo/i | "doppio movimento"i
+TEMPO_RESET: {_join_items(TEMPO_RESET)}
 
-NOTE: /[qhe]\.*/i
+NOTE: {_join_items(NOTE)}
 BPM: /[0-9]+/
 
 NOUN: {_join_items(NOUN)}
@@ -291,8 +294,8 @@ DEC_TEMPO_ADJ: {_join_items(DEC_TEMPO_ADJ)}
 CONSTANT_QUANTIFIER: {_join_items(CONSTANT_QUANTIFIER)}
 DYNAMIC_QUANTIFIER: {_join_items(DYNAMIC_QUANTIFIER)}
 GENRE: {_join_items(GENRE)}
-CONJ: "ed"i | "e"i | "und"i | ","i
-NEG: "non"i
+CONJ: {_join_items(CONJ)}
+NEG: {_join_items(NEG)}
 
 %import common.WS
 %ignore WS
@@ -316,20 +319,10 @@ _KINDS: dict[str, str | None] = {
 
 
 @cache
-def _have_lark() -> bool:
-    """Whether lark is installed, without importing it (that takes longer than most scores' words)."""
-    try:
-        return importlib.util.find_spec("lark") is not None
-    except ValueError:  # set to None in sys.modules
-        return False
-
-
-@cache
 def _parser() -> Any:
-    try:
-        from lark import Lark
-    except ImportError:
-        return None
+    """lark's parser of the grammar: built on first need (a tenth of a second), imported only then."""
+    from lark import Lark
+
     return Lark(DIRECTION_GRAMMAR, start="start", ambiguity="explicit", propagate_positions=True)
 
 
@@ -372,8 +365,9 @@ _ADJECTIVES = {
     "dec_tempo_adj": DEC_TEMPO_ADJ,
     "genre": GENRE,
 }
-_OTHER_TERMINALS = [*NOUN, *PREP, *CONSTANT_QUANTIFIER, *DYNAMIC_QUANTIFIER, "ed", "e", "und", ",", "non"]
-_OTHER_TERMINALS += [r"/[qhe]\.*/", r"/((in|a) )?tempo (i|1|primo)/", r"/(in|a) tempo/", "doppio movimento"]
+# every other terminal: the grammar's own lists, its BPM and the anonymous "(", ")", "="
+_OTHER_TERMINALS = [*NOUN, *PREP, *CONSTANT_QUANTIFIER, *DYNAMIC_QUANTIFIER, *CONJ, *NEG, *NOTE, *TEMPO_RESET]
+_OTHER_TERMINALS += ["/[0-9]+/", "(", ")", "="]
 _WHITESPACE = re.compile(r"[ \t\f\r\n]+")
 
 
@@ -392,7 +386,7 @@ def _could_parse(string: str) -> bool:
     """Whether the grammar's terminals can cover ``string`` at all (as lark's lexer matches them,
     whitespace ignored); when they cannot, the text is no direction and lark need not be built."""
     rules, others = _word_terminals()
-    patterns = [p for _, p in rules] + others + [re.compile(r"[0-9]+"), re.compile(r"[()=]")]
+    patterns = [p for _, p in rules] + others
     reached, todo = set(), [0]
     while todo:
         pos = todo.pop()
@@ -424,8 +418,6 @@ def parse_words(text: str) -> tuple[tuple[str, str], ...]:
     """The directions in a ``<words>`` text: ``(kind, text)`` pairs, kind one of ``_KINDS``'
     values or "metronome" (text "UNIT BPM"); empty when the words are no direction."""
     string = text.strip().rstrip(".")
-    if not _have_lark():
-        return ()
     quick = _one_word(string)  # the grammar takes a tenth of a second to build: only when needed
     if quick is not None:
         return tuple(quick)

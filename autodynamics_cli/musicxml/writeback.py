@@ -39,11 +39,17 @@ from pathlib import Path
 import numpy as np
 
 from autodynamics_cli.midi.read import read_input
-from autodynamics_cli.musicxml.read import MusicXmlError, _rootfile, load_score, xml_bytes
+from autodynamics_cli.musicxml.read import (
+    ELEMENT_ID_PREFIX,
+    MusicXmlError,
+    _rootfile,
+    check_root,
+    load_score,
+    xml_bytes,
+)
 from autodynamics_cli.musicxml.score import MusicXmlScore, played_score
 
 FORTE_VELOCITY = 90  # MusicXML: dynamics="100" is the velocity of forte, 90
-ID_PREFIX = "autodyn-"
 
 _NAME = r"[^\s<>/=\"'!?][^\s<>/=\"']*"
 _ATTR = r"\s+[^\s<>/=\"']+\s*=\s*(?:\"[^\"]*\"|'[^']*')"
@@ -60,7 +66,7 @@ _TOKEN = re.compile(
 _SCAN = re.compile(r"<note(?=[\s/>])|</note\s*>|<!--|<!\[CDATA\[|<\?|<!")
 _ATTRIBUTE = re.compile(r"\s+([^\s<>/=\"']+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _DECLARED = re.compile(rb"""^<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z][\w.:-]*)["']""")
-_TAGGED_ID = re.compile(rf"^{re.escape(ID_PREFIX)}(\d+)(?:-\d+)?$")
+_TAGGED_ID = re.compile(rf"^{re.escape(ELEMENT_ID_PREFIX)}(\d+)(?:-\d+)?$")
 _BOMS = (  # longest first: the UTF-32 LE mark begins with UTF-16 LE's
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
@@ -360,7 +366,13 @@ def read_for_writeback(path: str | Path, data: bytes | None = None, unfold: bool
     played note's ``<note>`` element; raises ``MusicXmlError`` as the reader does."""
     if data is None:
         data = read_input(path)
-    notes = load_score(path, data, unfold=unfold, element_ids=True)
+    xml = xml_bytes(path, data)
+    check_root(path, xml)
+    try:  # refused before the model runs when its text would not encode back to the same bytes
+        decode_xml(xml)
+    except ValueError as e:
+        raise WritebackError(path, f"cannot edit this score's XML ({e})") from None
+    notes = load_score(path, xml, unfold=unfold, element_ids=True)
     score, order = played_score(notes)
     tied = [ids for part in notes.parts for ids in part.tied_ids]
     elements = []
