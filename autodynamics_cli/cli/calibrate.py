@@ -14,7 +14,12 @@ if TYPE_CHECKING:
 
     from autodynamics_cli.training.calibrate import CalibrationFit, KindFit
 
-STAGES = {"scores": "network on scores", "performances": "network on performances", "fit": "fitting"}
+STAGES = {
+    "scores": "network on scores",
+    "musicxmls": "network on MusicXML scores",
+    "performances": "network on performances",
+    "fit": "fitting",
+}
 
 
 def calibrate(
@@ -70,6 +75,13 @@ def calibrate(
             help="Default share of the predicted spread stored with the calibration.",
         ),
     ] = 0.9,
+    musicxml: Annotated[
+        bool,
+        typer.Option(
+            help="Also fit a calibration for MusicXML input on the scores' MusicXML files "
+            "(needs the [musicxml] extra)."
+        ),
+    ] = True,
 ) -> None:
     """Fit the piece calibration (each piece's level and range) on the train split; write a copy."""
     calm_threads()
@@ -105,6 +117,7 @@ def calibrate(
             cache=cache,
             settings=FitSettings(folds=folds),
             factor=factor,
+            musicxml=musicxml,
             on_progress=progress,
         )
     typer.echo(summary(fit, folds))
@@ -114,7 +127,11 @@ def calibrate(
 def summary(fit: CalibrationFit, folds: int) -> str:
     """The fitted coefficients and the cross-validation errors, a few lines per input kind."""
     lines = []
-    for label, kind in (("score input", fit.scores), ("played input", fit.played)):
+    kinds = [("score input", fit.scores), ("MusicXML input", fit.musicxml), ("played input", fit.played)]
+    for label, kind in kinds:
+        if kind is None:
+            lines.append(f"{label}: not fitted (takes the score input's calibration)")
+            continue
         lines.append(f"{label}: {kind.fitted_on}")
         lines += _describe(kind, folds)
     lines.append(f"default share of the predicted spread: {fit.calibration.factor:g}")

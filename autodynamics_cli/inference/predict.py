@@ -123,7 +123,8 @@ def predict_velocities(
     ``on_notes(file, n)``, for progress displays: ``n`` more notes of ``notes_list[file]``
     were decoded (each note counts once, in the window it is kept from).
     ``calibrate``: map each file to its piece's level and range with the model's
-    ``calibration`` (``model/calibration.py``) when it has one; off, the network's own.
+    ``calibration`` (``model/calibration.py``) when it has one (a file with ``markings``
+    takes its MusicXML calibration); off, the network's own.
     ``markings``: per file, its notes' ``marking_buckets`` when it was read from
     MusicXML (None: a MIDI file, whose markings are unknown); only a model
     trained with markings reads them.
@@ -157,7 +158,7 @@ def predict_velocities(
     decoded = model.velocities(all_items, batch_size, temperature, on_batch)
     results = []
     cal = model.calibration if calibrate else None
-    for notes, (first, windows, on) in zip(notes_list, plans, strict=True):
+    for i, (notes, (first, windows, on)) in enumerate(zip(notes_list, plans, strict=True)):
         if blend and not cfg.causal_decoder and temperature == 0:
             vel = blend_windows(on, windows, decoded[first : first + len(windows)], cfg.roll_steps)
         else:
@@ -165,7 +166,10 @@ def predict_velocities(
             for k, w in enumerate(windows):
                 vel[w.notes[w.keep]] = decoded[first + k][w.keep]
         if cal is not None:
-            vel = cal.apply(vel, notes.onset, notes.offset, notes.pitch, notes.velocity, read_dynamics)
+            from_xml = markings is not None and markings[i] is not None
+            vel = cal.apply(
+                vel, notes.onset, notes.offset, notes.pitch, notes.velocity, read_dynamics, from_xml
+            )
         results.append(vel)
     return results
 

@@ -10,10 +10,12 @@ maps a file's velocities (its selected notes) as
 with dL and dS two linear functions of a whole-piece summary (``summary_features``:
 tempo and density, chord size, note lengths, register, notated dynamics, and the
 network's own mean and spread on the file). They were fitted by
-``training/calibrate.py`` (``autodyn calibrate``) on the train split's scores (ridge regressions,
-features chosen by grouped cross-validation), and a second pair on its recorded
-performances for input whose chords were played rather than notated (``played``),
-and are stored in the weights file's metadata under ``piece_calibration``. ``factor``
+``training/calibrate.py`` (``autodyn calibrate``) on the train split's MIDI scores (ridge
+regressions, features chosen by grouped cross-validation), a second pair on its recorded
+performances for input whose chords were played rather than notated (``played``), and a
+third on its MusicXML scores for input read with MusicXML markings (``musicxml``: the
+network reads them, and a notation program's playback differs from a MIDI export's).
+They are stored in the weights file's metadata under ``piece_calibration``. ``factor``
 sets the default range (0.9 of the pianists' spread the regression predicts). Linear
 and increasing in v, so the order of loudness within a piece is kept. Numpy only.
 """
@@ -112,6 +114,7 @@ class PieceCalibration:
     factor: float = 0.9
     fitted_on: str = ""
     played: PieceCalibration | None = None  # for recorded performances (``PLAYED_SHARE``), if fitted
+    musicxml: PieceCalibration | None = None  # for input read with MusicXML markings, if fitted
 
     def to_dict(self) -> dict:
         d = {
@@ -121,7 +124,10 @@ class PieceCalibration:
             "factor": self.factor,
             "fitted_on": self.fitted_on,
         }
-        return d if self.played is None else {**d, "played": self.played.to_dict()}
+        for name, kind in (("played", self.played), ("musicxml", self.musicxml)):
+            if kind is not None:
+                d[name] = kind.to_dict()
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -135,24 +141,41 @@ class PieceCalibration:
         unknown = (set(lin["level"].slopes) | set(lin["spread"].slopes)) - set(FEATURES)
         if unknown:
             raise ValueError(f"unknown summary features {sorted(unknown)}")
-        played = cls.from_dict(d["played"]) if d.get("played") else None
+        played, musicxml = (cls.from_dict(d[k]) if d.get(k) else None for k in ("played", "musicxml"))
         return cls(
-            lin["level"], lin["spread"], float(d.get("factor", 1.0)), str(d.get("fitted_on", "")), played
+            lin["level"],
+            lin["spread"],
+            float(d.get("factor", 1.0)),
+            str(d.get("fitted_on", "")),
+            played,
+            musicxml,
         )
 
     @classmethod
     def from_json(cls, text: str) -> PieceCalibration:
         return cls.from_dict(json.loads(text))
 
-    def level_and_scale(self, x: dict[str, float]) -> tuple[float, float]:
-        """The piece's target mean velocity, and the factor on the network's deviations from its mean.
+    def kind(self, x: dict[str, float], musicxml: bool = False) -> PieceCalibration:
+        """The calibration for this input: ``played``, ``musicxml`` or this one (MIDI scores).
 
         A recorded performance (most chords' notes a few ms apart, ``played_chords``)
         takes the ``played`` calibration where there is one: it has no notated dynamics
         and the network plays it narrower than a score, so it is fitted on its own.
+        Input read with MusicXML markings (``musicxml``) takes the ``musicxml`` one where
+        there is one; a model without it treats such input as a MIDI score, as before.
         """
         if self.played is not None and x["played_chords"] >= PLAYED_SHARE:
-            return self.played.level_and_scale(x)
+            return self.played
+        if musicxml and self.musicxml is not None:
+            return self.musicxml
+        return self
+
+    def level_and_scale(self, x: dict[str, float], musicxml: bool = False) -> tuple[float, float]:
+        """The piece's target mean velocity, and the factor on the network's deviations from its mean
+        (from the calibration ``kind`` picks)."""
+        cal = self.kind(x, musicxml)
+        if cal is not self:
+            return cal.level_and_scale(x)
         return x["model_mean"] + self.level(x), self.factor * math.exp(self.spread(x))
 
     def apply(
@@ -163,13 +186,15 @@ class PieceCalibration:
         pitch: np.ndarray,
         velocity: np.ndarray,
         read_dynamics: bool = True,
+        musicxml: bool = False,
     ) -> np.ndarray:
-        """The calibrated velocities of one file (1..127, rounded)."""
+        """The calibrated velocities of one file (1..127, rounded); ``musicxml``: its notes were read
+        with MusicXML markings."""
         v = np.asarray(pred, dtype=np.float64)
         if len(v) == 0:
             return np.asarray(pred, dtype=np.int64)
         x = summary_features(onset, offset, pitch, velocity, v, read_dynamics)
-        level, s = self.level_and_scale(x)
+        level, s = self.level_and_scale(x, musicxml)
         return np.clip(np.rint(level + s * (v - v.mean())), 1, 127).astype(np.int64)
 
 

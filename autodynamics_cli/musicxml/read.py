@@ -98,6 +98,14 @@ def check_root(path: str | Path, xml: bytes) -> None:
         raise MusicXmlError(path, f"not a MusicXML score ({found}, not <score-partwise>)")
 
 
+def extra_installed() -> bool:
+    """Whether the [musicxml] extra (lxml, and lark for words.py) can be imported."""
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("lxml", "lark"))
+    except ValueError:  # a module set to None in sys.modules
+        return False
+
+
 def _lxml(path: str | Path) -> Any:
     """lxml's etree; a ``MusicXmlError`` naming the extra when it or lark (words.py) is missing."""
     try:

@@ -1,8 +1,10 @@
 """Fitting a model's piece calibration (``model/calibration.py``) and writing it into its weights file.
 
 The network runs once, uncalibrated, on every train-split MIDI score (each aligned to
-its performers, ``datasets.list_aligned``) and on every train performance flattened to
-velocity 64 (input whose chords were played: the ``played`` calibration). Per file,
+its performers, ``datasets.list_aligned``), on every train score's MusicXML with its
+markings (the ``musicxml`` calibration; its notes meet the performers through the
+MIDI export's note map, ``datasets.map_to_score_notes``) and on every train performance
+flattened to velocity 64 (input whose chords were played: the ``played`` calibration). Per file,
 the whole-piece summary (``summary_features``) and two targets: the pianists' mean
 velocity minus the network's mean, and log(pianist std / network std), each the mean
 over the file's performers on the notes they matched. Two ridge regressions per input
@@ -61,11 +63,18 @@ OnProgress = Callable[[str, int, int], None]
 class Source:
     """One input file to run the network on, with where its truth comes from."""
 
-    kind: str  # "score" or "performance"
+    kind: str  # "score", "musicxml" or "performance"
     path: Path
     split: str
     group: str  # the piece: each piece weighs 1 in the fit
     performers: tuple[tuple[Path, Path], ...] = ()  # a score's (performance, alignment csv) pairs
+    export: Path | None = None  # a MusicXML score's MIDI export, which the alignments count in
+    note_map: Path | None = None  # and its note map (``xml_note_map.csv``)
+
+    def files(self) -> tuple[Path, ...]:
+        """Every file the unit is read from (they key its cache entry)."""
+        extra = tuple(p for p in (self.export, self.note_map) if p is not None)
+        return (self.path, *extra, *(a for _, a in self.performers))
 
 
 @dataclass
@@ -107,6 +116,19 @@ def score_sources(
     ]
 
 
+def musicxml_sources(
+    performances: Path | list[Path], scores: Path, alignments: Path, splits: Iterable[str] = ("train",)
+) -> list[Source]:
+    """The scores of ``score_sources`` that have a MusicXML file and note map, read from the MusicXML."""
+    from autodynamics_cli.training.datasets import musicxml_of
+
+    out = []
+    for s in score_sources(performances, scores, alignments, splits):
+        if (found := musicxml_of(s.path)) is not None:
+            out.append(replace(s, kind="musicxml", path=found[0], export=s.path, note_map=found[1]))
+    return out
+
+
 def performance_sources(performances: Path | list[Path], splits: Iterable[str] = ("train",)) -> list[Source]:
     """Every performance of the splits (each recording once), in the datasets' order."""
     from autodynamics_cli.training.datasets import list_sources
@@ -138,15 +160,19 @@ def tensors_digest(weights: Path) -> str:
 def unit_cache_path(cache: Path, source: Source, weights_digest: str) -> Path:
     """Where the network's output on ``source`` is cached: keyed by the files' contents and the weights."""
     h = hashlib.sha1(f"{CACHE_VERSION}|{source.kind}|{weights_digest}".encode())
-    for p in (source.path, *(a for _, a in source.performers)):
+    for p in source.files():
         h.update(b"|" + hashlib.sha1(Path(p).read_bytes()).digest())
     return Path(cache) / f"{source.kind}-{h.hexdigest()[:24]}.npz"
 
 
-def read_source(source: Source) -> tuple[Notes, Callable[[np.ndarray], Unit]]:
-    """The notes the network reads, and ``finish(pred) -> Unit``."""
+def read_source(source: Source) -> tuple[Notes, np.ndarray | None, Callable[[np.ndarray], Unit]]:
+    """The notes the network reads, their MusicXML markings (None: none), and ``finish(pred) -> Unit``."""
     from autodynamics_cli.midi.read import read_midi
-    from autodynamics_cli.training.datasets import aligned_targets, read_alignment, read_notes_cached
+    from autodynamics_cli.training.datasets import (
+        aligned_targets,
+        read_alignment,
+        read_notes_cached,
+    )
     from autodynamics_cli.training.evaluate import flattened
 
     def unit(notes: Notes, velocity: np.ndarray, targets: list, pred: np.ndarray) -> Unit:
@@ -170,11 +196,53 @@ def read_source(source: Source) -> tuple[Notes, Callable[[np.ndarray], Unit]]:
             (str(perf), *aligned_targets(notes, midi.data, read_alignment(a), str(a)))
             for perf, a in source.performers
         ]
-        return notes, lambda pred: unit(notes, notes.velocity, targets, pred)
+        return notes, None, lambda pred: unit(notes, notes.velocity, targets, pred)
+    if source.kind == "musicxml":
+        return read_musicxml_source(source)
     notes = read_notes_cached(source.path)  # parsed once for training runs too
     flat = flattened(notes)  # as ``autodyn eval`` reads a performance
     targets = [(str(source.path), notes.velocity, np.ones(len(notes), dtype=bool))]
-    return flat, lambda pred: unit(notes, flat.velocity, targets, pred)
+    return flat, None, lambda pred: unit(notes, flat.velocity, targets, pred)
+
+
+def read_musicxml_source(source: Source) -> tuple[Notes, np.ndarray | None, Callable[[np.ndarray], Unit]]:
+    """A MusicXML score as a user's file is read (its notes as played, with markings), each
+    performer's velocity moved onto its notes through the MIDI export's note map."""
+    from autodynamics_cli.formats.readers import read_input
+    from autodynamics_cli.midi.read import read_midi
+    from autodynamics_cli.training.datasets import aligned_targets, map_to_score_notes, read_alignment
+
+    if source.export is None or source.note_map is None:
+        raise ValueError(f"{source.path}: a MusicXML source needs its MIDI export and note map")
+    played = read_input(source.path)
+    assert played.score is not None  # a MusicXML input keeps its score
+    notes, midi = played.midi.notes, read_midi(source.export)
+    index, mapped = map_to_score_notes(
+        played.score.note_id, np.arange(len(notes)), midi.notes, midi.data, source.note_map
+    )
+    targets = []
+    for perf, a in source.performers:
+        target, hit = aligned_targets(midi.notes, midi.data, read_alignment(a), str(a))
+        sel = hit & mapped
+        t, has = np.zeros(len(notes), dtype=np.int64), np.zeros(len(notes), dtype=bool)
+        t[index[sel]], has[index[sel]] = target[sel], True
+        targets.append((str(perf), t, has))
+
+    def finish(pred: np.ndarray) -> Unit:
+        return Unit(
+            source.kind,
+            str(source.path),
+            source.split,
+            source.group,
+            notes.onset,
+            notes.offset,
+            notes.pitch,
+            notes.velocity,
+            np.asarray(pred),
+            targets,
+        )
+
+    return notes, played.markings, finish
 
 
 def save_unit(path: Path, u: Unit) -> None:
@@ -199,7 +267,7 @@ def save_unit(path: Path, u: Unit) -> None:
 def load_unit(path: Path, source: Source) -> Unit:
     """A cached unit of ``source``."""
     with np.load(path) as z:
-        names = [str(p) for p, _ in source.performers] if source.kind == "score" else [str(source.path)]
+        names = [str(p) for p, _ in source.performers] if source.performers else [str(source.path)]
         if int(z["n_targets"]) != len(names):
             raise ValueError(f"{path}: {int(z['n_targets'])} performers cached, {len(names)} listed")
         targets = [(n, z[f"target{k}"].astype(np.int64), z[f"has{k}"]) for k, n in enumerate(names)]
@@ -252,8 +320,10 @@ def run_units(
     for b in range(0, len(todo), files_per_batch):
         chunk = todo[b : b + files_per_batch]
         built = [read_source(sources[i]) for i in chunk]
-        preds = predict_velocities(model, [n for n, _ in built], calibrate=False)  # the network's own
-        for i, (_, finish), pred in zip(chunk, built, preds, strict=True):
+        preds = predict_velocities(  # the network's own
+            model, [n for n, _, _ in built], calibrate=False, markings=[m for _, m, _ in built]
+        )
+        for i, (_, _, finish), pred in zip(chunk, built, preds, strict=True):
             units[i] = u = finish(np.asarray(pred, dtype=np.int64))
             if (path := paths[i]) is not None:
                 save_unit(path, u)
@@ -505,13 +575,22 @@ class KindFit:
     fitted_on: str
 
 
+# per input kind: what an error calls its files, and how ``fitted_on`` counts them
+KIND_NAMES = {
+    "scores": ("scores", "scores"),
+    "musicxml": ("MusicXML scores", "MusicXML scores"),
+    "performances": ("performances", "performances flattened to 64"),
+}
+
+
 @dataclass
 class CalibrationFit:
-    """What ``fit_piece_calibration`` found: the product's calibration and the two fits behind it."""
+    """What ``fit_piece_calibration`` found: the product's calibration and the fits behind it."""
 
     calibration: PieceCalibration
     scores: KindFit
     played: KindFit
+    musicxml: KindFit | None = None  # None: not asked for, or no train score has MusicXML
 
 
 def dataset_label(performances: Path | list[Path]) -> str:
@@ -545,10 +624,15 @@ def fit_piece_calibration(
     cache: Path | None = None,
     settings: FitSettings = FitSettings(),
     factor: float = 0.9,
+    musicxml: bool = True,
     on_progress: OnProgress | None = None,
 ) -> CalibrationFit:
-    """Fit ``model``'s calibration on the train split: on its MIDI scores, and on its performances
-    flattened to 64 for played input (``PieceCalibration.played``)."""
+    """Fit ``model``'s calibration on the train split: on its MIDI scores, on its performances
+    flattened to 64 for played input (``PieceCalibration.played``) and, with ``musicxml``, on its
+    scores' MusicXML for input read with markings (``PieceCalibration.musicxml``; needs the
+    [musicxml] extra, and is left out where no train score has a MusicXML file)."""
+    from autodynamics_cli.musicxml.read import EXTRA_HINT, extra_installed
+
     label = dataset_label(performances)
     sources = {
         "scores": score_sources(performances, scores, alignments),
@@ -556,20 +640,33 @@ def fit_piece_calibration(
     }
     for what, found in sources.items():  # before the network runs
         check_pieces(len({s.group for s in found}), what)
-    score_units = run_units(model, sources["scores"], cache, on_progress)
-    perf_units = run_units(model, sources["performances"], cache, on_progress)
+    xml_sources = musicxml_sources(performances, scores, alignments) if musicxml else []
+    if xml_sources:
+        if not extra_installed():
+            raise AutodynError(f"the MusicXML calibration: {EXTRA_HINT}; or leave it out (--no-musicxml)")
+        check_pieces(len({s.group for s in xml_sources}), KIND_NAMES["musicxml"][0])
+    units = {
+        "scores": run_units(model, sources["scores"], cache, on_progress),
+        "musicxml": run_units(model, xml_sources, cache, on_progress) if xml_sources else [],
+        "performances": run_units(model, sources["performances"], cache, on_progress),
+    }
+    fits: dict[str, KindFit] = {}
+    todo = [k for k in ("scores", "musicxml", "performances") if units[k]]
+    for n, kind in enumerate(todo):
+        if on_progress:
+            on_progress("fit", n, len(todo))
+        what, counted = KIND_NAMES[kind]
+        cal, t = fit_table(units[kind], what, settings)
+        fits[kind] = KindFit(cal, t, f"{label} train split: {len(t.units)} {counted}, {t.pieces()} pieces")
     if on_progress:
-        on_progress("fit", 0, 2)
-    cal_s, t_s = fit_table(score_units, "scores", settings)
-    if on_progress:
-        on_progress("fit", 1, 2)
-    cal_p, t_p = fit_table(perf_units, "performances", settings)
-    if on_progress:
-        on_progress("fit", 2, 2)
-    on_s = f"{label} train split: {len(t_s.units)} scores, {t_s.pieces()} pieces"
-    on_p = f"{label} train split: {len(t_p.units)} performances flattened to 64, {t_p.pieces()} pieces"
-    product = replace(to_product(cal_s, factor, on_s), played=to_product(cal_p, factor, on_p))
-    return CalibrationFit(product, KindFit(cal_s, t_s, on_s), KindFit(cal_p, t_p, on_p))
+        on_progress("fit", len(todo), len(todo))
+    product = to_product(fits["scores"].calibrator, factor, fits["scores"].fitted_on)
+    played = fits["performances"]
+    product = replace(product, played=to_product(played.calibrator, factor, played.fitted_on))
+    xml = fits.get("musicxml")
+    if xml is not None:
+        product = replace(product, musicxml=to_product(xml.calibrator, factor, xml.fitted_on))
+    return CalibrationFit(product, fits["scores"], played, xml)
 
 
 def calibrate(
@@ -584,6 +681,7 @@ def calibrate(
     cache: Path | None = None,
     settings: FitSettings = FitSettings(),
     factor: float = 0.9,
+    musicxml: bool = True,
     on_progress: OnProgress | None = None,
 ) -> CalibrationFit:
     """Fit the calibration of a run's best weights (or a weights file, or a model name) and write
@@ -600,6 +698,7 @@ def calibrate(
         cache=cache,
         settings=settings,
         factor=factor,
+        musicxml=musicxml,
         on_progress=on_progress,
     )
     write_calibration(weights, out, fit.calibration)

@@ -44,6 +44,7 @@ def test_calibrate_a_run_then_again_from_the_cache(aligned: tuple[Path, Path, Pa
     assert r.exit_code == 0, r.output
     assert "score input: perf train split: 2 scores, 2 pieces" in r.output
     assert "played input: perf train split: 4 performances flattened to 64, 2 pieces" in r.output
+    assert "MusicXML input: not fitted (takes the score input's calibration)" in r.output  # none here
     assert "level - network mean = " in r.output and "2-fold CV MSE: " in r.output
     assert f"wrote {out}" in r.output
     cal = read_checked_calibration(out)

@@ -185,3 +185,53 @@ def test_a_recording_takes_the_played_calibration():
     out = PLAYED.apply(pred, n.onset, n.offset, n.pitch, n.velocity)
     assert out.mean() == pytest.approx(pred.mean() + 5, abs=0.6)
     assert out.std() == pytest.approx(np.exp(0.5) * pred.std(), rel=0.03)
+
+
+XML = PieceCalibration(Linear(-7.0), Linear(-0.2), 1.0, "musicxml test")
+
+
+def test_musicxml_input_takes_the_musicxml_calibration():
+    """Input read with MusicXML markings takes its own calibration; a recording still the played one,
+    and a model whose calibration has no MusicXML kind (stage 6 and earlier) treats it as a score."""
+    three = replace(CAL, played=PLAYED, musicxml=XML)
+    assert PieceCalibration.from_json(three.to_json()) == three
+    old = json.loads(three.to_json())
+    del old["musicxml"]
+    assert PieceCalibration.from_dict(old) == replace(three, musicxml=None)  # a file without it
+    pred = np.random.default_rng(4).integers(50, 75, 180)
+    for played, from_xml, want in (
+        (False, False, CAL),
+        (False, True, XML),
+        (True, True, PLAYED),
+        (True, False, PLAYED),
+    ):
+        n = chords(played)
+        got = three.apply(pred, n.onset, n.offset, n.pitch, n.velocity, musicxml=from_xml)
+        np.testing.assert_array_equal(got, want.apply(pred, n.onset, n.offset, n.pitch, n.velocity))
+        x = summary_features(n.onset, n.offset, n.pitch, n.velocity, pred)
+        assert three.kind(x, from_xml) is (three if want is CAL else want)  # a score: itself
+    n = chords(False)
+    out = three.apply(pred, n.onset, n.offset, n.pitch, n.velocity, musicxml=True)
+    assert out.mean() == pytest.approx(pred.mean() - 7, abs=0.6)  # level - 7, scale e^-0.2
+    assert out.std() == pytest.approx(np.exp(-0.2) * pred.std(), rel=0.03)
+    no_xml = replace(three, musicxml=None)
+    np.testing.assert_array_equal(
+        no_xml.apply(pred, n.onset, n.offset, n.pitch, n.velocity, musicxml=True),
+        CAL.apply(pred, n.onset, n.offset, n.pitch, n.velocity),
+    )
+
+
+def test_predict_takes_the_musicxml_calibration_for_files_with_markings():
+    """A file given with ``markings`` (read from MusicXML) takes the MusicXML calibration, one
+    given None (MIDI) the score one, in the same call."""
+    net = tiny_model()
+    notes = some_notes(120)
+    engine = Model.from_network(net, calibration=replace(CAL, musicxml=XML))
+    (raw,) = predict_velocities(engine, [notes], calibrate=False)
+    from_midi, from_xml = predict_velocities(
+        engine, [notes, notes], markings=[None, np.zeros((len(notes.pitch), 9), dtype=np.int64)]
+    )
+    args = (notes.onset, notes.offset, notes.pitch, notes.velocity)
+    np.testing.assert_array_equal(from_midi, CAL.apply(raw, *args))
+    np.testing.assert_array_equal(from_xml, XML.apply(raw, *args))
+    assert not np.array_equal(from_midi, from_xml)

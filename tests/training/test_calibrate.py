@@ -4,11 +4,12 @@ the weights file it writes, and the fit on a tiny ASAP-layout dataset applied by
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import TAGGER, alignment_csv, performance_bytes, score_bytes, tiny_model
+from helpers import SCORE_NOTES, TAGGER, alignment_csv, performance_bytes, score_bytes, tiny_model
 
 from autodynamics_cli.errors import AutodynError, ModelError
 from autodynamics_cli.inference.model import load_model
@@ -26,8 +27,37 @@ def tagger(tmp_path_factory) -> Path:
     return path
 
 
-def make_asap(root: Path, pieces: int = 5, performers: tuple[str, ...] = ("Ann", "Bob")) -> tuple[Path, ...]:
-    """Performances, scores and alignments of ``pieces`` train pieces and one validation piece."""
+STEPS = [("C", 0), ("C", 1), ("D", 0), ("D", 1), ("E", 0), ("F", 0), ("F", 1)]  # i % 7 semitones up
+
+
+def score_mxl() -> tuple[bytes, str]:
+    """``score_bytes`` as a MusicXML score (eighths, three 4/4 bars, two staves) and its note map:
+    the right hand's notes are ``r0``..``r23``, score note indices 0..23; the left's ``l0``.., 24..47."""
+    import xml_scores as X
+
+    def hand(hand: str, octave: int, staff: int, bar: int) -> str:
+        out = []
+        for i in range(bar * 8, bar * 8 + 8):
+            step, alter = STEPS[i % 7]
+            xml = X.note(step, octave, 0.5, alter=alter, staff=staff)
+            out.append(xml.replace("<note>", f'<note id="{hand}{i}">', 1))
+        return "".join(out)
+
+    bars = [
+        X.measure(b + 1, hand("r", 5, 1, b), X.backup(4), hand("l", 3, 2, b), staves=2, first=b == 0)
+        for b in range(SCORE_NOTES // 8)
+    ]
+    rows = [f"{i},r{i}-1" for i in range(SCORE_NOTES)] + [
+        f"{SCORE_NOTES + i},l{i}-1" for i in range(SCORE_NOTES)
+    ]
+    return X.mxl(X.score(*bars)), "score_note_index,xml_note_id\n" + "\n".join(rows) + "\n"
+
+
+def make_asap(
+    root: Path, pieces: int = 5, performers: tuple[str, ...] = ("Ann", "Bob"), xml: bool = False
+) -> tuple[Path, ...]:
+    """Performances, scores and alignments of ``pieces`` train pieces and one validation piece;
+    ``xml``: each score with its MusicXML and note map too."""
     perf_root, score_root, align_root = root / "perf", root / "scores", root / "align"
     align_root.mkdir(parents=True)
     rows = ["canonical_composer,canonical_title,split,year,midi_filename,duration"]
@@ -36,6 +66,10 @@ def make_asap(root: Path, pieces: int = 5, performers: tuple[str, ...] = ("Ann",
         folder = f"Anon/Piece{piece}"
         (score_root / folder).mkdir(parents=True)
         (score_root / folder / "midi_score.mid").write_bytes(score_bytes(stepped=piece % 2 == 0))
+        if xml:
+            data, note_map = score_mxl()
+            (score_root / folder / "xml_score.mxl").write_bytes(data)
+            (score_root / folder / "xml_note_map.csv").write_text(note_map)
         (perf_root / folder).mkdir(parents=True)
         for k, who in enumerate(performers):
             perf = performance_bytes(piece * 10 + k)
@@ -283,5 +317,82 @@ def test_too_few_pieces_is_a_clear_error_before_the_network_runs(tagger: Path, t
             align,
             device="cpu",
             on_progress=lambda *a: seen.append(a),
+        )
+    assert seen == [] and not (tmp_path / "out.safetensors").exists()
+
+
+# ---------------------------------------------------------------- the MusicXML kind
+
+
+def test_musicxml_sources_are_the_scores_with_a_musicxml_file(tmp_path: Path):
+    perf, scores, align = make_asap(tmp_path, pieces=3, xml=True)
+    (scores / "Anon/Piece1/xml_note_map.csv").unlink()  # no note map: left out
+    s = C.musicxml_sources(perf, scores, align)
+    assert [x.group for x in s] == ["Anon | Piece 0", "Anon | Piece 2"]
+    for x in s:
+        assert x.kind == "musicxml" and x.path.name == "xml_score.mxl" and len(x.performers) == 2
+        assert x.export == x.path.with_name("midi_score.mid") and x.note_map is not None
+        assert x.files()[:3] == (x.path, x.export, x.note_map)
+    assert C.musicxml_sources(*make_asap(tmp_path / "plain", pieces=2)) == []
+
+
+def test_a_musicxml_unit_meets_the_performers_on_its_own_notes(tagger: Path, tmp_path: Path):
+    """Through the note map each MusicXML note gets the velocity the performer gave its MIDI twin."""
+    pytest.importorskip("lxml")
+    from autodynamics_cli.formats.readers import read_input
+
+    perf, scores, align = make_asap(tmp_path / "data", pieces=2, xml=True)
+    model = load_model(tagger, device="cpu")
+    (midi_unit,) = C.run_units(model, C.score_sources(perf, scores, align)[:1])
+    source = C.musicxml_sources(perf, scores, align)[0]
+    (xml_unit,) = C.run_units(model, [source], tmp_path / "cache")
+    played = read_input(source.path)
+    assert xml_unit.kind == "musicxml" and len(xml_unit.pred) == 2 * SCORE_NOTES
+    assert np.array_equal(
+        xml_unit.pred, model.predict(played.midi.notes, calibrate=False, markings=played.markings)
+    )
+    assert np.array_equal(xml_unit.velocity, played.midi.notes.velocity)  # as the user's file plays
+    for (name_m, t_m, h_m), (name_x, t_x, h_x) in zip(midi_unit.targets, xml_unit.targets, strict=True):
+        assert name_m == name_x and h_x.sum() == h_m.sum() == 2 * SCORE_NOTES
+        by_pitch = sorted(zip(midi_unit.pitch.tolist(), t_m.tolist(), strict=True))
+        assert sorted(zip(xml_unit.pitch.tolist(), t_x.tolist(), strict=True)) == by_pitch
+    (cached,) = C.run_units(model, [source], tmp_path / "cache")
+    assert np.array_equal(cached.pred, xml_unit.pred) and len(cached.targets) == 2
+
+
+def test_the_musicxml_calibration_is_what_load_model_applies_to_musicxml_input(tagger: Path, tmp_path: Path):
+    pytest.importorskip("lxml")
+    from autodynamics_cli.formats.readers import read_input
+
+    perf, scores, align = make_asap(tmp_path / "data", pieces=5, xml=True)
+    out = tmp_path / "cal.safetensors"
+    fit = C.calibrate(tagger, out, perf, scores, align, device="cpu", factor=0.8)
+    cal = read_checked_calibration(out)
+    assert fit.musicxml is not None and cal == fit.calibration and cal.musicxml.factor == 0.8
+    assert cal.musicxml.fitted_on == "perf train split: 5 MusicXML scores, 5 pieces"
+    t = fit.musicxml.table
+    model = load_model(out, device="cpu")
+    for i, u in enumerate(t.units):
+        played = read_input(u.name)
+        raw = model.predict(played.midi.notes, calibrate=False, markings=played.markings)
+        assert np.array_equal(raw, u.pred)
+        level = fit.musicxml.calibrator.level_hat(t)[i]
+        scale = 0.8 * fit.musicxml.calibrator.spread_factor(t)[i]
+        want = np.clip(np.rint(level + scale * (raw - raw.mean())), 1, 127)
+        assert np.array_equal(model.predict(played.midi.notes, markings=played.markings), want)
+    plain = C.calibrate(
+        tagger, tmp_path / "plain.safetensors", perf, scores, align, device="cpu", factor=0.8, musicxml=False
+    )
+    assert plain.musicxml is None and plain.calibration.musicxml is None
+    assert plain.calibration == replace(cal, musicxml=None)  # the other two kinds as before
+
+
+def test_a_missing_musicxml_extra_is_named_before_the_network_runs(tagger: Path, tmp_path: Path, monkeypatch):
+    perf, scores, align = make_asap(tmp_path / "data", pieces=2, xml=True)
+    monkeypatch.setattr("autodynamics_cli.musicxml.read.extra_installed", lambda: False)
+    seen: list = []
+    with pytest.raises(AutodynError, match=r"\[musicxml\] extra.*--no-musicxml"):
+        C.calibrate(
+            tagger, tmp_path / "out.safetensors", perf, scores, align, on_progress=lambda *a: seen.append(a)
         )
     assert seen == [] and not (tmp_path / "out.safetensors").exists()
