@@ -19,6 +19,11 @@ report's MusicXML table instead (``midi``: the MIDI export, ``musicxml``: the
 score read from MusicXML, ``with_score``: the MIDI export with ``--score``)::
 
     python scripts/compare_evals.py report.json --within midi musicxml
+
+``--path P`` with two reports compares one path of their MusicXML tables, model A's
+against model B's (e.g. both models from MusicXML)::
+
+    python scripts/compare_evals.py a.json b.json --path musicxml
 """
 
 from __future__ import annotations
@@ -113,13 +118,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--marked",
         action="store_true",
-        help="with --within: only the scores with dynamics, hairpins or accents",
+        help="with --within or --path: only the scores with dynamics, hairpins or accents",
+    )
+    p.add_argument(
+        "--path",
+        choices=sorted(PATH_PREFIX),
+        help="with two reports: compare this path of their MusicXML tables (e.g. musicxml)",
     )
     p.add_argument("--resamples", type=int, default=10_000)
     args = p.parse_args(argv)
     if (args.b is None) == (args.within is None):
         p.error("give a second report, or --within A B")
-    if args.within:
+    if args.path and args.within:
+        p.error("--path compares two reports; --within two paths of one")
+    if args.path:
+        a, b = (
+            musicxml_paths(json.loads(f.read_text()), (args.path, args.path), args.marked)[0]
+            for f in (args.a, args.b)
+        )
+    elif args.within:
         a, b = musicxml_paths(json.loads(args.a.read_text()), tuple(args.within), args.marked)
     else:
         a, b = json.loads(args.a.read_text()), json.loads(args.b.read_text())

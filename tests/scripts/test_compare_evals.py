@@ -98,3 +98,11 @@ def test_within_compares_two_paths_of_the_musicxml_table_on_the_rows_both_have(t
     assert "-10.000" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         compare_evals.main([str(path)])  # neither a second report nor --within
+    better = tmp_path / "b.json"  # a second model, 4 lower from MusicXML on every piece
+    for r in rows:
+        r["mse"] -= 4.0
+    better.write_text(json.dumps({"performances": [], "musicxml": {"performances": rows}}))
+    compare_evals.main([str(path), str(better), "--path", "musicxml", "--resamples", "50"])
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["mse"]["diff"] == pytest.approx(-4.0)
+    with pytest.raises(SystemExit):
+        compare_evals.main([str(path), str(better), "--path", "midi", "--within", "midi", "musicxml"])
