@@ -89,10 +89,13 @@ def models(
         ("licence", "left"),
         ("status", "left"),
     )
-    for i, (col, just) in enumerate(columns):
-        width = max([len(col), *(len(c[i]) for c in cells)])
-        table.add_column(col, justify=just, no_wrap=i != 5, min_width=min(width, 30))
+    widths = [min(max([len(col), *(len(c[i]) for c in cells)]), 30) for i, (col, _) in enumerate(columns)]
+    for i, ((col, just), width) in enumerate(zip(columns, widths, strict=True)):
+        table.add_column(col, justify=just, no_wrap=i != 5, min_width=width)
     table.add_column("training data", overflow="ellipsis", no_wrap=True, min_width=8)
+    room = max(8, out.width - sum(widths) - len(widths))  # one space between columns
+    for c in cells:  # cut here: rich would squeeze the status column before this one
+        c[-1] = c[-1] if len(c[-1]) <= room else c[-1][: room - 1] + "…"
     for c in cells:
         table.add_row(*c)
     out.print(table)

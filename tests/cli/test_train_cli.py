@@ -167,7 +167,7 @@ def test_a_shipped_recipe_is_the_command_that_trained_it(
     assert resolved[1].overrides["note_tokens"] and resolved[1].init_from.startswith("stage")
 
 
-def test_the_bundled_weights_were_trained_with_the_stage6_recipe():
+def test_the_bundled_weights_were_trained_with_the_stage7_recipe():
     """The shipped file records its run's settings; the recipe differs only in the paths."""
     import json
 
@@ -175,7 +175,7 @@ def test_the_bundled_weights_were_trained_with_the_stage6_recipe():
 
     with safe_open(str(ROOT / "weights" / "default.safetensors"), "np") as f:
         shipped = json.loads(f.metadata()["train_config"])
-    recipe = vars(resolve(ROOT / "weights" / "recipes" / "stage6.toml", {}))
+    recipe = vars(resolve(ROOT / "weights" / "recipes" / "stage7.toml", {}))
     paths = ("data", "out", "scores", "alignments", "init_from")
     assert {k: v for k, v in shipped.items() if k not in paths} == {
         k: v for k, v in recipe.items() if k not in paths
