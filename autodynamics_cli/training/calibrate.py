@@ -175,20 +175,6 @@ def read_source(source: Source) -> tuple[Notes, np.ndarray | None, Callable[[np.
     )
     from autodynamics_cli.training.evaluate import flattened
 
-    def unit(notes: Notes, velocity: np.ndarray, targets: list, pred: np.ndarray) -> Unit:
-        return Unit(
-            source.kind,
-            str(source.path),
-            source.split,
-            source.group,
-            notes.onset,
-            notes.offset,
-            notes.pitch,
-            velocity,
-            np.asarray(pred),
-            targets,
-        )
-
     if source.kind == "score":
         midi = read_midi(source.path)
         notes = midi.notes
@@ -196,13 +182,13 @@ def read_source(source: Source) -> tuple[Notes, np.ndarray | None, Callable[[np.
             (str(perf), *aligned_targets(notes, midi.data, read_alignment(a), str(a)))
             for perf, a in source.performers
         ]
-        return notes, None, lambda pred: unit(notes, notes.velocity, targets, pred)
+        return notes, None, lambda pred: make_unit(source, notes, notes.velocity, targets, pred)
     if source.kind == "musicxml":
         return read_musicxml_source(source)
     notes = read_notes_cached(source.path)  # parsed once for training runs too
     flat = flattened(notes)  # as ``autodyn eval`` reads a performance
     targets = [(str(source.path), notes.velocity, np.ones(len(notes), dtype=bool))]
-    return flat, None, lambda pred: unit(notes, flat.velocity, targets, pred)
+    return flat, None, lambda pred: make_unit(source, notes, flat.velocity, targets, pred)
 
 
 def read_musicxml_source(source: Source) -> tuple[Notes, np.ndarray | None, Callable[[np.ndarray], Unit]]:
@@ -228,21 +214,23 @@ def read_musicxml_source(source: Source) -> tuple[Notes, np.ndarray | None, Call
         t[index[sel]], has[index[sel]] = target[sel], True
         targets.append((str(perf), t, has))
 
-    def finish(pred: np.ndarray) -> Unit:
-        return Unit(
-            source.kind,
-            str(source.path),
-            source.split,
-            source.group,
-            notes.onset,
-            notes.offset,
-            notes.pitch,
-            notes.velocity,
-            np.asarray(pred),
-            targets,
-        )
+    return notes, played.markings, lambda pred: make_unit(source, notes, notes.velocity, targets, pred)
 
-    return notes, played.markings, finish
+
+def make_unit(source: Source, notes: Notes, velocity: np.ndarray, targets: list, pred: np.ndarray) -> Unit:
+    """The unit of ``source``: the notes the network read, the input velocities, the truth, its output."""
+    return Unit(
+        source.kind,
+        str(source.path),
+        source.split,
+        source.group,
+        notes.onset,
+        notes.offset,
+        notes.pitch,
+        velocity,
+        np.asarray(pred),
+        targets,
+    )
 
 
 def save_unit(path: Path, u: Unit) -> None:
