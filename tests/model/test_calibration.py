@@ -100,6 +100,9 @@ def test_the_bundled_model_carries_its_calibration():
     path = bundled_weights_dir() / "default.safetensors"
     cal = read_checked_calibration(path)
     assert cal is not None and cal.factor > 0 and "train" in cal.fitted_on
+    for kind in (cal.played, cal.musicxml):  # one pair per kind of input (stage 7 on)
+        assert kind is not None and kind.factor == cal.factor and "train" in kind.fitted_on
+    assert "MusicXML" in cal.musicxml.fitted_on and "performances" in cal.played.fitted_on
 
 
 def test_a_corrupt_calibration_is_a_model_error(tmp_path: Path, tiny_weights: Path):
