@@ -99,7 +99,8 @@ def check_root(path: str | Path, xml: bytes) -> None:
 
 
 def extra_installed() -> bool:
-    """Whether the [musicxml] extra (lxml, and lark for words.py) can be imported."""
+    """Whether the [musicxml] extra (lxml, and lark for words.py) can be imported; lark is
+    only looked up here, and imported when words need it."""
     try:
         return all(importlib.util.find_spec(m) is not None for m in ("lxml", "lark"))
     except ValueError:  # a module set to None in sys.modules
@@ -112,11 +113,7 @@ def _lxml(path: str | Path) -> Any:
         from lxml import etree
     except ImportError:
         raise MusicXmlError(path, EXTRA_HINT) from None
-    try:
-        found = importlib.util.find_spec("lark") is not None  # imported only when words need it
-    except ValueError:  # a module set to None in sys.modules
-        found = False
-    if not found:
+    if not extra_installed():
         raise MusicXmlError(path, EXTRA_HINT)
     return etree
 

@@ -168,11 +168,7 @@ def unit_cache_path(cache: Path, source: Source, weights_digest: str) -> Path:
 def read_source(source: Source) -> tuple[Notes, np.ndarray | None, Callable[[np.ndarray], Unit]]:
     """The notes the network reads, their MusicXML markings (None: none), and ``finish(pred) -> Unit``."""
     from autodynamics_cli.midi.read import read_midi
-    from autodynamics_cli.training.datasets import (
-        aligned_targets,
-        read_alignment,
-        read_notes_cached,
-    )
+    from autodynamics_cli.training.datasets import aligned_targets, read_alignment, read_notes_cached
     from autodynamics_cli.training.evaluate import flattened
 
     if source.kind == "score":
@@ -648,13 +644,9 @@ def fit_piece_calibration(
         fits[kind] = KindFit(cal, t, f"{label} train split: {len(t.units)} {counted}, {t.pieces()} pieces")
     if on_progress:
         on_progress("fit", len(todo), len(todo))
-    product = to_product(fits["scores"].calibrator, factor, fits["scores"].fitted_on)
-    played = fits["performances"]
-    product = replace(product, played=to_product(played.calibrator, factor, played.fitted_on))
-    xml = fits.get("musicxml")
-    if xml is not None:
-        product = replace(product, musicxml=to_product(xml.calibrator, factor, xml.fitted_on))
-    return CalibrationFit(product, fits["scores"], played, xml)
+    each = {k: to_product(f.calibrator, factor, f.fitted_on) for k, f in fits.items()}
+    product = replace(each["scores"], played=each["performances"], musicxml=each.get("musicxml"))
+    return CalibrationFit(product, fits["scores"], fits["performances"], fits.get("musicxml"))
 
 
 def calibrate(
